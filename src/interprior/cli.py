@@ -1,0 +1,47 @@
+"""The `interprior` command. Each subcommand lives in `interprior.commands.<name>` and registers itself."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Offscreen rendering needs a GL backend chosen before mujoco is imported; osmesa works headless.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "osmesa"
+    os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+
+COMMAND_MODULES = ("demo", "data", "replay", "bench")
+
+
+class CliError(Exception):
+    """An error the user can fix; printed as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interprior",
+        description="Physics-based human-object interaction on MuJoCo: data tools, replay, training, evaluation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"interprior.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, FileNotFoundError, ValueError) as err:
+        print(f"interprior {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
