@@ -15,8 +15,7 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 COMMAND_MODULES = ("demo", "data", "replay", "bench")
 
 
-class CliError(Exception):
-    """An error the user can fix; printed as one line without a traceback."""
+from interprior.errors import InterpriorError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CliError, FileNotFoundError, ValueError) as err:
+    except InterpriorError as err:
         print(f"interprior {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
