@@ -1,0 +1,109 @@
+"""Clip ↔ simulator state. Joint angles always come from the file's body rotations, never its dof columns:
+MuJoCo's hinges x, y, z are intrinsic XYZ Euler angles of each body's rotation relative to its parent."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from interprior import schema
+from interprior.data.clip import Clip, finite_difference
+from interprior.rotations import (
+    euler_xyz_from_quat, quat_apply, quat_conj, quat_mul, quat_to_axis_angle,
+)
+
+_PARENTS = torch.tensor(schema.BODY_PARENTS[1:])
+
+
+def joint_angles_from_rotations(body_rot: Tensor) -> Tensor:
+    """[..., 52, 4] world body rotations -> [..., 153] hinge angles (x, y, z per body 1..51)."""
+    rot = body_rot.double()
+    local = quat_mul(quat_conj(rot[..., _PARENTS, :]), rot[..., 1:, :])
+    return euler_xyz_from_quat(local).flatten(-2)
+
+
+def unwrap(angles: Tensor) -> Tensor:
+    """Remove 2π jumps along the time axis (dim 0) so finite differences stay small."""
+    step = angles.diff(dim=0)
+    correction = -2.0 * math.pi * torch.round(step / (2.0 * math.pi))
+    return angles + torch.cat([torch.zeros_like(angles[:1]), correction.cumsum(dim=0)])
+
+
+def angular_velocity(rot: Tensor, fps: float) -> Tensor:
+    """World-frame angular velocity [T, ..., 3] of a quaternion track [T, ..., 4] (central differences)."""
+    if rot.shape[0] < 2:
+        return torch.zeros(rot.shape[:-1] + (3,), dtype=rot.dtype)
+    delta = quat_to_axis_angle(quat_mul(rot[1:], quat_conj(rot[:-1]))) * fps  # between consecutive frames
+    out = torch.empty(rot.shape[:-1] + (3,), dtype=rot.dtype)
+    out[0], out[-1] = delta[0], delta[-1]
+    out[1:-1] = 0.5 * (delta[1:] + delta[:-1])
+    return out
+
+
+class ClipMotion:
+    """A clip converted once into simulator coordinates (float64): joint angles, velocities, object track."""
+
+    def __init__(self, clip: Clip):
+        self.clip = clip
+        fps = clip.fps
+        self.root_pos = clip.root_pos.double()
+        self.root_rot = clip.body_rot[:, 0].double()
+        self.joint_angles = unwrap(joint_angles_from_rotations(clip.body_rot))  # [T, 153]
+        self.joint_vel = finite_difference(self.joint_angles, fps)
+        self.root_linvel = finite_difference(self.root_pos, fps)
+        self.root_angvel = angular_velocity(self.root_rot, fps)
+        self.obj_pos = clip.obj_pos.double()
+        self.obj_rot = clip.obj_rot.double()
+        self.obj_linvel = finite_difference(self.obj_pos, fps)
+        self.obj_angvel = angular_velocity(self.obj_rot, fps)
+        self.body_pos = clip.body_pos.double()
+
+    @property
+    def num_frames(self) -> int:
+        return self.clip.num_frames
+
+    def wrapped_angles(self, frames) -> Tensor:
+        """Joint angles mapped back into (-π, π] (what the hinge ranges allow)."""
+        a = self.joint_angles[frames]
+        return torch.remainder(a + math.pi, 2.0 * math.pi) - math.pi
+
+    def reset_state(self, frames: Tensor, variant: schema.HumanoidVariant, num_objects: int = 1):
+        """ResetState for the given frames (one env per frame)."""
+        from interprior.sim.batched import ResetState
+
+        dof = list(variant.dof_index)
+        k = num_objects
+        obj = lambda x: x[frames][:, None, :].expand(-1, k, -1)  # noqa: E731
+        return ResetState(
+            root_pos=self.root_pos[frames], root_rot=self.root_rot[frames],
+            root_linvel=self.root_linvel[frames], root_angvel=self.root_angvel[frames],
+            dof_pos=self.wrapped_angles(frames)[:, dof], dof_vel=self.joint_vel[frames][:, dof],
+            obj_pos=obj(self.obj_pos), obj_rot=obj(self.obj_rot),
+            obj_linvel=obj(self.obj_linvel), obj_angvel=obj(self.obj_angvel),
+        )
+
+    def qpos(self, layout, nq: int, frames=None) -> Tensor:
+        """[T, nq] MuJoCo qpos for kinematic replay (objects all follow the clip's object track)."""
+        frames = torch.arange(self.num_frames) if frames is None else frames
+        q = torch.zeros(len(frames), nq, dtype=torch.float64)
+        q[:, 0:3] = self.root_pos[frames]
+        q[:, 3:7] = self.root_rot[frames]
+        dof = torch.as_tensor(list(_variant_dofs(layout)))
+        q[:, torch.as_tensor(layout.dof_qpos_adr)] = self.wrapped_angles(frames)[:, dof]
+        for adr in layout.object_qpos_adr:
+            q[:, adr:adr + 3] = self.obj_pos[frames]
+            q[:, adr + 3:adr + 7] = self.obj_rot[frames]
+        return q
+
+
+def _variant_dofs(layout) -> tuple[int, ...]:
+    return layout.extra["dof_index"]
+
+
+def object_points_world(obj_pos: Tensor, obj_rot: Tensor, points: Tensor) -> Tensor:
+    """[..., P, 3] world positions of object-frame points for poses [..., 3] / [..., 4]."""
+    p = points.to(obj_pos.dtype)
+    rot = obj_rot[..., None, :].expand(obj_rot.shape[:-1] + (p.shape[0], 4))
+    return obj_pos[..., None, :] + quat_apply(rot, p.expand(obj_pos.shape[:-1] + p.shape))
