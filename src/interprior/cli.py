@@ -7,10 +7,21 @@ import importlib
 import os
 import sys
 
-# Offscreen rendering needs a GL backend chosen before mujoco is imported; osmesa works headless.
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "osmesa"
-    os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+
+def _choose_gl_backend() -> None:
+    """Offscreen rendering needs a GL backend chosen before mujoco is imported. Only pick one whose library is
+    present: a missing libOSMesa with MUJOCO_GL=osmesa would break `import mujoco` itself."""
+    if "MUJOCO_GL" in os.environ or os.environ.get("DISPLAY"):
+        return
+    from interprior.viz.render import find_headless_backend
+
+    backend = find_headless_backend()
+    if backend:
+        os.environ["MUJOCO_GL"] = backend
+        os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+
+
+_choose_gl_backend()
 
 COMMAND_MODULES = ("demo", "data", "replay", "bench")
 
