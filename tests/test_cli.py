@@ -1,0 +1,60 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from interprior.cli import build_parser, main
+
+
+def _subcommand_paths(parser, prefix=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from _subcommand_paths(sub, prefix + (name,))
+
+
+def test_every_subcommand_has_help(capsys):
+    paths = list(_subcommand_paths(build_parser()))
+    assert ("bench", "sim") in paths and ("data", "inspect") in paths and ("replay",) in paths
+    for path in paths:
+        with pytest.raises(SystemExit) as exc:
+            main([*path, "--help"])
+        assert exc.value.code == 0
+        assert "usage: interprior" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "interprior.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "replay" in out.stdout
+
+
+def test_bench_sim_json(capsys):
+    assert main(["bench", "sim", "--envs", "4", "--steps", "3", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["envs"] == 4 and res["batched_env_steps_per_s"] > 0 and res["ratio"] > 0
+
+
+def test_missing_clip_is_one_line_error(capsys, tmp_path):
+    assert main(["replay", str(tmp_path / "nope.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.pt" in err and "Traceback" not in err
+
+
+def test_replay_missing_object_mesh_names_file(capsys, tmp_path, sample_dir):
+    clip = sample_dir / "OMOMO_new" / "sub2_largetable_000.pt"
+    assert main(["replay", str(clip), "--objects", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "largetable" in err
+
+
+def test_demo_runs_without_shared(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["kinematic"]["body_error_max_cm"] < 0.01
+    assert res["physics"]["frames"] > 0
+    if "video" in res:
+        assert (tmp_path / "demo" / "demo_physics_replay.mp4").stat().st_size > 10_000
