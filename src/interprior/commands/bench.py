@@ -1,4 +1,4 @@
-"""`interprior bench sim`: throughput of the batched simulator vs raw MuJoCo stepping, one run."""
+"""`interprior bench sim`: throughput of the batched simulator vs raw MuJoCo stepping, one run (or a table)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ def register(sub) -> None:
         help="env-steps/s of the batched simulator with full state extraction vs raw MuJoCo stepping",
         description="Steps N environments of the HOI scene with small random PD targets. Reports control "
         "env-steps/s of the batched simulator with full state extraction after every control step, raw MuJoCo "
-        "physics steps/s of the same scene, envs, threads and targets (one mujoco.rollout call), and their ratio.",
+        "physics steps/s of the same scene, envs, threads and targets (one mujoco.rollout call), and their ratio. "
+        "With --backend warp the same on MuJoCo Warp (raw = the captured mujoco_warp.step graph on the same "
+        "worlds); --table runs several env counts and adds the CPU backend on this machine's cores.",
     )
     p.add_argument("--envs", type=int, default=64, help="number of parallel environments (default 64)")
     p.add_argument("--steps", type=int, default=100, help="control steps to time (default 100)")
@@ -23,35 +25,82 @@ def register(sub) -> None:
     p.add_argument("--variant", choices=sorted(schema.VARIANTS), default="full", help="humanoid variant")
     p.add_argument("--objects", default=None, help="objects folder (objects/<name>/<name>.obj) to add an object")
     p.add_argument("--object", default="largetable", help="object name inside --objects (default largetable)")
-    p.add_argument("--backend", choices=["cpu"], default="cpu", help="simulation backend (cpu: MuJoCo C engine)")
+    p.add_argument("--backend", choices=["cpu", "warp"], default="cpu",
+                   help="simulation backend (cpu: MuJoCo C engine; warp: MuJoCo Warp, GPU)")
+    p.add_argument("--device", default=None,
+                   help="warp device (default cuda:0; cpu runs MuJoCo Warp on the CPU, slow, for testing)")
+    p.add_argument("--table", default=None, metavar="N,N,...",
+                   help="env counts to run one after another (e.g. 1024,4096,8192); prints a table that includes "
+                   "the CPU backend on this machine's cores for the speed ratio")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_sim)
 
 
 def run_sim(args) -> int:
     from interprior.assets.scene import SceneConfig
+    from interprior.errors import InterpriorError
     from interprior.sim.bench import bench_sim
 
     if args.envs < 1 or args.steps < 1:
-        from interprior.errors import InterpriorError
-
         raise InterpriorError("--envs and --steps must be positive")
+    if args.backend == "cpu" and args.device not in (None, "cpu"):
+        raise InterpriorError(f"--device {args.device} needs --backend warp (the cpu backend runs on the CPU)")
+    if args.backend == "warp":  # fail before building the scene
+        from interprior.errors import BackendUnavailable
+        from interprior.sim.factory import warp_device_problem
+
+        problem = warp_device_problem(args.device or "cuda:0")
+        if problem:
+            raise BackendUnavailable(f"{problem}; use --backend cpu")
     objects = ()
     if args.objects:
         from interprior.assets.objects import load_object
 
         objects = (load_object(args.objects, args.object),)
     cfg = SceneConfig(variant=schema.VARIANTS[args.variant], objects=objects)
-    res = bench_sim(envs=args.envs, steps=args.steps, scene_config=cfg, threads=args.threads)
+    if args.table:
+        return _run_table(args, cfg)
+    res = bench_sim(envs=args.envs, steps=args.steps, scene_config=cfg, threads=args.threads,
+                    backend=args.backend, device=args.device)
     if args.json:
         print(json.dumps(res.as_dict(), indent=2))
         return 0
     obj = ", ".join(res.objects) or "no object"
+    if res.backend == "cpu":
+        where, raw_name = f"{res.threads} threads", "raw MuJoCo stepping (rollout):      "
+    else:
+        where, raw_name = f"MuJoCo Warp on {res.device}", "raw MuJoCo Warp stepping (graph):  "
     print(f"scene: {res.variant} humanoid, {obj}; {res.envs} envs, {res.control_steps} control steps x "
-          f"{res.substeps} physics steps, {res.threads} threads")
+          f"{res.substeps} physics steps, {where}")
     print(f"batched sim (full state extraction): {res.batched_env_steps_per_s:10.0f} env-steps/s "
           f"({res.batched_physics_steps_per_s:.0f} physics steps/s)")
-    print(f"raw MuJoCo stepping (rollout):       {res.raw_physics_steps_per_s / res.substeps:10.0f} env-steps/s "
+    print(f"{raw_name} {res.raw_physics_steps_per_s / res.substeps:10.0f} env-steps/s "
           f"({res.raw_physics_steps_per_s:.0f} physics steps/s)")
     print(f"ratio batched/raw: {res.ratio:.2f}")
+    return 0
+
+
+def _run_table(args, cfg) -> int:
+    from interprior.errors import InterpriorError
+    from interprior.sim.bench import bench_table
+
+    try:
+        counts = [int(n) for n in args.table.split(",") if n.strip()]
+    except ValueError:
+        raise InterpriorError(f"--table takes comma-separated env counts, got {args.table!r}") from None
+    if not counts or min(counts) < 1:
+        raise InterpriorError(f"--table takes positive env counts, got {args.table!r}")
+    rows = bench_table(counts, steps=args.steps, scene_config=cfg, threads=args.threads, backend=args.backend,
+                       device=args.device)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"control env-steps/s ({args.steps} control steps; batched = full state extraction every step); "
+          f"CPU = MuJoCo C backend, {rows[0]['cpu_threads']} threads")
+    print(f"{'envs':>7} {'backend':>12} {'batched':>10} {'raw':>10} {'b/raw':>6} {'CPU batched':>12} "
+          f"{'CPU raw':>10} {'vs CPU':>7}")
+    for r in rows:
+        print(f"{r['envs']:7d} {args.backend + ':' + r['device']:>12} {r['batched_env_steps_per_s']:10.0f} "
+              f"{r['raw_env_steps_per_s']:10.0f} {r['batched_over_raw']:6.2f} {r['cpu_batched_env_steps_per_s']:12.0f} "
+              f"{r['cpu_raw_env_steps_per_s']:10.0f} {r['speedup_vs_cpu']:6.1f}x")
     return 0

@@ -49,6 +49,15 @@ class MujocoCpuBackend:
         except Exception:
             pass
 
+    def randomize(self, rand, env_ids: Tensor | None = None) -> None:
+        """Per-env dynamics (friction, mass, inertia, centre of mass): rollout takes one model per env, so the
+        shared model is copied on first use. Values are always relative to the nominal model."""
+        from interprior.sim.randomization import apply_to_models, model_copies
+
+        if self._models[0] is self.model:
+            self._models = model_copies(self.model, self.num_envs)
+        apply_to_models(self._models, self.model, rand, env_ids)
+
     def reset(self, env_ids: Tensor, qpos: Tensor, qvel: Tensor) -> None:
         ids = env_ids.cpu().numpy()
         self._state[ids, 0] = 0.0
