@@ -205,8 +205,7 @@ def test_randomized_worlds_differ_and_match_cpu(scene):
     rand.inertia_scale[2:, 1:] = 1.5
     rand.com_offset[2:, 1:, 0] = 0.01
     cpu, warp = cpu_and_warp(scene, n)
-    cpu.backend._models = model_copies(model, n)  # what the CPU backend will do when it randomizes
-    apply_to_models(cpu.backend._models, model, rand)
+    cpu.backend.randomize(rand)
     warp.step(targets=mild_targets(scene, n, 1)[0])  # captures the graph; randomize must drop and re-capture it
     assert warp.backend._graph is not None
     warp.backend.randomize(rand)
