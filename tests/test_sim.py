@@ -68,3 +68,48 @@ def test_body_only_variant_steps():
     sim.step(action=torch.zeros(2, 63))
     s = sim.state()
     assert s.dof_pos.shape == (2, 63) and s.body_pos.shape == (2, 52, 3)
+
+
+def test_hand_on_object_and_feet_on_floor_reported_separately(tmp_path):
+    """The humanoid stands on the floor with its left hand pressed down on a tall box: hand↔object contact and
+    foot↔ground contact must show up in their own channels, and nowhere else."""
+    import mujoco
+    import trimesh
+
+    from interprior.assets.objects import load_mesh_asset
+
+    mesh = tmp_path / "pillar" / "pillar.obj"
+    mesh.parent.mkdir()
+    # find the lowest point of the left hand in the standing zero pose
+    bare = make_sim(1)
+    hand = [i for i in schema.LEFT_HAND]
+    state = bare.state()
+    data = mujoco.MjData(bare.scene.model)
+    data.qpos[:] = bare.backend.qpos()[0].numpy()
+    mujoco.mj_forward(bare.scene.model, data)
+    ids = bare.scene.layout.humanoid_body_ids[hand]
+    hand_geoms = [g for g in range(bare.scene.model.ngeom) if bare.scene.model.geom_bodyid[g] in ids]
+    lowest = min(data.geom_xpos[g][2] - bare.scene.model.geom_rbound[g] for g in hand_geoms)
+    top = lowest - 0.005
+    trimesh.creation.box(extents=(0.3, 0.3, top)).export(mesh)
+    pillar = load_mesh_asset(mesh, cache_dir=tmp_path / "cache")
+
+    sim = make_sim(1, objects=(pillar,))
+    reset = standing_reset(sim.scene, 1)
+    wrist = state.body_pos[0, schema.BODY_INDEX["L_Wrist"]].double()
+    reset.obj_pos = torch.tensor([[[float(wrist[0]), float(wrist[1]) + 0.05, top / 2]]], dtype=torch.float64)
+    sim.reset(torch.tensor([0]), reset)
+    targets = torch.zeros(1, 153, dtype=torch.float64)
+    targets[0, schema.DOF_NAMES.index("L_Shoulder_x")] = -0.12  # push the left arm down onto the box
+    seen_hand_object = False
+    feet = list(schema.FEET)
+    for step in range(12):
+        sim.step(targets=targets)
+        s = sim.state()
+        seen_hand_object |= bool(s.object_contact[0, hand].any())
+        if step >= 2:  # reset 5 mm above the floor: landed after the first steps
+            assert s.ground_contact[0, feet].any()  # feet stay on the floor
+        assert not s.object_contact[0, feet].any()  # ...and never count as object contact
+        assert not s.ground_contact[0, hand].any()  # the hand never touches the floor
+    assert seen_hand_object
+    assert s.object_force[0, hand].norm(dim=-1).sum() > 1.0  # a real press, in newtons
