@@ -61,3 +61,15 @@ def test_torch_fk_matches_mujoco_positions_rotations_velocities():
     mujoco.mj_kinematics(m, d2)
     fd = (d2.xpos[ids] - d.xpos[ids]) / dt
     assert np.abs(fd - lin[0].numpy()).max() < 1e-4
+
+
+def test_matrix_quat_round_trip_including_half_turns():
+    from interprior.rotations import matrix_from_euler_xyz, matrix_to_quat, quat_to_matrix
+
+    e = (torch.rand(2000, 3, dtype=torch.float64) - 0.5) * 2 * torch.pi
+    q = quat_from_euler_xyz(e)
+    half_turns = axis_angle_to_quat(torch.eye(3, dtype=torch.float64) * torch.pi)  # w = 0: the hard case
+    q = torch.cat([q, half_turns])
+    back = matrix_to_quat(quat_to_matrix(q))
+    assert torch.minimum((back - q).abs().amax(-1), (back + q).abs().amax(-1)).max() < 1e-9
+    assert (matrix_from_euler_xyz(e) - quat_to_matrix(quat_from_euler_xyz(e))).abs().max() < 1e-12

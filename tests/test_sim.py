@@ -113,3 +113,17 @@ def test_hand_on_object_and_feet_on_floor_reported_separately(tmp_path):
         assert not s.ground_contact[0, hand].any()  # the hand never touches the floor
     assert seen_hand_object
     assert s.object_force[0, hand].norm(dim=-1).sum() > 1.0  # a real press, in newtons
+
+
+def test_nearest_point_vectors_match_brute_force():
+    from interprior.rotations import quat_apply, quat_normalize
+    from interprior.sim.batched import nearest_point_vectors
+
+    g = torch.Generator().manual_seed(0)
+    body = torch.randn(5, 52, 3, generator=g)
+    pos, rot = torch.randn(5, 3, generator=g), quat_normalize(torch.randn(5, 4, generator=g))
+    pts = torch.randn(300, 3, generator=g)
+    world = pos[:, None] + quat_apply(rot[:, None].expand(-1, 300, -1), pts[None].expand(5, -1, -1))
+    dist = (world[:, None] - body[:, :, None]).norm(dim=-1)  # [5, 52, 300]
+    expected = torch.gather(world, 1, dist.argmin(-1)[..., None].expand(-1, -1, 3)) - body
+    assert (nearest_point_vectors(body, pos, rot, pts) - expected).abs().max() < 1e-5

@@ -113,3 +113,40 @@ def heading_quat_inverse(q: Tensor) -> Tensor:
     half = -0.5 * yaw
     zeros = torch.zeros_like(half)
     return torch.stack([torch.cos(half), zeros, zeros, torch.sin(half)], dim=-1)
+
+
+def matrix_from_euler_xyz(euler: Tensor) -> Tensor:
+    """Intrinsic XYZ Euler angles [..., 3] -> rotation matrices Rx(a) Ry(b) Rz(c) [..., 3, 3]."""
+    c, s = torch.cos(euler), torch.sin(euler)
+    ca, cb, cc = c.unbind(-1)
+    sa, sb, sc = s.unbind(-1)
+    return torch.stack(
+        [
+            cb * cc, -cb * sc, sb,
+            ca * sc + sa * sb * cc, ca * cc - sa * sb * sc, -sa * cb,
+            sa * sc - ca * sb * cc, sa * cc + ca * sb * sc, ca * cb,
+        ],
+        dim=-1,
+    ).reshape(euler.shape[:-1] + (3, 3))
+
+
+def matrix_to_quat(m: Tensor) -> Tensor:
+    """Rotation matrices [..., 3, 3] -> unit quaternions wxyz with w >= 0 (branch-free Shepperd variant)."""
+    m00, m01, m02 = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    m10, m11, m12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+    m20, m21, m22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
+    # four candidate (unnormalised) quaternions, each well conditioned where its own component is largest
+    cand = torch.stack(
+        [
+            torch.stack([1 + m00 + m11 + m22, m21 - m12, m02 - m20, m10 - m01], -1),
+            torch.stack([m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20], -1),
+            torch.stack([m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21], -1),
+            torch.stack([m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22], -1),
+        ],
+        dim=-2,
+    )  # [..., 4, 4]
+    diag = torch.stack([cand[..., 0, 0], cand[..., 1, 1], cand[..., 2, 2], cand[..., 3, 3]], -1)
+    best = diag.argmax(dim=-1, keepdim=True)
+    q = torch.gather(cand, -2, best[..., None].expand(best.shape[:-1] + (1, 4))).squeeze(-2)
+    q = quat_normalize(q)
+    return torch.where(q[..., :1] < 0, -q, q)

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from interprior import schema
 from interprior.assets.scene import Scene
-from interprior.rotations import quat_apply, quat_apply_inverse
+from interprior.rotations import matrix_to_quat, quat_apply, quat_apply_inverse
 from interprior.sim.kinematics import KinematicTree
 
 CONTACT_FORCE_THRESHOLD = 0.1  # N; a body is in contact when a contact sensor reports a force above this
@@ -67,15 +67,17 @@ class ResetState:
 
 
 def nearest_point_vectors(body_pos: Tensor, obj_pos: Tensor, obj_rot: Tensor, points: Tensor) -> Tensor:
-    """[N, B, 3] vectors from each body to its nearest object surface point (float32 distances).
-    points [P, 3] in the object frame; obj_pos [N, 3]; obj_rot [N, 4]."""
-    body = body_pos.float()
-    world = obj_pos.float()[:, None, :] + quat_apply(
-        obj_rot.float()[:, None, :].expand(-1, points.shape[0], -1), points.float()[None].expand(body.shape[0], -1, -1)
-    )
-    nearest = torch.cdist(body, world).argmin(dim=-1)  # [N, B]
-    point = torch.gather(world, 1, nearest[..., None].expand(-1, -1, 3))
-    return (point - body).to(body_pos.dtype)
+    """[N, B, 3] world vectors from each body to its nearest object surface point.
+    points [P, 3] in the object frame; obj_pos [N, 3]; obj_rot [N, 4]. Bodies are moved into the object frame so
+    all envs share one point set and the search is one matrix product."""
+    rot = obj_rot.float()[:, None, :].expand(-1, body_pos.shape[1], -1)
+    local = quat_apply_inverse(rot, body_pos.float() - obj_pos.float()[:, None, :])  # [N, B, 3]
+    pts = points.float()
+    # argmin |b − p|² = argmax (b·p − |p|²/2): one matmul with the points augmented by −|p|²/2
+    aug_pts = torch.cat([pts, -0.5 * pts.square().sum(-1, keepdim=True)], dim=-1)  # [P, 4]
+    aug_body = torch.cat([local.reshape(-1, 3), torch.ones_like(local.reshape(-1, 3)[:, :1])], dim=-1)
+    nearest = pts[(aug_body @ aug_pts.T).argmax(dim=-1)].reshape(local.shape)
+    return quat_apply(rot, nearest - local).to(body_pos.dtype)
 
 
 class BatchedSim:
@@ -151,8 +153,9 @@ class BatchedSim:
         root_angvel = quat_apply(root_rot, qvel[:, 3:6])
         dof_pos, dof_vel = qpos[:, self._dof_q], qvel[:, self._dof_v]
         angles, rates = self.full_joint_angles(dof_pos), self.full_joint_angles(dof_vel)
-        body_pos, body_rot = self.tree.forward(root_pos, root_rot, angles)
-        body_lin, body_ang = self.tree.velocities(body_pos, body_rot, angles, rates, root_linvel, root_angvel)
+        body_pos, body_mat = self.tree.forward_matrices(root_pos, root_rot, angles)
+        body_rot = matrix_to_quat(body_mat)
+        body_lin, body_ang = self.tree.velocities(body_pos, body_mat, angles, rates, root_linvel, root_angvel)
         ground = sens[:, self._ground]  # [N, 52, 4] (found, force xyz)
         ground_force = ground[..., 1:]
         if self.num_objects:

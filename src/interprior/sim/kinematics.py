@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from interprior import schema
-from interprior.rotations import quat_apply, quat_from_euler_xyz, quat_mul
+from interprior.rotations import matrix_from_euler_xyz, matrix_to_quat, quat_to_matrix
 
 
 def _levels() -> list[list[int]]:
@@ -62,45 +62,51 @@ class KinematicTree:
 
     def forward(self, root_pos: Tensor, root_rot: Tensor, joint_angles: Tensor) -> tuple[Tensor, Tensor]:
         """root_pos [..., 3], root_rot [..., 4] wxyz, joint_angles [..., 153] (x, y, z per body 1..51)
-        -> body_pos [..., 52, 3], body_rot [..., 52, 4]."""
+        -> body_pos [..., 52, 3], body_rot [..., 52, 4] (wxyz, w >= 0)."""
+        body_pos, body_mat = self.forward_matrices(root_pos, root_rot, joint_angles)
+        return body_pos, matrix_to_quat(body_mat)
+
+    def forward_matrices(self, root_pos: Tensor, root_rot: Tensor, joint_angles: Tensor) -> tuple[Tensor, Tensor]:
+        """Like `forward`, with rotations as matrices [..., 52, 3, 3] (cheaper to compose level by level)."""
         batch = root_pos.shape[:-1]
-        local = quat_from_euler_xyz(joint_angles.reshape(batch + (schema.NUM_JOINTS, 3)))
-        offsets = self.offsets.to(root_pos.dtype)
-        body_pos = root_pos.new_zeros(batch + (schema.NUM_BODIES, 3))
-        body_rot = root_rot.new_zeros(batch + (schema.NUM_BODIES, 4))
-        body_pos[..., 0, :], body_rot[..., 0, :] = root_pos, root_rot
+        local = matrix_from_euler_xyz(joint_angles.reshape(batch + (schema.NUM_JOINTS, 3)))
+        offsets = self.offsets.to(root_pos.dtype)[..., None]  # [52, 3, 1]
+        body_pos = root_pos.new_empty(batch + (schema.NUM_BODIES, 3))
+        body_mat = root_pos.new_empty(batch + (schema.NUM_BODIES, 3, 3))
+        body_pos[..., 0, :] = root_pos
+        body_mat[..., 0, :, :] = quat_to_matrix(root_rot)
         for idx, par in level_index(root_pos.device):
-            prot = body_rot[..., par, :]
-            body_pos[..., idx, :] = body_pos[..., par, :] + quat_apply(prot, offsets[idx].expand_as(prot[..., :3]))
-            body_rot[..., idx, :] = quat_mul(prot, local[..., idx - 1, :])
-        return body_pos, body_rot
+            parent = body_mat[..., par, :, :]
+            body_pos[..., idx, :] = body_pos[..., par, :] + (parent @ offsets[idx]).squeeze(-1)
+            body_mat[..., idx, :, :] = parent @ local[..., idx - 1, :, :]
+        return body_pos, body_mat
 
     def velocities(
         self, body_pos: Tensor, body_rot: Tensor, joint_angles: Tensor, joint_vel: Tensor,
         root_linvel: Tensor, root_angvel_world: Tensor,
     ) -> tuple[Tensor, Tensor]:
         """World linear and angular velocities of all bodies [..., 52, 3] from joint rates.
+        body_rot may be quaternions [..., 52, 4] or matrices [..., 52, 3, 3].
 
         For hinges x, y, z in series the relative angular velocity in the parent frame is
         a' e_x + b' Rx(a) e_y + c' Rx(a) Ry(b) e_z.
         """
         batch = body_pos.shape[:-2]
+        mats = body_rot if body_rot.shape[-1] == 3 else quat_to_matrix(body_rot)
         ang = joint_angles.reshape(batch + (schema.NUM_JOINTS, 3))
         rate = joint_vel.reshape(batch + (schema.NUM_JOINTS, 3))
         a, b = ang[..., 0], ang[..., 1]
         ca, sa, cb, sb = torch.cos(a), torch.sin(a), torch.cos(b), torch.sin(b)
-        zero = torch.zeros_like(a)
-        ex = torch.stack([torch.ones_like(a), zero, zero], -1)
-        ey = torch.stack([zero, ca, sa], -1)  # Rx(a) e_y
-        ez = torch.stack([sb, -sa * cb, ca * cb], -1)  # Rx(a) Ry(b) e_z
-        w_rel = rate[..., 0:1] * ex + rate[..., 1:2] * ey + rate[..., 2:3] * ez  # [..., 51, 3] parent frame
-        lin = body_pos.new_zeros(batch + (schema.NUM_BODIES, 3))
-        angv = body_pos.new_zeros(batch + (schema.NUM_BODIES, 3))
+        ra, rb, rc = rate.unbind(-1)
+        w_rel = torch.stack([ra + rc * sb, rb * ca - rc * sa * cb, rb * sa + rc * ca * cb], -1)  # parent frame
+        # rotate every joint's relative angular velocity into the world with its parent's rotation at once
+        parents = torch.as_tensor(schema.BODY_PARENTS[1:], device=body_pos.device)
+        w_world = (mats[..., parents, :, :] @ w_rel[..., None]).squeeze(-1)  # [..., 51, 3]
+        lin = body_pos.new_empty(batch + (schema.NUM_BODIES, 3))
+        angv = body_pos.new_empty(batch + (schema.NUM_BODIES, 3))
         lin[..., 0, :], angv[..., 0, :] = root_linvel, root_angvel_world
         for idx, par in level_index(body_pos.device):
             w_par = angv[..., par, :]
-            angv[..., idx, :] = w_par + quat_apply(body_rot[..., par, :], w_rel[..., idx - 1, :])
-            lin[..., idx, :] = lin[..., par, :] + torch.cross(
-                w_par, body_pos[..., idx, :] - body_pos[..., par, :], dim=-1
-            )
+            angv[..., idx, :] = w_par + w_world[..., idx - 1, :]
+            lin[..., idx, :] = lin[..., par, :] + torch.cross(w_par, body_pos[..., idx, :] - body_pos[..., par, :], dim=-1)
         return lin, angv

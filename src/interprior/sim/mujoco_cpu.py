@@ -36,6 +36,9 @@ class MujocoCpuBackend:
         self._qpos = slice(1, 1 + model.nq)  # FULLPHYSICS layout: time, qpos, qvel, act, ...
         self._qvel = slice(1 + model.nq, 1 + model.nq + model.nv)
         self._sensor = np.zeros((num_envs, model.nsensordata))
+        # rollout does not hand back the solver's warm start, so each call would start the constraint solver
+        # cold; the last step's acceleration (from its two final velocities) is a good warm start for the next.
+        self._warmstart = np.zeros((num_envs, model.nv))
         self._pool = rollout.Rollout(nthread=self.nthread) if self.nthread > 1 else None
 
     def close(self) -> None:
@@ -65,17 +68,23 @@ class MujocoCpuBackend:
         self._state[ids, self._qvel] = qvel.detach().cpu().double().numpy()
         self._state[ids, self._qvel.stop:] = 0.0  # act, history, ...
         self._sensor[ids] = 0.0  # no contacts measured before the first step
+        self._warmstart[ids] = 0.0
 
     def step(self, ctrl: Tensor) -> None:
         self._ctrl[:] = ctrl.detach().cpu().double().numpy()[:, None, :]
         args = (self._models, self._datas, self._state, self._ctrl)
-        kwargs = dict(nstep=self.substeps, state=self._out_state, sensordata=self._out_sensor, skip_checks=True)
+        kwargs = dict(nstep=self.substeps, state=self._out_state, sensordata=self._out_sensor, skip_checks=True,
+                      initial_warmstart=self._warmstart)
         if self._pool is not None:
             self._pool.rollout(*args, **kwargs)
         else:
             rollout.rollout(*args, **kwargs)
         self._state[:] = self._out_state[:, -1]
         self._sensor[:] = self._out_sensor[:, -1]
+        if self.substeps > 1:
+            qvel = self._out_state[:, -2:, self._qvel]
+            np.subtract(qvel[:, 1], qvel[:, 0], out=self._warmstart)
+            self._warmstart /= self.model.opt.timestep
 
     def qpos(self) -> Tensor:
         return torch.from_numpy(self._state[:, self._qpos])
