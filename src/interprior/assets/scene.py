@@ -69,6 +69,7 @@ def build_scene_xml(cfg: SceneConfig) -> str:
     <quality shadowsize="2048"/>
   </visual>
   <asset>
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.62 0.74 0.86" rgb2="0.16 0.2 0.26" width="256" height="256"/>
     <texture name="grid" type="2d" builtin="checker" rgb1="0.32 0.36 0.42" rgb2="0.42 0.46 0.52" width="512" height="512"/>
     <material name="grid" texture="grid" texrepeat="8 8" reflectance="0.05"/>
 {assets}

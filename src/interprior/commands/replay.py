@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from interprior import schema
@@ -81,7 +82,7 @@ def _write_video(path: Path, scene, clip, qpos) -> None:
         ref = object_points_world(clip.obj_pos[:n].double(), clip.obj_rot[:n].double(), pts)
         markers.append((ref.numpy(), (0.95, 0.55, 0.1, 0.6), 0.012))
     write_video(path, scene.model, qpos, markers=markers, fps=clip.fps)
-    print(f"video: {path}")
+    print(f"video: {path}", file=sys.stderr)  # stderr: keeps --json output parseable
 
 
 def _print_row(row: dict, physics: bool, header: bool) -> None:
