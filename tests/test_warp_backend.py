@@ -44,6 +44,7 @@ class Pedestal:
     def __init__(self, xy, height, width=0.3, mass=20.0):
         self.xy, self.mass = xy, mass
         self.extents = np.array([width, width, height])
+        self.bounds = np.stack([-self.extents / 2, self.extents / 2])
         grid = np.stack(np.meshgrid(*[np.linspace(-0.5, 0.5, 5)] * 3, indexing="ij"), -1).reshape(-1, 3)
         self.surface_points = grid[(np.abs(grid) == 0.5).any(-1)] * self.extents
 
