@@ -58,3 +58,11 @@ def test_demo_runs_without_shared(tmp_path, capsys):
     assert res["physics"]["frames"] > 0
     if "video" in res:
         assert (tmp_path / "demo" / "demo_physics_replay.mp4").stat().st_size > 10_000
+
+
+def test_unwritable_output_is_one_line_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["demo", "--out", str(blocker / "sub"), "--no-video"]) == 2
+    err = capsys.readouterr().err
+    assert "file" in err and "Traceback" not in err

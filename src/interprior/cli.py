@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except InterpriorError as err:
         print(f"interprior {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # unwritable output folder, full disk, ...: the message names the path
+        print(f"interprior {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
