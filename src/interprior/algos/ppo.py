@@ -1,0 +1,215 @@
+"""PPO for the Stage I teacher (constants of reference-code-facts §8.1).
+
+Loss = policy (clipped surrogate) + ``critic_coef`` · MSE(value, return) + ``bound_coef`` · soft bound on μ
+(− ``entropy_coef`` · entropy, 0 by default). GAE with timeouts bootstrapping from the value of the final
+observation and terminations zeroing it.
+
+Usage per iteration::
+
+    buf.clear()
+    for t in range(cfg.horizon):
+        a, logp, v, _ = model.act(obs)
+        next_obs, r, terminated, timeout, final_obs = env.step(a.clamp(-1, 1))
+        buf.add(obs, a, logp, v, r, terminated, timeout, timeout_values=model.value(final_obs) at timeouts)
+        obs = next_obs
+    buf.compute_returns(model.act(obs)[2], cfg.gamma, cfg.gae_lambda)
+    stats = ppo.update(buf)
+
+Distributed (torchrun): every rank holds its own envs and buffer; ``update`` all-reduces (averages) gradients
+before each optimiser step, reduces the observation statistics and the advantage moments over ranks, so the
+model stays identical on every rank. ``minibatch_size`` is per rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from interprior.train.distributed import all_reduce_mean_, all_reduce_sum_, average_gradients
+
+
+@dataclass
+class PPOConfig:
+    num_envs: int = 4096
+    horizon: int = 32
+    minibatch_size: int = 16384
+    epochs: int = 6  # mini-epochs over each rollout
+    actor_lr: float = 2e-5
+    critic_lr: float = 1e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    critic_coef: float = 5.0
+    bound_coef: float = 10.0
+    bound: float = 1.0  # soft bound on |μ|
+    entropy_coef: float = 0.0
+    max_grad_norm: float | None = None  # None: no clipping (reference: truncate_grads False)
+    normalize_advantage: bool = True
+    seed: int = 0  # minibatch shuffling
+
+
+class RolloutBuffer:
+    """Fixed-size ``[horizon, num_envs, ...]`` storage of one rollout plus GAE advantages/returns."""
+
+    def __init__(self, num_envs: int, horizon: int, obs_dim: int, act_dim: int, device="cpu"):
+        self.num_envs, self.horizon, self.device = num_envs, horizon, torch.device(device)
+        z = lambda *s: torch.zeros(horizon, num_envs, *s, device=self.device)  # noqa: E731
+        self.obs, self.actions = z(obs_dim), z(act_dim)
+        self.log_probs, self.values, self.rewards = z(), z(), z()
+        self.dones = torch.zeros(horizon, num_envs, dtype=torch.bool, device=self.device)  # terminated
+        self.timeouts = torch.zeros_like(self.dones)
+        self.timeout_values = z()  # value of the final observation where timeouts is set
+        self.advantages, self.returns = z(), z()
+        self.step, self.ready = 0, False
+
+    def clear(self) -> None:
+        self.step, self.ready = 0, False
+
+    @property
+    def full(self) -> bool:
+        return self.step == self.horizon
+
+    @torch.no_grad()
+    def add(self, obs, actions, log_probs, values, rewards, dones, timeouts=None, timeout_values=None) -> None:
+        """Store one env step. ``dones`` = terminated (no bootstrap); ``timeouts`` = truncated, bootstrapped with
+        ``timeout_values`` (``[num_envs]``, value of the final, pre-reset observation; other entries ignored)."""
+        if self.full:
+            raise RuntimeError(f"rollout buffer full ({self.horizon} steps); call clear() first")
+        t = self.step
+        self.obs[t] = obs
+        self.actions[t] = actions
+        self.log_probs[t] = log_probs
+        self.values[t] = values
+        self.rewards[t] = rewards
+        self.dones[t] = dones
+        self.timeouts[t] = False if timeouts is None else timeouts
+        if timeouts is not None and timeout_values is None and bool(torch.as_tensor(timeouts).any()):
+            raise ValueError("timeouts given without timeout_values (value of the final observation)")
+        self.timeout_values[t] = 0.0 if timeout_values is None else timeout_values
+        self.step += 1
+        self.ready = False
+
+    @torch.no_grad()
+    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float) -> None:
+        """GAE(λ) over the stored steps; ``last_values`` = value of the observation after the last step."""
+        if not self.full:
+            raise RuntimeError(f"rollout has {self.step}/{self.horizon} steps")
+        gae = torch.zeros(self.num_envs, device=self.device)
+        next_value = last_values.to(self.device, torch.float32)
+        for t in reversed(range(self.horizon)):
+            ended = self.dones[t] | self.timeouts[t]
+            # termination wins over a simultaneous timeout: no bootstrap
+            boot = torch.where(self.dones[t], 0.0, self.timeout_values[t])
+            next_v = torch.where(ended, boot, next_value)
+            delta = self.rewards[t] + gamma * next_v - self.values[t]
+            gae = delta + gamma * lam * (~ended).float() * gae
+            self.advantages[t] = gae
+            next_value = self.values[t]
+        self.returns.copy_(self.advantages + self.values)
+        self.ready = True
+
+    def flat(self) -> dict[str, torch.Tensor]:
+        n = self.horizon * self.num_envs
+        return {
+            "obs": self.obs.reshape(n, -1),
+            "actions": self.actions.reshape(n, -1),
+            "log_probs": self.log_probs.reshape(n),
+            "values": self.values.reshape(n),
+            "advantages": self.advantages.reshape(n),
+            "returns": self.returns.reshape(n),
+        }
+
+
+def bound_loss(mu: torch.Tensor, bound: float = 1.0) -> torch.Tensor:
+    """Soft bound on μ: mean over the batch of Σ_dims (max(μ−b, 0)² + min(μ+b, 0)²)."""
+    return ((mu - bound).clamp_min(0.0).pow(2) + (mu + bound).clamp_max(0.0).pow(2)).sum(-1).mean()
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    var = returns.var()
+    return float("nan") if var.item() == 0 else float(1.0 - (returns - values).var() / var)
+
+
+class PPO:
+    def __init__(self, model, cfg: PPOConfig):
+        self.model, self.cfg = model, cfg
+        # one Adam, two parameter groups = separate actor / critic learning rates
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": list(model.actor_parameters()), "lr": cfg.actor_lr, "name": "actor"},
+                {"params": list(model.critic_parameters()), "lr": cfg.critic_lr, "name": "critic"},
+            ]
+        )
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+
+    def _params(self):
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    def update(self, buffer: RolloutBuffer) -> dict[str, float]:
+        """Fold the rollout's observations into the model's normaliser (the only place it is updated; the
+        collector must not), then ``epochs`` passes of shuffled minibatches. Returns mean losses and diagnostics
+        (averaged over ranks when distributed)."""
+        cfg, model = self.cfg, self.model
+        if not buffer.ready:
+            raise RuntimeError("call buffer.compute_returns(last_values, gamma, lam) before PPO.update")
+        data = buffer.flat()
+        model.update_normalizer(data["obs"])  # identical on every rank (moments reduced)
+        ev = explained_variance(data["values"], data["returns"])
+        ev = all_reduce_mean_(torch.tensor(ev, device=data["values"].device)).item()
+        adv = data["advantages"]
+        if cfg.normalize_advantage:
+            ad = adv.double()
+            m = all_reduce_sum_(torch.stack([ad.new_tensor(ad.numel()), ad.sum(), ad.pow(2).sum()]))
+            mean = m[1] / m[0]
+            std = (m[2] / m[0] - mean**2).clamp_min(0.0).sqrt()
+            adv = (adv - mean.float()) / (std.float() + 1e-8)
+
+        n = adv.numel()
+        mb = min(cfg.minibatch_size, n)
+        sums = torch.zeros(7, device=adv.device)  # policy, value, bound, entropy, kl, clipfrac, grad_norm
+        count = 0
+        model.train()
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(n, generator=self.generator).to(adv.device)
+            for start in range(0, n - mb + 1, mb):  # drop the ragged tail: equal step counts on all ranks
+                idx = perm[start : start + mb]
+                log_prob, entropy, value, mu = model.evaluate(data["obs"][idx], data["actions"][idx])
+                log_ratio = log_prob - data["log_probs"][idx]
+                ratio = log_ratio.exp()
+                a = adv[idx]
+                policy_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+                value_loss = (value - data["returns"][idx]).pow(2).mean()
+                b_loss = bound_loss(mu, cfg.bound)
+                ent = entropy.mean()
+                loss = policy_loss + cfg.critic_coef * value_loss + cfg.bound_coef * b_loss - cfg.entropy_coef * ent
+
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                average_gradients(self._params())
+                if cfg.max_grad_norm is not None:
+                    gn = torch.nn.utils.clip_grad_norm_(self._params(), cfg.max_grad_norm)
+                else:
+                    gn = torch.zeros((), device=adv.device)
+                self.optimizer.step()
+
+                with torch.no_grad():
+                    kl = ((ratio - 1) - log_ratio).mean()  # k3 estimator of KL(old || new)
+                    clipfrac = ((ratio - 1).abs() > cfg.clip).float().mean()
+                    sums += torch.stack([policy_loss, value_loss, b_loss, ent, kl, clipfrac, gn.to(sums)]).detach()
+                count += 1
+        all_reduce_mean_(sums)
+        s = (sums / max(count, 1)).tolist()
+        stats = dict(zip(["policy_loss", "value_loss", "bound_loss", "entropy", "approx_kl", "clip_frac"], s))
+        if cfg.max_grad_norm is not None:
+            stats["grad_norm"] = s[6]
+        stats["explained_variance"] = ev
+        stats["num_minibatches"] = count
+        return stats
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])

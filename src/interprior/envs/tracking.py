@@ -1,0 +1,214 @@
+"""Stage I tracking environment: N humanoids each tracking a clip of the motion library, with its object.
+
+Stateful bookkeeping only (which clip and frame each env is at, episode starts, counters, PSI); everything else
+is the pure kernels of `interprior.mdp`. One object type per env set (clips of one object; one subject's
+skeleton), like one InterMimic teacher per subject.
+
+Time convention: an env at `frame` f holds the simulated state that should match reference frame f. `step`
+applies the action, the state moves to f + 1, the reward and terminations compare it with reference f + 1, and
+the observation shows references f + 1 + Δ for Δ in `obs_offsets` ({1, 16}: the next frame and half a second on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from interprior import schema
+from interprior.assets.objects import load_object
+from interprior.assets.scene import SceneConfig, build_scene
+from interprior.data.clip import Clip
+from interprior.data.skeleton import fit_skeleton
+from interprior.errors import InterpriorError
+from interprior.mdp import observations as obs_terms
+from interprior.mdp import rewards as reward_terms
+from interprior.mdp import terminations as term_terms
+from interprior.mdp.reference import ReferenceMotion
+from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
+from interprior.sim.batched import BatchedSim, ResetState
+from interprior.sim.factory import make_backend
+
+
+@dataclass
+class TrackingConfig:
+    num_envs: int = 64
+    variant: str = "body_only"  # "full" (153 DoF) or "body_only" (63 DoF, rigid hands)
+    obs_offsets: tuple[int, ...] = (1, 16)
+    episode_length: int = 300  # control steps (training); evaluation uses 1000
+    init: str = "hybrid"  # start | random | hybrid
+    start_prob: float = 0.1  # hybrid: probability of starting at frame 0
+    psi_slots: int = 3  # 1 disables PSI (motion capture only)
+    psi_update_prob: float = 0.05  # chance per finished-episode batch that PSI records it (paper: 0.005 at 4096 envs)
+    init_noise_pos: float = 0.01  # m, root position noise at reset
+    init_noise_rot: float = 0.05  # rad, root and joint angle noise at reset
+    perturb_prob: float = 0.002  # per env and control step: a sparse impulse on the root
+    perturb_speed: float = 0.5  # m/s added to the root velocity, horizontal, random direction
+    randomize_dynamics: bool = True
+    friction_range: tuple[float, float] = (0.8, 1.1)
+    mass_range: tuple[float, float] = (0.9, 1.1)
+    com_offset: float = 0.01  # m
+    backend: str = "cpu"
+    device: str | None = None
+    threads: int | None = None
+    seed: int = 0
+    reward: reward_terms.RewardWeights = field(default_factory=reward_terms.RewardWeights)
+    termination: term_terms.TerminationConfig = field(default_factory=term_terms.TerminationConfig)
+
+
+def subject_skeleton(clips: list[Clip]) -> tuple:
+    """Bone offsets of the clips' subject, fitted over all their frames."""
+    subjects = {c.subject for c in clips}
+    if len(subjects) > 1:
+        raise InterpriorError(f"clips of several subjects {sorted(map(str, subjects))}: train one subject per run")
+    body_pos = torch.cat([c.body_pos for c in clips])
+    body_rot = torch.cat([c.body_rot for c in clips])
+    return tuple(map(tuple, fit_skeleton(body_pos, body_rot).offsets.tolist()))
+
+
+class TrackingEnv:
+    def __init__(self, clips: list[Clip], objects_dir, cfg: TrackingConfig):
+        names = {c.object_name for c in clips}
+        if len(names) != 1 or None in names:
+            raise InterpriorError(f"clips must share one object, got {sorted(map(str, names))}")
+        self.cfg = cfg
+        self.variant = schema.VARIANTS[cfg.variant]
+        asset = load_object(objects_dir, names.pop())
+        self.scene = build_scene(SceneConfig(variant=self.variant, offsets=subject_skeleton(clips), objects=(asset,)))
+        backend = make_backend(self.scene.model, cfg.num_envs, self.scene.config.substeps, cfg.backend, cfg.device,
+                               cfg.threads)
+        self.sim = BatchedSim(self.scene, backend)
+        self.device = self.sim.device
+        self.num_envs = cfg.num_envs
+        self.ref = ReferenceMotion(clips, torch.as_tensor(asset.surface_points))
+        self.points = self.ref.object_points.to(self.device)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.dt = self.scene.config.control_dt
+        n = cfg.num_envs
+        self.clip_ids = torch.zeros(n, dtype=torch.long)
+        self.frame = torch.zeros(n, dtype=torch.long)
+        self.start = torch.zeros(n, dtype=torch.long)
+        self.hand_counter = torch.zeros(n, 2, dtype=torch.long, device=self.device)
+        self.episode_return = torch.zeros(n)
+        self.prev = None
+        self.psi = self._make_psi()
+        if cfg.randomize_dynamics:
+            self._randomize()
+        self.obs_dim = obs_terms.observation_size(cfg.obs_offsets)
+        self.act_dim = self.variant.num_dofs
+
+    # --- resets ---------------------------------------------------------------------------------------------
+    def _make_psi(self):
+        if self.cfg.psi_slots <= 1:
+            return None
+        from interprior.mdp.psi import PsiBuffer
+
+        return PsiBuffer(self.ref.num_clips, int(self.ref.lengths.max()), self.cfg.psi_slots, self._state_dim())
+
+    def _state_dim(self) -> int:
+        return 13 + 2 * self.variant.num_dofs + 13
+
+    def _randomize(self) -> None:
+        from interprior.sim.randomization import RandomizationRanges, sample_randomization
+
+        ranges = RandomizationRanges(friction=self.cfg.friction_range, mass=self.cfg.mass_range,
+                                     com_offset=self.cfg.com_offset)
+        self.sim.backend.randomize(sample_randomization(self.scene.model, self.num_envs, ranges, self.generator))
+
+    def _sample_starts(self, n: int) -> tuple[Tensor, Tensor]:
+        clip_ids = torch.randint(self.ref.num_clips, (n,), generator=self.generator)
+        lengths = self.ref.lengths[clip_ids]
+        if self.cfg.init == "start":
+            return clip_ids, torch.zeros(n, dtype=torch.long)
+        # random frame, leaving at least 30 frames of motion ahead
+        latest = (lengths - 30).clamp_min(1)
+        frames = (torch.rand(n, generator=self.generator) * latest).long()
+        if self.cfg.init == "hybrid":
+            at_start = torch.rand(n, generator=self.generator) < self.cfg.start_prob
+            frames = torch.where(at_start, torch.zeros_like(frames), frames)
+        return clip_ids, frames
+
+    def _noisy(self, state: ResetState) -> ResetState:
+        n = state.root_pos.shape[0]
+        g, dt = self.generator, state.root_pos.dtype
+        state.root_pos = state.root_pos + self.cfg.init_noise_pos * torch.randn(n, 3, generator=g, dtype=dt) * \
+            torch.tensor([1.0, 1.0, 0.0], dtype=dt)
+        tilt = self.cfg.init_noise_rot * torch.randn(n, 3, generator=g, dtype=dt)
+        state.root_rot = quat_normalize(quat_mul(axis_angle_to_quat(tilt), state.root_rot))
+        state.dof_pos = state.dof_pos + self.cfg.init_noise_rot * torch.randn(state.dof_pos.shape, generator=g,
+                                                                                 dtype=dt)
+        return state
+
+    def reset(self, env_ids: Tensor | None = None) -> None:
+        ids = torch.arange(self.num_envs) if env_ids is None else env_ids.cpu()
+        if len(ids) == 0:
+            return
+        clip_ids, frames = self._sample_starts(len(ids))
+        state = self.ref.reset_state(clip_ids, frames, self.variant)
+        if self.psi is not None:
+            state = self.psi.apply(state, clip_ids, frames, self.generator, pack=self._pack, unpack=self._unpack)
+        self.sim.reset(ids.to(self.device), self._noisy(state))
+        self.clip_ids[ids], self.frame[ids], self.start[ids] = clip_ids, frames, frames
+        self.hand_counter[ids.to(self.device)] = 0
+        self.episode_return[ids] = 0.0
+
+    # PSI stores the reset-relevant simulated state as one flat vector per (clip, frame, slot)
+    def _pack(self, s) -> Tensor:
+        return torch.cat([s.root_pos, s.root_rot, s.root_linvel, s.root_angvel, s.dof_pos, s.dof_vel,
+                          s.obj_pos[:, 0], s.obj_rot[:, 0], s.obj_linvel[:, 0], s.obj_angvel[:, 0]], dim=-1).float().cpu()
+
+    def _unpack(self, v: Tensor) -> ResetState:
+        d = self.variant.num_dofs
+        parts = torch.split(v, [3, 4, 3, 3, d, d, 3, 4, 3, 3], dim=-1)
+        obj = [p[:, None, :] for p in parts[6:]]
+        return ResetState(*parts[:6], *obj)
+
+    # --- stepping -------------------------------------------------------------------------------------------
+    def observe(self, sim_state=None) -> Tensor:
+        sim_state = sim_state or self.sim.state()
+        refs = [self.ref.state(self.clip_ids, self.frame + k, self.device) for k in self.cfg.obs_offsets]
+        return obs_terms.tracking_observation(sim_state, refs)
+
+    def _perturb(self) -> None:
+        hit = torch.rand(self.num_envs, generator=self.generator) < self.cfg.perturb_prob
+        if not bool(hit.any()):
+            return
+        ids = hit.nonzero().flatten()
+        qpos = self.sim.backend.qpos()[ids.to(self.device)].clone()
+        qvel = self.sim.backend.qvel()[ids.to(self.device)].clone()
+        angle = 2 * torch.pi * torch.rand(len(ids), generator=self.generator)
+        push = self.cfg.perturb_speed * torch.stack([angle.cos(), angle.sin(), torch.zeros_like(angle)], -1)
+        qvel[:, 0:3] += push.to(qvel)
+        self.sim.backend.reset(ids.to(self.device), qpos, qvel)
+
+    def step(self, action: Tensor):
+        """-> obs [N, O], reward [N], terminated [N], timeout [N], info. Envs that ended are reset; `info`
+        carries their final observation (`final_obs`, for bootstrapping timeouts) and episode statistics."""
+        if self.cfg.perturb_prob > 0:
+            self._perturb()
+        self.sim.step(action=action)
+        state = self.sim.state()
+        self.frame += 1
+        ref = self.ref.state(self.clip_ids, self.frame, self.device)
+        reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.cfg.reward, self.dt)
+        terminated, reasons, self.hand_counter = term_terms.early_termination(
+            state, ref, self.hand_counter, self.points, self.frame.to(self.device), self.start.to(self.device),
+            self.cfg.termination)
+        timeout = term_terms.timeout(self.frame, self.start, self.ref.lengths[self.clip_ids], self.cfg.episode_length)
+        timeout = timeout.to(self.device) & ~terminated
+        obs = self.observe(state)
+        self.episode_return += reward.cpu()
+        done = (terminated | timeout).cpu()
+        info = {"terms": terms, "reasons": reasons}
+        if bool(done.any()):
+            ids = done.nonzero().flatten()
+            info["final_obs"] = obs[ids.to(self.device)].clone()
+            info["done_ids"] = ids
+            info["episode_length"] = (self.frame[ids] - self.start[ids]).float()
+            info["episode_return"] = self.episode_return[ids].clone()
+            self.reset(ids)
+            obs[ids.to(self.device)] = self.observe()[ids.to(self.device)]
+            state = self.sim.state()
+        self.prev = state
+        return obs, reward, terminated, timeout, info

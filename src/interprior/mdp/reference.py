@@ -1,0 +1,87 @@
+"""Reference motions in simulator coordinates, precomputed once per clip and gathered per env per step.
+
+Everything the observation, reward, termination and reset kernels need from the data is derived here, on the
+CPU, with velocities by central differences inside each clip: joint angles from body rotations (never the file's
+exp-maps), body and object linear/angular velocities, and the reference interaction-graph vectors (each body to
+its nearest reference object surface point, the same definition as the simulator's).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from interprior import schema
+from interprior.data.clip import Clip, finite_difference
+from interprior.data.convert import ClipMotion, angular_velocity
+from interprior.data.library import MotionLibrary
+from interprior.mdp.types import RefState
+from interprior.sim.batched import ResetState, nearest_point_vectors
+
+_FIELDS = ("root_pos", "root_rot", "body_pos", "body_rot", "body_linvel", "body_angvel", "dof_pos", "dof_vel",
+           "obj_pos", "obj_rot", "obj_linvel", "obj_angvel", "contact", "obj_contact", "nearest_object_vec")
+
+
+def _clip_tracks(clip: Clip, points: Tensor) -> dict[str, Tensor]:
+    motion = ClipMotion(clip)
+    fps = clip.fps
+    body_pos = clip.body_pos.double()
+    body_rot = clip.body_rot.double()
+    obj_pos, obj_rot = motion.obj_pos, motion.obj_rot
+    nearest = nearest_point_vectors(body_pos, obj_pos, obj_rot, points.double())
+    return {
+        "root_pos": motion.root_pos, "root_rot": motion.root_rot,
+        "body_pos": body_pos, "body_rot": body_rot,
+        "body_linvel": finite_difference(body_pos, fps), "body_angvel": angular_velocity(body_rot, fps),
+        "dof_pos": motion.wrapped_angles(slice(None)), "dof_vel": motion.joint_vel,
+        "obj_pos": obj_pos, "obj_rot": obj_rot, "obj_linvel": motion.obj_linvel, "obj_angvel": motion.obj_angvel,
+        "contact": clip.contact.double(), "obj_contact": clip.obj_contact.double(),
+        "nearest_object_vec": nearest,
+    }
+
+
+class ReferenceMotion:
+    """Clips of one object type, flat over frames (CPU, float32). `state(clip_ids, frames)` gathers a batch."""
+
+    def __init__(self, clips: Sequence[Clip], object_points: Tensor):
+        self.library = MotionLibrary(clips)
+        self.object_points = object_points.float()
+        tracks = [_clip_tracks(c, self.object_points) for c in clips]
+        self.tracks = {k: torch.cat([t[k] for t in tracks]).float() for k in _FIELDS}
+        self.lengths = self.library.lengths
+        self.starts = self.library.starts
+        self.fps = self.library.fps
+
+    @property
+    def num_clips(self) -> int:
+        return self.library.num_clips
+
+    @property
+    def clip_names(self) -> list[str]:
+        return self.library.clip_names
+
+    def flat(self, clip_ids: Tensor, frames: Tensor) -> Tensor:
+        """Flat frame index, frames clamped into the clip (look-ahead past the end repeats the last frame)."""
+        clip_ids = clip_ids.cpu()
+        last = self.lengths[clip_ids] - 1
+        return self.starts[clip_ids] + torch.minimum(frames.cpu().clamp_min(0), last)
+
+    def state(self, clip_ids: Tensor, frames: Tensor, device=None) -> RefState:
+        idx = self.flat(clip_ids, frames)
+        return RefState(**{k: self.tracks[k][idx].to(device or "cpu") for k in _FIELDS if k != "dof_vel"})
+
+    def reset_state(self, clip_ids: Tensor, frames: Tensor, variant: schema.HumanoidVariant,
+                    num_objects: int = 1) -> ResetState:
+        idx = self.flat(clip_ids, frames)
+        t = self.tracks
+        dof = list(variant.dof_index)
+        obj = lambda x: x[idx][:, None, :].expand(-1, num_objects, -1).clone()  # noqa: E731
+        return ResetState(
+            root_pos=t["root_pos"][idx], root_rot=t["root_rot"][idx],
+            root_linvel=t["body_linvel"][idx, 0], root_angvel=t["body_angvel"][idx, 0],
+            dof_pos=t["dof_pos"][idx][:, dof], dof_vel=t["dof_vel"][idx][:, dof],
+            obj_pos=obj(t["obj_pos"]), obj_rot=obj(t["obj_rot"]),
+            obj_linvel=obj(t["obj_linvel"]), obj_angvel=obj(t["obj_angvel"]),
+        )

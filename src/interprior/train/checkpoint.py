@@ -1,0 +1,230 @@
+"""Atomic checkpoints and the run directory layout.
+
+::
+
+    <out>/config.json                     resolved config (dataclass → JSON), written once, checked on resume
+    <out>/checkpoints/step_000000123.pt   the last ``keep`` checkpoints
+    <out>/checkpoints/latest.txt          name of the newest checkpoint (plain text pointer, no symlink)
+
+A checkpoint is written to a temporary file in the same directory, flushed and fsync'ed, then moved over the
+target with ``os.replace`` (atomic on POSIX and Windows): a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interprior.errors import DataFileError, InterpriorError
+
+_STEP_RE = re.compile(r"^step_(\d+)\.pt$")
+
+
+class ConfigMismatch(InterpriorError):
+    """An existing run directory was made with a different configuration."""
+
+
+def _fsync_dir(path: Path) -> None:
+    try:  # make the rename itself durable; not possible on every platform
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: str | Path, write) -> Path:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then ``os.replace`` it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    """Atomically ``torch.save`` ``state`` to ``path``."""
+    return _atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: bool = True) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (tensors, containers, numbers, strings)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(path, "checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as e:  # truncated / foreign file
+        raise DataFileError(path, f"cannot read checkpoint ({type(e).__name__}: {e})") from e
+
+
+# ------------------------------------------------------------------------------------------------------- config
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Dataclass (possibly nested) → JSON-compatible dict (tuples become lists, paths strings)."""
+    d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+    return json.loads(json.dumps(d, default=str))
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(saved: dict, current: dict) -> list[str]:
+    """Dotted keys whose values differ (or exist on one side only), sorted."""
+    a, b = _flatten(saved), _flatten(current)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, "<missing>") != b.get(k, "<missing>"))
+
+
+def _build(tp: Any, value: Any) -> Any:
+    """Rebuild ``value`` (from JSON) as type ``tp``: nested dataclasses, tuples, paths; other values as is."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(args[0], value) if len(args) == 1 else value
+    if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+        return dict_to_config(tp, value)
+    if (tp is tuple or origin is tuple) and isinstance(value, list):
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], v) for v in value)
+        return tuple(value)
+    if tp is Path and isinstance(value, str):
+        return Path(value)
+    return value
+
+
+def _default_type(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return type(f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return type(f.default_factory())
+    return Any
+
+
+def dict_to_config(cls: type, d: dict) -> Any:
+    """Inverse of :func:`config_to_dict`; missing keys keep the dataclass defaults, unknown keys are an error."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError:  # annotations naming local classes: fall back to the declared defaults' types
+        hints = {f.name: _default_type(f) for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigMismatch(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    return cls(**{k: _build(hints.get(k, Any), v) for k, v in d.items()})
+
+
+# ------------------------------------------------------------------------------------------------------- run dir
+
+
+class RunDir:
+    """A training run's output directory: config.json + rotating checkpoints + a ``latest.txt`` pointer."""
+
+    def __init__(self, out: str | Path, keep: int = 3):
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        self.root = Path(out)
+        self.ckpt_dir = self.root / "checkpoints"
+        self.config_path = self.root / "config.json"
+        self.pointer = self.ckpt_dir / "latest.txt"
+        self.keep = keep
+
+    # config -------------------------------------------------------------------------------------------------
+    def write_config(self, cfg: Any, restart: bool = False, ignore: tuple[str, ...] = ()) -> None:
+        """Write ``config.json``; if the run dir already has a different one, raise :class:`ConfigMismatch`
+        naming the differing keys, unless ``restart`` (then old checkpoints are deleted and the config replaced).
+        Keys in ``ignore`` (dotted, e.g. ``"total_samples"``) may change between resumes."""
+        current = config_to_dict(cfg)
+        if self.config_path.is_file() and not restart:
+            saved = json.loads(self.config_path.read_text())
+            diff = [k for k in config_diff(saved, current) if k not in ignore]
+            if diff:
+                a, b = _flatten(saved), _flatten(current)
+                lines = ", ".join(f"{k}: {a.get(k, '<missing>')!r} -> {b.get(k, '<missing>')!r}" for k in diff)
+                raise ConfigMismatch(
+                    f"{self.root} was created with a different config ({lines}); "
+                    "use another output directory, or --restart to discard the old run"
+                )
+        if restart:
+            self.clear_checkpoints()
+        text = json.dumps(current, indent=2, sort_keys=True) + "\n"
+        _atomic_write(self.config_path, lambda f: f.write(text.encode()))
+
+    def load_config(self, cls: type) -> Any:
+        if not self.config_path.is_file():
+            raise DataFileError(self.config_path, "no config.json in this run directory")
+        return dict_to_config(cls, json.loads(self.config_path.read_text()))
+
+    # checkpoints --------------------------------------------------------------------------------------------
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """(step, path) of the checkpoints on disk, oldest first."""
+        if not self.ckpt_dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.ckpt_dir.iterdir() if (m := _STEP_RE.match(p.name))]
+        return sorted(found)
+
+    def path_for(self, step: int) -> Path:
+        return self.ckpt_dir / f"step_{step:09d}.pt"
+
+    def latest(self) -> Path | None:
+        """Newest checkpoint: the pointer's target if it exists, else the highest step on disk, else None."""
+        if self.pointer.is_file():
+            p = self.ckpt_dir / self.pointer.read_text().strip()
+            if p.is_file():
+                return p
+        ckpts = self.checkpoints()
+        return ckpts[-1][1] if ckpts else None
+
+    def save(self, step: int, state: dict) -> Path:
+        """Write checkpoint ``step`` (``state`` plus ``"step"``), move the pointer, keep the newest ``keep``."""
+        path = save_checkpoint(self.path_for(step), {**state, "step": int(step)})
+        _atomic_write(self.pointer, lambda f: f.write((path.name + "\n").encode()))
+        for _, old in self.checkpoints()[: -self.keep]:
+            if old != path:
+                old.unlink(missing_ok=True)
+        return path
+
+    def load_latest(self, map_location: Any = "cpu") -> dict | None:
+        p = self.latest()
+        return None if p is None else load_checkpoint(p, map_location=map_location)
+
+    def clear_checkpoints(self) -> None:
+        for _, p in self.checkpoints():
+            p.unlink(missing_ok=True)
+        self.pointer.unlink(missing_ok=True)
