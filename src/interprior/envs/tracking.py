@@ -145,10 +145,14 @@ class TrackingEnv:
         if len(ids) == 0:
             return
         clip_ids, frames = self._sample_starts(len(ids))
+        self.reset_to(ids, clip_ids, frames, noise=True)
+
+    def reset_to(self, ids: Tensor, clip_ids: Tensor, frames: Tensor, noise: bool = False) -> None:
+        """Put envs `ids` at the given clips and frames (PSI states where the buffer has them)."""
         state = self.ref.reset_state(clip_ids, frames, self.variant)
-        if self.psi is not None:
+        if self.psi is not None and noise:
             state = self.psi.apply(state, clip_ids, frames, self.generator, pack=self._pack, unpack=self._unpack)
-        self.sim.reset(ids.to(self.device), self._noisy(state))
+        self.sim.reset(ids.to(self.device), self._noisy(state) if noise else state)
         self.clip_ids[ids], self.frame[ids], self.start[ids] = clip_ids, frames, frames
         self.hand_counter[ids.to(self.device)] = 0
         self.episode_return[ids] = 0.0
@@ -202,6 +206,8 @@ class TrackingEnv:
         done = (terminated | timeout).cpu()
         info = {"terms": terms, "reasons": reasons}
         if bool(done.any()):
+            info["pre_reset_state"] = state
+            info["pre_reset_qpos"] = self.sim.backend.qpos().clone()
             ids = done.nonzero().flatten()
             info["final_obs"] = obs[ids.to(self.device)].clone()
             info["done_ids"] = ids

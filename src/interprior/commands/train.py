@@ -1,0 +1,69 @@
+"""`interprior train expert`: Stage I, the imitation expert (PPO on full-reference HOI tracking)."""
+
+from __future__ import annotations
+
+from interprior import schema
+
+
+def register(sub) -> None:
+    train = sub.add_parser("train", help="train policies (expert: Stage I)", description="Training stages.")
+    tsub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
+    p = tsub.add_parser(
+        "expert",
+        help="Stage I: imitation expert tracking HOI clips with PPO (resumable)",
+        description="Trains an InterMimic-style tracking expert with PPO on clips of one subject and one object. "
+        "Writes RUN/config.json, atomic checkpoints in RUN/checkpoints and TensorBoard logs in RUN/tb. Starting "
+        "again with the same --out resumes from the last checkpoint (a different config is refused unless "
+        "--restart).",
+    )
+    p.add_argument("--data", required=True, help="folder of InterMimic-format clips (or one clip)")
+    p.add_argument("--objects", required=True, help="objects folder with <name>/<name>.obj")
+    p.add_argument("--out", required=True, help="run directory (created or resumed)")
+    p.add_argument("--object", default=None, help="train on clips of this object (default: the first clip's)")
+    p.add_argument("--subjects", nargs="*", default=(), help="keep clips of these subjects (e.g. sub2)")
+    p.add_argument("--shortest", type=int, default=0, help="keep only the N shortest clips")
+    p.add_argument("--clips", nargs="*", default=(), help="explicit clip names (file stems)")
+    p.add_argument("--envs", type=int, default=None, help="parallel environments (preset: 64 cpu, 4096 gpu)")
+    p.add_argument("--variant", choices=sorted(schema.VARIANTS), default=None,
+                   help="humanoid: full (153 DoF) or body_only (63 DoF, rigid hands; CPU default)")
+    p.add_argument("--preset", choices=["cpu", "paper"], default=None,
+                   help="cpu: scaled-down batch/network for 2-core machines; paper: the papers' constants "
+                   "(default: cpu for --backend cpu, paper otherwise)")
+    p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 2e7)")
+    p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
+    p.add_argument("--backend", choices=["cpu", "warp"], default="cpu", help="simulation backend")
+    p.add_argument("--device", default=None, help="device for warp and the networks (e.g. cuda:0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
+    p.set_defaults(func=run_expert)
+
+
+def build_config(args):
+    from interprior.train.expert import DataSelection, ExpertConfig, cpu_preset
+
+    cfg = ExpertConfig()
+    preset = args.preset or ("cpu" if args.backend == "cpu" else "paper")
+    if preset == "cpu":
+        cpu_preset(cfg)
+        cfg.env.variant = "body_only"
+    cfg.data = DataSelection(data=args.data, objects=args.objects, object_name=args.object,
+                             subjects=tuple(args.subjects), shortest=args.shortest, clips=tuple(args.clips))
+    if args.envs:
+        cfg.env.num_envs = cfg.ppo.num_envs = args.envs
+    if args.variant:
+        cfg.env.variant = args.variant
+    if args.samples:
+        cfg.total_samples = int(args.samples)
+    cfg.env.backend, cfg.env.device, cfg.env.seed, cfg.ppo.seed = args.backend, args.device, args.seed, args.seed
+    return cfg
+
+
+def run_expert(args) -> int:
+    from interprior.train.expert import ExpertTrainer
+
+    cfg = build_config(args)
+    trainer = ExpertTrainer(cfg, args.out, restart=args.restart)
+    print(f"training on {len(trainer.clip_names)} clips: {', '.join(trainer.clip_names)}; "
+          f"{cfg.env.num_envs} envs, {cfg.env.variant} humanoid, obs {trainer.env.obs_dim}, act {trainer.env.act_dim}")
+    trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
+    return 0

@@ -1,0 +1,290 @@
+"""Stage I tracking observation: one block per reference offset (1599 values each), InterMimic's layout.
+
+Pure, batched, device-agnostic torch kernels: no simulator, no Python loops over envs or bodies. The inputs are a
+`SimState` (use object 0 of K) and one or more `RefState`s (the reference at future frames, e.g. t+1 and t+16).
+
+Conventions (see `reference/intermimic-code-facts.md` §5 and §12):
+
+* **Heading frame.** Every direction-dependent quantity is expressed in the yaw-only frame of the *simulated*
+  root (`heading_cos_sin` / `to_heading`), positions relative to the simulated root. Root height (block 0) is
+  absolute. Rotating the whole world (sim and reference together) about z and translating it horizontally leaves
+  the observation unchanged.
+* **6-D rotations** are InterMimic's "tan-norm": the rotated x axis then the rotated z axis, i.e. the first and
+  the *third* column of the rotation matrix (`tan_norm`). The identity maps to (1, 0, 0, 0, 0, 1).
+* **Relative rotations** are body-frame differences ``q_ref⁻¹ ⊗ q_sim`` (R_ref^T R_sim). They are frame
+  independent already, so — unlike the reference code — they are *not* conjugated by the heading rotation
+  afterwards (conjugating a body-frame difference by the heading makes it depend on the world yaw, which breaks
+  the heading invariance). Equal rotations give the identity tan-norm (1, 0, 0, 0, 0, 1), not zeros.
+* **Contact flags** are the simulated *object* contacts (`SimState.object_contact`) of the 31 contact bodies, so
+  they mean the same thing as the reference labels (§12: the reference code counted any contact, ground
+  included). The contact diff is ``ref * ((ref + 1) / 2 - contact)``: 0 where the label is 0 or is matched,
+  +1 for a missed promoted contact, +1 for an unwanted contact on a "−1" body.
+* **Interaction graph** features are ``v / |v| * exp(-5 |v|)`` of ``nearest_object_vec`` (body → nearest object
+  surface point). Each state's vectors are expressed in *its own* root heading frame, as in the reference code
+  (whose loader stores the reference ig in the reference heading frame): the ig diff then measures the mismatch
+  of the local human–object arrangement, while global misplacement is covered by the position diffs.
+* **Quirk fix (§12):** the 63 values the reference code named ``local_ref_body_pos`` held the *simulated*
+  key-body positions (a duplicate of block ``body_pos``). Here block ``ref_key_pos`` holds the *reference*
+  key-body positions relative to the simulated root, in the simulated heading frame.
+
+Quaternions are wxyz and must be unit length (they are not re-normalised here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from interprior import schema
+from interprior.mdp.types import RefState
+from interprior.sim.batched import SimState
+
+_NB = schema.NUM_BODIES
+_KEY = schema.KEY_BODIES
+_NOHAND = schema.NOHAND_BODIES
+_CONTACT = schema.CONTACT_BODIES
+IG_DECAY = 5.0  # ig feature v/|v| * exp(-IG_DECAY |v|)
+
+# Ordered (name, size) blocks of one reference block; the sizes come from the schema's body groups.
+OBS_BLOCK_LAYOUT: tuple[tuple[str, int], ...] = (
+    ("root_height", 1),                          # sim root z (absolute)
+    ("body_pos", 3 * (_NB - 1)),                 # sim bodies 1..51 relative to the sim root
+    ("body_rot", 6 * _NB),                       # sim body rotations, tan-norm
+    ("body_linvel", 3 * _NB),                    # sim body linear velocities
+    ("body_angvel", 3 * _NB),                    # sim body angular velocities
+    ("contact", len(_CONTACT)),                  # sim object-contact flags of the contact bodies
+    ("diff_key_pos", 3 * len(_KEY)),             # ref − sim key-body positions
+    ("diff_nohand_rot", 6 * len(_NOHAND)),       # tan-norm of q_ref⁻¹ q_sim, no-hand bodies
+    ("diff_contact", len(_CONTACT)),             # ref * ((ref + 1) / 2 − contact)
+    ("ref_key_pos", 3 * len(_KEY)),              # ref key-body positions relative to the sim root (quirk fixed)
+    ("ref_nohand_rot", 6 * len(_NOHAND)),        # ref no-hand rotations, tan-norm
+    ("diff_key_linvel", 3 * len(_KEY)),          # ref − sim key-body linear velocities
+    ("diff_nohand_angvel", 3 * len(_NOHAND)),    # ref − sim no-hand angular velocities
+    ("obj_linvel", 3),                           # sim object linear velocity
+    ("obj_angvel", 3),                           # sim object angular velocity
+    ("diff_obj_pos", 3),                         # ref − sim object position
+    ("diff_obj_rot", 6),                         # tan-norm of q_ref_obj⁻¹ q_sim_obj
+    ("diff_obj_linvel", 3),                      # ref − sim object linear velocity
+    ("diff_obj_angvel", 3),                      # ref − sim object angular velocity
+    ("ig", 3 * _NB),                             # sim interaction-graph features, all bodies
+    ("diff_ig", 3 * len(_KEY)),                  # ref − sim interaction-graph features, key bodies
+)
+OBS_BLOCK_SIZE: int = sum(size for _, size in OBS_BLOCK_LAYOUT)
+
+
+def _slices(layout: Sequence[tuple[str, int]]) -> dict[str, slice]:
+    out, start = {}, 0
+    for name, size in layout:
+        out[name] = slice(start, start + size)
+        start += size
+    return out
+
+
+OBS_BLOCK_SLICES: dict[str, slice] = _slices(OBS_BLOCK_LAYOUT)
+# Blocks that depend on the simulated state only (identical in every reference block of one observation).
+SIM_ONLY_BLOCKS: tuple[str, ...] = (
+    "root_height", "body_pos", "body_rot", "body_linvel", "body_angvel", "contact", "obj_linvel", "obj_angvel", "ig",
+)
+
+
+def observation_size(offsets: Sequence[int] = (1, 16)) -> int:
+    """Length of a tracking observation with one block per reference offset (3198 for the teacher's (1, 16))."""
+    return len(offsets) * OBS_BLOCK_SIZE
+
+
+# --- small shared kernels ----------------------------------------------------------------------------------------
+def heading_cos_sin(root_rot: Tensor) -> tuple[Tensor, Tensor]:
+    """cos and sin [N, 1] of the root yaw (same yaw as `rotations.heading_quat_inverse`: atan2 of the rotated
+    x axis)."""
+    w, x, y, z = root_rot[:, None, :].unbind(-1)
+    yaw = torch.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
+    return torch.cos(yaw), torch.sin(yaw)
+
+
+def to_heading(v: Tensor, cos_sin: tuple[Tensor, Tensor]) -> Tensor:
+    """Rotate world vectors v [N, K, 3] into the heading frame (by −yaw about z); cos/sin from `heading_cos_sin`.
+    Element-wise (faster than a batched 3×3 matmul on CPU)."""
+    c, s = cos_sin
+    x, y = v[..., 0], v[..., 1]
+    out = torch.empty_like(v)
+    out[..., 0] = c * x + s * y
+    out[..., 1] = c * y - s * x
+    out[..., 2] = v[..., 2]
+    return out
+
+
+def heading_matrix(root_rot: Tensor) -> Tensor:
+    """[N, 3, 3] matrix M with ``v_local = v_world @ M`` for row vectors v [N, K, 3] (same rotation as
+    `to_heading`)."""
+    c, s = (t[:, 0] for t in heading_cos_sin(root_rot))
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    # v @ Rz(yaw) == (Rz(yaw)^T v)^T == (Rz(-yaw) v)^T
+    return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], dim=-1).reshape(root_rot.shape[:-1] + (3, 3))
+
+
+def tan_norm_vectors(q: Tensor) -> Tensor:
+    """[..., 2, 3]: the rotated x axis and the rotated z axis (first and third rotation-matrix columns)."""
+    w, x, y, z = q.unbind(-1)
+    out = q.new_empty(q.shape[:-1] + (2, 3))
+    out[..., 0, 0] = 1.0 - 2.0 * (y * y + z * z)
+    out[..., 0, 1] = 2.0 * (x * y + w * z)
+    out[..., 0, 2] = 2.0 * (x * z - w * y)
+    out[..., 1, 0] = 2.0 * (x * z + w * y)
+    out[..., 1, 1] = 2.0 * (y * z - w * x)
+    out[..., 1, 2] = 1.0 - 2.0 * (x * x + y * y)
+    return out
+
+
+def tan_norm(q: Tensor) -> Tensor:
+    """[..., 6] 6-D rotation: rotated x axis then rotated z axis."""
+    return tan_norm_vectors(q).flatten(-2)
+
+
+def relative_rot_quat(q_ref: Tensor, q_sim: Tensor) -> Tensor:
+    """Body-frame difference ``q_ref⁻¹ ⊗ q_sim`` (frame independent; identity when equal)."""
+    aw, ax, ay, az = q_ref.unbind(-1)
+    ax, ay, az = -ax, -ay, -az
+    bw, bx, by, bz = q_sim.unbind(-1)
+    return torch.stack(
+        [aw * bw - ax * bx - ay * by - az * bz,
+         aw * bx + ax * bw + ay * bz - az * by,
+         aw * by - ax * bz + ay * bw + az * bx,
+         aw * bz + ax * by - ay * bx + az * bw],
+        dim=-1,
+    )
+
+
+def ig_feature(v: Tensor) -> Tensor:
+    """Interaction-graph feature ``v / |v| * exp(-5 |v|)`` (0 for v = 0)."""
+    d = v.norm(dim=-1, keepdim=True)
+    return v * (torch.exp(-IG_DECAY * d) / d.clamp_min(1e-9))
+
+
+_INDEX_CACHE: dict[tuple[str, torch.device], Tensor] = {}
+
+
+def body_index(name: str, device: torch.device) -> Tensor:
+    """Cached long tensor of a schema body group ('key', 'nohand', 'contact') on a device."""
+    key = (name, torch.device(device))
+    idx = _INDEX_CACHE.get(key)
+    if idx is None:
+        group = {"key": _KEY, "nohand": _NOHAND, "contact": _CONTACT}[name]
+        idx = _INDEX_CACHE[key] = torch.as_tensor(group, dtype=torch.long, device=device)
+    return idx
+
+
+# --- the observation ---------------------------------------------------------------------------------------------
+def _sim_part(sim: SimState, heading: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    """Everything that depends on the simulated state only, computed once per observation."""
+    n, dev = sim.root_pos.shape[0], sim.root_pos.device
+    nb = _NB
+    key, nohand = body_index("key", dev), body_index("nohand", dev)
+    world = torch.cat(
+        [
+            sim.body_pos[:, 1:] - sim.root_pos[:, None, :],            # nb-1
+            tan_norm_vectors(sim.body_rot).reshape(n, 2 * nb, 3),      # 2 nb (per body: tan, norm)
+            sim.body_linvel,                                            # nb
+            sim.body_angvel,                                            # nb
+            sim.nearest_object_vec,                                     # nb
+            sim.obj_linvel[:, :1],                                      # 1
+            sim.obj_angvel[:, :1],                                      # 1
+        ],
+        dim=1,
+    )
+    local = to_heading(world, heading)  # [N, 6 nb + 1, 3]
+    a = 5 * nb - 1  # vectors before the ig block
+    ig = ig_feature(local[:, a : a + nb])  # [N, nb, 3]
+    contact = sim.object_contact.index_select(1, body_index("contact", dev)).to(sim.root_pos.dtype)
+    return {
+        "root_height": sim.root_pos[:, 2:3],
+        "motion": local[:, :a].reshape(n, 3 * a),  # body_pos | body_rot | body_linvel | body_angvel (contiguous)
+        "contact": contact,
+        "ig": ig.reshape(n, 3 * nb),
+        "obj_vel": local[:, a + nb :].reshape(n, 6),  # obj_linvel | obj_angvel (contiguous)
+        # world-frame sim terms that the reference blocks subtract
+        "key_pos": sim.body_pos.index_select(1, key),
+        "key_linvel": sim.body_linvel.index_select(1, key),
+        "nohand_angvel": sim.body_angvel.index_select(1, nohand),
+        "nohand_rot": sim.body_rot.index_select(1, nohand),
+        "key_ig": ig.index_select(1, key),
+    }
+
+
+def _block_pieces(
+    sim: SimState, ref: RefState, heading: tuple[Tensor, Tensor], part: dict[str, Tensor]
+) -> list[Tensor]:
+    """The [N, size] pieces of one block for reference `ref`, in `OBS_BLOCK_LAYOUT` order (body_pos..body_angvel
+    and obj_linvel/obj_angvel come as single contiguous pieces)."""
+    n, dev = sim.root_pos.shape[0], sim.root_pos.device
+    key, nohand, contact = body_index("key", dev), body_index("nohand", dev), body_index("contact", dev)
+    nk, nn = len(_KEY), len(_NOHAND)
+
+    # every world-frame reference vector goes through one rotation into the sim heading frame
+    ref_key_pos = ref.body_pos.index_select(1, key)
+    ref_nohand_rot = ref.body_rot.index_select(1, nohand)
+    world = torch.cat(
+        [
+            ref_key_pos - part["key_pos"],                                             # nk   diff_key_pos
+            ref_key_pos - sim.root_pos[:, None, :],                                    # nk   ref_key_pos
+            tan_norm_vectors(ref_nohand_rot).reshape(n, 2 * nn, 3),                    # 2 nn ref_nohand_rot
+            ref.body_linvel.index_select(1, key) - part["key_linvel"],                 # nk   diff_key_linvel
+            ref.body_angvel.index_select(1, nohand) - part["nohand_angvel"],           # nn   diff_nohand_angvel
+            (ref.obj_pos - sim.obj_pos[:, 0])[:, None],                                # 1    diff_obj_pos
+            (ref.obj_linvel - sim.obj_linvel[:, 0])[:, None],                          # 1    diff_obj_linvel
+            (ref.obj_angvel - sim.obj_angvel[:, 0])[:, None],                          # 1    diff_obj_angvel
+        ],
+        dim=1,
+    )
+    local = to_heading(world, heading).reshape(n, -1)
+    cuts = [3 * k for k in (nk, nk, 2 * nn, nk, nn, 1, 1, 1)]
+    diff_key_pos, ref_key_pos_l, ref_nohand, diff_key_linvel, diff_nohand_angvel, d_opos, d_olin, d_oang = (
+        local.split(cuts, dim=1)
+    )
+
+    # frame-independent pieces
+    diff_nohand_rot = tan_norm(relative_rot_quat(ref_nohand_rot, part["nohand_rot"])).reshape(n, -1)
+    diff_obj_rot = tan_norm(relative_rot_quat(ref.obj_rot, sim.obj_rot[:, 0]))
+    label = ref.contact.index_select(1, contact).to(sim.root_pos.dtype)
+    diff_contact = label * ((label + 1.0) * 0.5 - part["contact"])
+
+    # ig diff: the reference ig in the reference's own heading frame (see module docstring)
+    ref_ig = ig_feature(to_heading(ref.nearest_object_vec.index_select(1, key), heading_cos_sin(ref.root_rot)))
+    diff_ig = (ref_ig - part["key_ig"]).reshape(n, -1)
+
+    return [
+        part["root_height"], part["motion"], part["contact"],
+        diff_key_pos, diff_nohand_rot, diff_contact, ref_key_pos_l, ref_nohand, diff_key_linvel, diff_nohand_angvel,
+        part["obj_vel"], d_opos, diff_obj_rot, d_olin, d_oang,
+        part["ig"], diff_ig,
+    ]
+
+
+def tracking_observation(sim: SimState, refs: Sequence[RefState], out: Tensor | None = None) -> Tensor:
+    """[N, len(refs) * OBS_BLOCK_SIZE]: one block per reference (e.g. the references at t+1 and t+16).
+
+    The sim-only quantities are computed once and reused in every block. `out` (optional, [N, len(refs) *
+    OBS_BLOCK_SIZE], may be a strided view such as a rollout-buffer slice) is filled and returned; reusing one
+    buffer avoids allocating a fresh large tensor every step."""
+    if len(refs) == 0:
+        raise ValueError("tracking_observation needs at least one reference")
+    n = sim.root_pos.shape[0]
+    shape = (n, len(refs) * OBS_BLOCK_SIZE)
+    if out is None:
+        out = sim.root_pos.new_empty(shape)
+    elif tuple(out.shape) != shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
+    heading = heading_cos_sin(sim.root_rot)
+    part = _sim_part(sim, heading)
+    i = 0
+    for ref in refs:
+        for piece in _block_pieces(sim, ref, heading, part):
+            out[:, i : i + piece.shape[1]] = piece
+            i += piece.shape[1]
+    return out
+
+
+def tracking_block(sim: SimState, ref: RefState) -> Tensor:
+    """[N, OBS_BLOCK_SIZE] observation block for one reference."""
+    return tracking_observation(sim, [ref])

@@ -1,0 +1,220 @@
+"""Stage I tracking reward: a product of per-term factors in [0, 1], each returned separately for logging.
+
+``reward = Π_k term_k``; most terms are ``exp(-w_k E_k)`` with an error E_k ≥ 0 (InterMimic code §6 and its
+supplementary D). Pure batched torch kernels (no simulator), device-agnostic; object 0 of the simulation is used.
+
+Terms (Δ = ref − sim, i over the 52 bodies unless stated, ``d_i`` / ``d̂_i`` = sim / ref ``nearest_object_vec``):
+
+* ``w_d`` (supp. D.1): ``w_d[i] = 0.5 (1/|d_i|²) / Σ_j (1/|d_j|²) + 0.5 (1/|d̂_i|²) / Σ_j (1/|d̂_j|²)``, squared
+  distances clipped below at ``wd_min_dist2`` (0.01 m², i.e. 10 cm; the code's ig-weight clip). Σ_i w_d = 1.
+* ``rp``   = exp(−p · mean_i ω_i |Δp_i|²), ω = 52·w_d (mean 1) with ω ≥ 1 forced on the four feet bodies
+  (L/R ankle and toe — §12 quirk fixed: the code hit L/R knee and ankle through a key-list/body index mix-up).
+* ``rr``   = exp(−r · Σ_i (1 − w_d[i]) θ_i / Σ_i (1 − w_d[i])), θ_i = angle(q_ref,i⁻¹ q_sim,i) ∈ [0, π].
+* ``rpv``  = exp(−pv · mean_i |Δv_i|²);  ``rrv`` = exp(−rv · mean_i |Δω_i|²)  (weights 0 by default: off).
+* ``rop``  = exp(−op · mean_xyz (Δ o)²), o = object position relative to its own root in that root's heading
+  frame with z absolute ("normalised to the human's current position and direction").
+* ``ror``  = exp(−or · angle(q_obj,ref⁻¹ q_obj,sim)).
+* ``ropv`` = exp(−opv · mean_xyz (Δ v_obj)²);  ``rorv`` = exp(−orv · mean_xyz (Δ ω_obj)²) (off by default).
+* ``rig``  = exp(−ig · Σ_i w_d[i] |ĝ_i − g_i|²), g = nearest_object_vec in its own root's heading frame (raw metres;
+  per body, since the state carries one nearest vector per body instead of the code's 21 × 1024 pairs).
+* ``rcg_other`` (contact promotion) = exp(−cg_other · mean_{b∉hands} [ĉ_b = +1] (1 − c_b)), c = sim *object*
+  contact; the 20 non-hand bodies (§12 quirk fixed: the code's range covered bodies 0–16 only, dropping the right
+  thorax/shoulder/elbow).
+* ``rcg_all`` (contact penalty) = exp(−cg_all · mean_b [ĉ_b = −1] c_b). "−1 and not on the ground" needs no
+  extra mask: the labels already exclude ground-supported feet (feet on the ground are labelled 0) and c counts
+  object contact only, so ground contact is never penalised (the code used any contact, ground included).
+* ``rcg_hand`` (hand contact guidance, per hand h, active when any of the hand's 16 reference labels is +1)
+  = Π_h (0.5 + 0.5 exp(−cg_hand · E_h)), E_h = active_h · (1 − min(1, n_h / n̂_h)), n_h = the hand's bodies in sim
+  object contact, n̂_h = its bodies labelled +1. The code's 0.5 floor is kept (a missed grasp halves the reward
+  instead of zeroing it); deviation: the code divided by all 16 hand bodies, so its term stayed near 0.5 even for
+  a good grasp and could never reach 1 when the simulation matched the labels.
+* ``reg_dof``   = exp(−eg1 · mean_j ((q̇_j − q̇_j,prev) / dt)²) — dof (joint) acceleration.
+* ``reg_obj``   = exp(−eg2 · [mean_xyz a_obj² + mean_xyz α_obj²]) — object linear + angular acceleration.
+  Both energy terms are 1 when ``prev`` is None (first steps after a reset, the code masked 2 steps).
+* ``reg_force`` = exp(−eg3 · (Σ_b |F_b|)²), F_b = object + ground contact force on body b. Deviation: per-body
+  Euclidean norms instead of the code's sum of per-axis |F| (which depends on the world yaw).
+* ``rhand_free`` (InterPrior's reference-free hand reward; per hand, active as above, else 1)
+  = Π_h exp(−hand_free · D_h) · (0.5 + 0.5 min(1, n_h / hand_free_contacts)), with
+  D_h = mean_{b ∈ wrist + 5 fingertips} max(0, |d_b| − hand_free_tol): the distance of the palm/fingertips to the
+  *simulated* object (not to the reference hand pose), and n_h the number of the hand's 16 bodies in sim object
+  contact (wrapping). 1 when the palm and fingertips are within ``hand_free_tol`` (3 cm) of the simulated
+  object and at least ``hand_free_contacts`` (3) hand bodies touch it; ≥ 0.5·exp(−hand_free·D_h) otherwise.
+
+Consequently the reward is exactly 1 when sim == ref (contacts matching the labels), the accelerations and
+contact forces are zero, and every reference hand in contact is also within reach of the simulated object with
+≥ 3 bodies touching it; each factor decreases strictly as its error grows (where its weight is positive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from interprior import schema
+from interprior.mdp.observations import heading_cos_sin, relative_rot_quat, to_heading
+from interprior.mdp.types import RefState
+from interprior.rotations import quat_angle
+from interprior.sim.batched import SimState
+
+_NB = schema.NUM_BODIES
+_HANDS = (schema.LEFT_HAND, schema.RIGHT_HAND)  # wrist + 15 finger segments each
+_NONHAND = tuple(i for i in range(_NB) if i not in schema.LEFT_HAND + schema.RIGHT_HAND)  # 20 bodies
+_GRASP = tuple((hand[0],) + tuple(b for b in schema.FINGERTIPS if b in hand) for hand in _HANDS)  # wrist + tips
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights: InterMimic teacher `omomo_train.yaml` values (§6) for the code's terms; `hand_free` and the
+    shape constants below it belong to the new terms (our choices, not from any released code)."""
+
+    p: float = 30.0          # body position
+    r: float = 2.5           # body rotation
+    pv: float = 0.0          # body linear velocity (off)
+    rv: float = 0.0          # body angular velocity (off)
+    op: float = 5.0          # object position
+    or_: float = 0.1         # object rotation ("or" in configs)
+    opv: float = 0.1         # object linear velocity
+    orv: float = 0.0         # object angular velocity (off)
+    ig: float = 5.0          # interaction graph
+    cg_hand: float = 5.0     # hand contact guidance
+    cg_other: float = 5.0    # contact promotion, non-hand bodies
+    cg_all: float = 3.0      # contact penalty
+    eg1: float = 2e-5        # joint acceleration energy
+    eg2: float = 2e-5        # object acceleration energy
+    eg3: float = 1e-9        # contact force energy
+    hand_free: float = 5.0   # reference-free hand reward: per metre of palm/fingertip distance to the sim object
+    hand_free_tol: float = 0.03      # m; distances below this count as touching
+    hand_free_contacts: int = 3      # hand bodies in object contact for full "wrap" credit
+    wd_min_dist2: float = 0.01       # m²; clip of the squared distances in w_d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RewardWeights":
+        """Build from a config mapping; accepts the code's key "or" for `or_`; unknown keys raise."""
+        d = dict(d)
+        if "or" in d:
+            d["or_"] = d.pop("or")
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown reward weights: {sorted(unknown)}")
+        return cls(**d)
+
+
+_INDEX_CACHE: dict[tuple[str, torch.device], Tensor] = {}
+
+
+def _idx(name: str, device: torch.device) -> Tensor:
+    key = (name, torch.device(device))
+    t = _INDEX_CACHE.get(key)
+    if t is None:
+        group = {
+            "nonhand": _NONHAND,
+            "feet": schema.FEET,
+            "hands": _HANDS[0] + _HANDS[1],  # [2 * 16], reshaped to [2, 16]
+            "grasp": _GRASP[0] + _GRASP[1],  # [2 * 6]
+        }[name]
+        t = _INDEX_CACHE[key] = torch.as_tensor(group, dtype=torch.long, device=device)
+    return t
+
+
+def embodiment_weights(sim_vec: Tensor, ref_vec: Tensor, min_dist2: float = 0.01) -> Tensor:
+    """w_d [N, B] of supplementary D.1 from body→object vectors [N, B, 3] (sim and ref); rows sum to 1."""
+    inv_s = 1.0 / sim_vec.square().sum(-1).clamp_min(min_dist2)
+    inv_r = 1.0 / ref_vec.square().sum(-1).clamp_min(min_dist2)
+    return 0.5 * inv_s / inv_s.sum(-1, keepdim=True) + 0.5 * inv_r / inv_r.sum(-1, keepdim=True)
+
+
+def _local_object_pos(root_pos: Tensor, root_rot: Tensor, obj_pos: Tensor) -> Tensor:
+    """Object position relative to the root in the root's heading frame, z absolute. [N, 3]"""
+    local = to_heading((obj_pos - root_pos)[:, None, :], heading_cos_sin(root_rot))[:, 0]
+    return torch.cat([local[:, :2], obj_pos[:, 2:3]], dim=-1)
+
+
+def _exp(w: float, err: Tensor) -> Tensor:
+    return torch.exp(-w * err)
+
+
+def tracking_reward(
+    sim: SimState,
+    ref: RefState,
+    prev: SimState | None,
+    weights: RewardWeights = RewardWeights(),
+    dt: float = 1.0 / schema.CONTROL_HZ,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """(reward [N], terms {name: [N]}) with reward == product of the terms. `prev` is the simulated state of
+    the previous control step (None right after a reset: the acceleration terms are then 1); `dt` the control
+    period. See the module docstring for each term's formula."""
+    w = weights
+    dev, dtype = sim.root_pos.device, sim.root_pos.dtype
+    n = sim.root_pos.shape[0]
+    terms: dict[str, Tensor] = {}
+
+    # --- embodiment-aware human tracking -----------------------------------------------------------------------
+    wd = embodiment_weights(sim.nearest_object_vec, ref.nearest_object_vec, w.wd_min_dist2)  # [N, 52]
+    pos_w = wd * _NB
+    feet = _idx("feet", dev)
+    pos_w = pos_w.index_copy(1, feet, pos_w.index_select(1, feet).clamp_min(1.0))
+    terms["rp"] = _exp(w.p, (pos_w * (ref.body_pos - sim.body_pos).square().sum(-1)).mean(-1))
+    angle = quat_angle(relative_rot_quat(ref.body_rot, sim.body_rot))  # [N, 52]
+    rot_w = 1.0 - wd
+    terms["rr"] = _exp(w.r, (rot_w * angle).sum(-1) / rot_w.sum(-1))
+    terms["rpv"] = _exp(w.pv, (ref.body_linvel - sim.body_linvel).square().sum(-1).mean(-1))
+    terms["rrv"] = _exp(w.rv, (ref.body_angvel - sim.body_angvel).square().sum(-1).mean(-1))
+
+    # --- object tracking ---------------------------------------------------------------------------------------
+    obj_pos, obj_rot = sim.obj_pos[:, 0], sim.obj_rot[:, 0]
+    obj_lin, obj_ang = sim.obj_linvel[:, 0], sim.obj_angvel[:, 0]
+    o_sim = _local_object_pos(sim.root_pos, sim.root_rot, obj_pos)
+    o_ref = _local_object_pos(ref.root_pos, ref.root_rot, ref.obj_pos)
+    terms["rop"] = _exp(w.op, (o_ref - o_sim).square().mean(-1))
+    terms["ror"] = _exp(w.or_, quat_angle(relative_rot_quat(ref.obj_rot, obj_rot)))
+    terms["ropv"] = _exp(w.opv, (ref.obj_linvel - obj_lin).square().mean(-1))
+    terms["rorv"] = _exp(w.orv, (ref.obj_angvel - obj_ang).square().mean(-1))
+
+    # --- interaction graph (each state's vectors in its own heading frame) -------------------------------------
+    g_sim = to_heading(sim.nearest_object_vec, heading_cos_sin(sim.root_rot))
+    g_ref = to_heading(ref.nearest_object_vec, heading_cos_sin(ref.root_rot))
+    terms["rig"] = _exp(w.ig, (wd * (g_ref - g_sim).square().sum(-1)).sum(-1))
+
+    # --- contacts ------------------------------------------------------------------------------------------------
+    c = sim.object_contact.to(dtype)
+    promote = (ref.contact > 0.5).to(dtype)
+    penalise = (ref.contact < -0.5).to(dtype)
+    nonhand = _idx("nonhand", dev)
+    missed = promote.index_select(1, nonhand) * (1.0 - c.index_select(1, nonhand))
+    terms["rcg_other"] = _exp(w.cg_other, missed.mean(-1))
+    terms["rcg_all"] = _exp(w.cg_all, (penalise * c).mean(-1))
+
+    hands = _idx("hands", dev)
+    n_sim = c.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies touching the sim object
+    n_ref = promote.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies labelled +1
+    active = n_ref > 0.5
+    hand_err = torch.where(active, 1.0 - (n_sim / n_ref.clamp_min(1.0)).clamp(max=1.0), torch.zeros_like(n_sim))
+    terms["rcg_hand"] = (0.5 + 0.5 * _exp(w.cg_hand, hand_err)).prod(-1)
+
+    # --- InterPrior reference-free hand reward --------------------------------------------------------------------
+    grasp = _idx("grasp", dev)
+    dist = sim.nearest_object_vec.index_select(1, grasp).norm(dim=-1).reshape(n, 2, -1)  # [N, 2, 6]
+    reach = (dist - w.hand_free_tol).clamp_min(0.0).mean(-1)
+    wrap = (n_sim / float(w.hand_free_contacts)).clamp(max=1.0)
+    free = _exp(w.hand_free, reach) * (0.5 + 0.5 * wrap)
+    terms["rhand_free"] = torch.where(active, free, torch.ones_like(free)).prod(-1)
+
+    # --- energy ----------------------------------------------------------------------------------------------------
+    if prev is None:
+        ones = torch.ones(n, dtype=dtype, device=dev)
+        terms["reg_dof"], terms["reg_obj"] = ones, ones.clone()
+    else:
+        dof_acc = (sim.dof_vel - prev.dof_vel) / dt
+        terms["reg_dof"] = _exp(w.eg1, dof_acc.square().mean(-1))
+        lin_acc = (obj_lin - prev.obj_linvel[:, 0]) / dt
+        ang_acc = (obj_ang - prev.obj_angvel[:, 0]) / dt
+        terms["reg_obj"] = _exp(w.eg2, lin_acc.square().mean(-1) + ang_acc.square().mean(-1))
+    force = (sim.object_force + sim.ground_force).norm(dim=-1).sum(-1)
+    terms["reg_force"] = _exp(w.eg3, force.square())
+
+    reward = torch.stack(list(terms.values()), dim=0).prod(0)
+    return reward, terms

@@ -1,0 +1,181 @@
+"""Stage I: train the imitation expert (InterMimic-style HOI tracking) with PPO. Resumable, logged.
+
+`interprior train expert` builds an `ExpertConfig`, writes it beside the checkpoints (`RUN/config.json`) and
+rebuilds everything from it on resume: a killed run continues from its last checkpoint with the same step count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer
+from interprior.data.intermimic import list_clips, load_clip
+from interprior.envs.tracking import TrackingConfig, TrackingEnv
+from interprior.errors import InterpriorError
+from interprior.models.actor_critic import ActorCritic
+from interprior.train.checkpoint import RunDir
+from interprior.train.progress import Progress, TensorBoardLogger
+
+
+@dataclass
+class DataSelection:
+    data: str = ""  # folder of clips (or one clip)
+    objects: str = ""  # objects folder
+    object_name: str | None = None  # keep clips of this object (default: the first clip's)
+    subjects: tuple[str, ...] = ()  # keep these subjects (default: all, must be one)
+    shortest: int = 0  # keep the N shortest clips (0 = all)
+    clips: tuple[str, ...] = ()  # explicit clip names (file stems); overrides `shortest`
+
+    def load(self):
+        paths = list_clips(self.data)
+        clips = [load_clip(p) for p in paths]
+        if self.subjects:
+            clips = [c for c in clips if c.subject in self.subjects]
+        name = self.object_name or (clips[0].object_name if clips else None)
+        clips = [c for c in clips if c.object_name == name]
+        if self.clips:
+            wanted = set(self.clips)
+            clips = [c for c in clips if c.name in wanted]
+        elif self.shortest:
+            clips = sorted(clips, key=lambda c: (c.num_frames, c.name))[: self.shortest]
+        if not clips:
+            raise InterpriorError(f"no clips selected from {self.data} (object {name}, subjects {self.subjects})")
+        return clips
+
+
+@dataclass
+class ModelConfig:
+    hidden: tuple[int, ...] = (1024, 1024, 512)
+    critic_hidden: tuple[int, ...] | None = None
+    log_std: float = -2.9
+
+
+@dataclass
+class ExpertConfig:
+    data: DataSelection = field(default_factory=DataSelection)
+    env: TrackingConfig = field(default_factory=TrackingConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    total_samples: int = 20_000_000
+    checkpoint_every_s: float = 300.0
+    torch_threads: int | None = None
+
+
+def cpu_preset(cfg: ExpertConfig) -> ExpertConfig:
+    """Scaled-down constants for a 2-core CPU: same code, smaller batch and network, fewer epochs."""
+    cfg.env.num_envs = 64
+    cfg.ppo.num_envs = 64
+    cfg.ppo.horizon = 32
+    cfg.ppo.minibatch_size = 1024
+    cfg.ppo.epochs = 3
+    cfg.ppo.actor_lr = 1e-4
+    cfg.ppo.critic_lr = 3e-4
+    cfg.model.hidden = (512, 256, 128)
+    return cfg
+
+
+class ExpertTrainer:
+    def __init__(self, cfg: ExpertConfig, out: str | Path, restart: bool = False):
+        self.cfg = cfg
+        self.run = RunDir(out)
+        self.run.write_config(cfg, restart=restart)
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
+        clips = cfg.data.load()
+        self.clip_names = [c.name for c in clips]
+        self.env = TrackingEnv(clips, cfg.data.objects, cfg.env)
+        cfg.ppo.num_envs = cfg.env.num_envs
+        dev = self.env.device
+        self.model = ActorCritic(self.env.obs_dim, self.env.act_dim, hidden=cfg.model.hidden,
+                                 critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std).to(dev)
+        self.ppo = PPO(self.model, cfg.ppo)
+        self.buffer = RolloutBuffer(cfg.env.num_envs, cfg.ppo.horizon, self.env.obs_dim, self.env.act_dim, dev)
+        self.samples = 0
+        self.iteration = 0
+        self.history: list[dict] = []  # learning curve: samples, reward, episode length
+        state = self.run.load_latest()
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.ppo.load_state_dict(state["ppo"])
+            self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
+            self.history = list(state.get("history", []))
+            print(f"resumed {self.run.out} at iteration {self.iteration}, {self.samples} samples")
+
+    def checkpoint(self) -> Path:
+        return self.run.save(self.iteration, {
+            "model": self.model.state_dict(), "ppo": self.ppo.state_dict(), "samples": self.samples,
+            "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
+            "obs_dim": self.env.obs_dim, "act_dim": self.env.act_dim,
+        })
+
+    def collect(self) -> dict:
+        env, model, buf = self.env, self.model, self.buffer
+        buf.clear()
+        obs = self._obs
+        lengths, returns, term_sums = [], [], {}
+        for _ in range(self.cfg.ppo.horizon):
+            action, log_prob, value, _ = model.act(obs)
+            next_obs, reward, terminated, timeout, info = env.step(action)
+            timeout_values = torch.zeros_like(reward)
+            if "done_ids" in info:
+                ids = info["done_ids"].to(obs.device)
+                with torch.no_grad():
+                    timeout_values[ids] = model.value(info["final_obs"]).flatten()
+                lengths += info["episode_length"].tolist()
+                returns += info["episode_return"].tolist()
+            buf.add(obs, action, log_prob, value, reward, terminated, timeout, timeout_values)
+            for k, v in info["terms"].items():
+                term_sums[k] = term_sums.get(k, 0.0) + float(v.mean())
+            obs = next_obs
+        self._obs = obs
+        with torch.no_grad():
+            buf.compute_returns(model.value(obs).flatten(), self.cfg.ppo.gamma, self.cfg.ppo.gae_lambda)
+        stats = {f"reward/{k}": v / self.cfg.ppo.horizon for k, v in term_sums.items()}
+        stats["reward/step"] = float(buf.rewards.mean())
+        if lengths:
+            stats["episode/length"] = sum(lengths) / len(lengths)
+            stats["episode/return"] = sum(returns) / len(returns)
+        return stats
+
+    def train(self, max_seconds: float | None = None) -> None:
+        cfg = self.cfg
+        self.env.reset()
+        self._obs = self.env.observe()
+        per_iter = cfg.env.num_envs * cfg.ppo.horizon
+        progress = Progress(cfg.total_samples, start_samples=self.samples)
+        last_ckpt = start = time.time()
+        sim_time = learn_time = 0.0
+        with TensorBoardLogger(self.run.out) as tb:
+            while self.samples < cfg.total_samples:
+                t0 = time.perf_counter()
+                stats = self.collect()
+                t1 = time.perf_counter()
+                stats.update({f"ppo/{k}": v for k, v in self.ppo.update(self.buffer).items()})
+                t2 = time.perf_counter()
+                sim_time, learn_time = sim_time + t1 - t0, learn_time + t2 - t1
+                self.samples += per_iter
+                self.iteration += 1
+                stats["perf/samples_per_s"] = per_iter / (t2 - t0)
+                stats["perf/collect_share"] = (t1 - t0) / (t2 - t0)
+                point = {"samples": self.samples, "reward": stats["reward/step"]}
+                if "episode/length" in stats:
+                    point["episode_length"] = stats["episode/length"]
+                self.history.append(point)
+                tb.scalars(self.samples, stats)
+                progress.update(self.samples, reward=stats["reward/step"],
+                                ep_len=stats.get("episode/length", float("nan")))
+                now = time.time()
+                if now - last_ckpt >= cfg.checkpoint_every_s:
+                    self.checkpoint()
+                    last_ckpt = now
+                if max_seconds is not None and now - start >= max_seconds:
+                    break
+        self.checkpoint()
+        total = sim_time + learn_time
+        if total > 0:
+            print(f"training: {self.samples} samples; collection {sim_time:.0f} s, learning {learn_time:.0f} s "
+                  f"({learn_time / max(sim_time, 1e-9):.2f}x collection)")

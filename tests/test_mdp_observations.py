@@ -1,0 +1,158 @@
+import math
+
+import pytest
+import torch
+from mdp_fixtures import random_ref_state, random_sim_state, replace, sim_from_ref, transform_world
+
+from interprior import schema
+from interprior.mdp.observations import (
+    OBS_BLOCK_LAYOUT,
+    OBS_BLOCK_SIZE,
+    OBS_BLOCK_SLICES,
+    SIM_ONLY_BLOCKS,
+    heading_matrix,
+    ig_feature,
+    observation_size,
+    tan_norm,
+    tracking_block,
+    tracking_observation,
+)
+from interprior.rotations import heading_quat_inverse, quat_apply, quat_to_matrix
+
+IDENTITY_6D = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+
+
+def test_layout_sizes_from_schema():
+    sizes = dict(OBS_BLOCK_LAYOUT)
+    assert len(sizes) == len(OBS_BLOCK_LAYOUT)  # unique names
+    assert OBS_BLOCK_SIZE == sum(sizes.values()) == 1599
+    assert observation_size((1, 16)) == 3198 and observation_size() == 3198
+    assert observation_size((0, 1, 4, 16)) == 6396
+    assert sizes["body_pos"] == 3 * (schema.NUM_BODIES - 1)
+    assert sizes["body_rot"] == 6 * schema.NUM_BODIES
+    assert sizes["contact"] == sizes["diff_contact"] == len(schema.CONTACT_BODIES) == 31
+    assert sizes["diff_key_pos"] == sizes["ref_key_pos"] == 3 * len(schema.KEY_BODIES) == 63
+    assert sizes["diff_nohand_rot"] == sizes["ref_nohand_rot"] == 6 * len(schema.NOHAND_BODIES) == 132
+    # §5 table offsets
+    assert OBS_BLOCK_SLICES["contact"] == slice(778, 809)
+    assert OBS_BLOCK_SLICES["ref_key_pos"] == slice(1035, 1098)
+    assert OBS_BLOCK_SLICES["obj_linvel"].start == 1359 and OBS_BLOCK_SLICES["diff_obj_angvel"].stop == 1380
+    assert OBS_BLOCK_SLICES["ig"] == slice(1380, 1536) and OBS_BLOCK_SLICES["diff_ig"].stop == 1599
+
+
+def test_shape_dtype_and_block_reuse():
+    ref1, ref16 = random_ref_state(5, seed=3), random_ref_state(5, seed=4)
+    sim = random_sim_state(5)
+    obs = tracking_observation(sim, [ref1, ref16])
+    assert obs.shape == (5, observation_size((1, 16))) and obs.dtype == torch.float32
+    assert torch.isfinite(obs).all()
+    b0, b1 = obs[:, :OBS_BLOCK_SIZE], obs[:, OBS_BLOCK_SIZE:]
+    assert torch.equal(b0, tracking_block(sim, ref1))
+    assert torch.equal(b1, tracking_block(sim, ref16))
+    for name in SIM_ONLY_BLOCKS:
+        s = OBS_BLOCK_SLICES[name]
+        assert torch.equal(b0[:, s], b1[:, s]), name
+    # writing into a strided view of a bigger buffer (e.g. a rollout-buffer slice)
+    buf = torch.full((5, obs.shape[1] + 7), -1.0)
+    res = tracking_observation(sim, [ref1, ref16], out=buf[:, 3:-4])
+    assert torch.equal(res, obs) and torch.equal(buf[:, 3:-4], obs) and (buf[:, :3] == -1).all()
+    with pytest.raises(ValueError):
+        tracking_observation(sim, [ref1], out=buf[:, 3:-4])
+
+
+def test_world_yaw_and_translation_invariance():
+    n = 16
+    ref1, ref16 = random_ref_state(n, seed=5, dtype=torch.float64), random_ref_state(n, seed=6, dtype=torch.float64)
+    sim = random_sim_state(n, seed=7, dtype=torch.float64)
+    yaw = torch.linspace(-3.0, 3.0, n, dtype=torch.float64)
+    shift = torch.randn(n, 3, dtype=torch.float64) * 3.0
+    shift[:, 2] = 0.0  # root height (and the object's z) are absolute by design
+    before = tracking_observation(sim, [ref1, ref16])
+    after = tracking_observation(transform_world(sim, yaw, shift),
+                                 [transform_world(ref1, yaw, shift), transform_world(ref16, yaw, shift)])
+    assert (before - after).abs().max() < 1e-9
+
+
+def test_diff_terms_vanish_when_sim_equals_ref():
+    ref = random_ref_state(6, seed=8, dtype=torch.float64)
+    sim = sim_from_ref(ref, num_objects=2)
+    obs = tracking_block(sim, ref)
+    s = OBS_BLOCK_SLICES
+    for name in ("diff_key_pos", "diff_contact", "diff_key_linvel", "diff_nohand_angvel", "diff_obj_pos",
+                 "diff_obj_linvel", "diff_obj_angvel", "diff_ig"):
+        assert obs[:, s[name]].abs().max() < 1e-12, name
+    # relative rotations are the identity
+    rel = obs[:, s["diff_nohand_rot"]].reshape(6, -1, 6)
+    assert (rel - IDENTITY_6D).abs().max() < 1e-12
+    assert (obs[:, s["diff_obj_rot"]] - IDENTITY_6D).abs().max() < 1e-12
+    # the reference pose blocks then equal the simulated ones
+    body_pos = obs[:, s["body_pos"]].reshape(6, -1, 3)  # bodies 1..51
+    key = torch.tensor(schema.KEY_BODIES)
+    assert torch.allclose(obs[:, s["ref_key_pos"]].reshape(6, -1, 3), body_pos[:, key - 1], atol=1e-12)
+    body_rot = obs[:, s["body_rot"]].reshape(6, -1, 6)
+    nohand = torch.tensor(schema.NOHAND_BODIES)
+    assert torch.allclose(obs[:, s["ref_nohand_rot"]].reshape(6, -1, 6), body_rot[:, nohand], atol=1e-12)
+
+
+def test_ref_key_pos_is_the_reference_pose():
+    """Quirk fix: the block holds the reference key bodies relative to the sim root, not the sim pose."""
+    ref = random_ref_state(3, seed=9, dtype=torch.float64)
+    sim = sim_from_ref(ref)
+    moved = ref.body_pos.clone()
+    moved[:, 1:] += torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+    obs = tracking_block(sim, replace(ref, body_pos=moved))
+    s = OBS_BLOCK_SLICES
+    key = list(schema.KEY_BODIES)
+    expect = ((moved[:, key] - sim.root_pos[:, None]) @ heading_matrix(sim.root_rot)).reshape(3, -1)
+    assert torch.allclose(obs[:, s["ref_key_pos"]], expect, atol=1e-12)
+    sim_key = obs[:, s["body_pos"]].reshape(3, -1, 3)[:, [k - 1 for k in key]].reshape(3, -1)
+    assert not torch.allclose(obs[:, s["ref_key_pos"]], sim_key)
+
+
+def test_heading_frame_conventions():
+    # a root yawed by +90° and pitched: heading matches rotations.heading_quat_inverse and ignores the pitch
+    yaw, pitch = math.pi / 2, 0.4
+    qz = torch.tensor([math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)], dtype=torch.float64)
+    qy = torch.tensor([math.cos(pitch / 2), 0, math.sin(pitch / 2), 0], dtype=torch.float64)
+    from interprior.rotations import quat_mul
+
+    q = quat_mul(qz, qy)[None]
+    v = torch.tensor([[0.0, 1.0, 0.5]], dtype=torch.float64)
+    local = (v[:, None] @ heading_matrix(q))[:, 0]
+    assert torch.allclose(local, quat_apply(heading_quat_inverse(q), v), atol=1e-12)
+    assert torch.allclose(local, torch.tensor([[1.0, 0.0, 0.5]], dtype=torch.float64), atol=1e-12)
+    # tan-norm = first and third rotation-matrix columns
+    qr = random_ref_state(2, seed=1, dtype=torch.float64).body_rot
+    m = quat_to_matrix(qr)
+    assert torch.allclose(tan_norm(qr), torch.cat([m[..., :, 0], m[..., :, 2]], -1), atol=1e-12)
+
+
+def test_contact_flags_and_diff_use_object_contact():
+    ref = random_ref_state(2, seed=10)
+    sim = sim_from_ref(ref)
+    cb = list(schema.CONTACT_BODIES)
+    lab = torch.zeros(2, schema.NUM_BODIES)
+    lab[:, cb[0]], lab[:, cb[1]], lab[:, cb[2]], lab[:, cb[3]] = 1, 1, -1, -1
+    oc = torch.zeros(2, schema.NUM_BODIES, dtype=torch.bool)
+    oc[:, cb[1]] = oc[:, cb[3]] = oc[:, cb[4]] = True  # matched +1, unwanted on −1, unlabelled
+    gc = torch.ones_like(oc)  # ground contact everywhere must not show up
+    obs = tracking_block(replace(sim, object_contact=oc, ground_contact=gc), replace(ref, contact=lab))
+    s = OBS_BLOCK_SLICES
+    flags, diff = obs[:, s["contact"]], obs[:, s["diff_contact"]]
+    assert flags[0, :6].tolist() == [0, 1, 0, 1, 1, 0] and flags[0, 6:].sum() == 0
+    assert diff[0, :6].tolist() == [1, 0, 0, 1, 0, 0] and diff[0, 6:].abs().sum() == 0
+
+
+def test_ig_feature():
+    v = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.3, 0.4], [2.0, 0.0, 0.0]])
+    f = ig_feature(v)
+    assert torch.equal(f[0], torch.zeros(3))
+    assert torch.allclose(f[1].norm(), torch.tensor(math.exp(-2.5)))
+    assert torch.allclose(f[1] / f[1].norm(), v[1] / 0.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_and_dtype_follow_inputs(dtype):
+    ref = random_ref_state(2, seed=11, dtype=dtype)
+    obs = tracking_observation(random_sim_state(2, dtype=dtype), [ref])
+    assert obs.dtype == dtype and obs.device == ref.root_pos.device
