@@ -83,8 +83,7 @@ class ExpertTrainer:
         self.cfg = cfg
         self.run = RunDir(out)
         self.run.write_config(cfg, restart=restart)
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
+        self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
         self.env = TrackingEnv(clips, cfg.data.objects, cfg.env)
@@ -152,7 +151,9 @@ class ExpertTrainer:
         with TensorBoardLogger(self.run.out) as tb:
             while self.samples < cfg.total_samples:
                 t0 = time.perf_counter()
+                torch.set_num_threads(1)  # many small kernels while stepping: threads only add overhead
                 stats = self.collect()
+                torch.set_num_threads(self.learn_threads)  # large matmuls while learning
                 t1 = time.perf_counter()
                 stats.update({f"ppo/{k}": v for k, v in self.ppo.update(self.buffer).items()})
                 t2 = time.perf_counter()
