@@ -11,7 +11,7 @@ from torch import Tensor
 from interprior import schema
 from interprior.data.clip import Clip, finite_difference
 from interprior.rotations import (
-    euler_xyz_from_quat, quat_apply, quat_conj, quat_mul, quat_to_axis_angle,
+    euler_xyz_from_quat, quat_conj, quat_mul, quat_to_axis_angle, quat_to_matrix,
 )
 
 _PARENTS = torch.tensor(schema.BODY_PARENTS[1:])
@@ -103,7 +103,6 @@ def _variant_dofs(layout) -> tuple[int, ...]:
 
 
 def object_points_world(obj_pos: Tensor, obj_rot: Tensor, points: Tensor) -> Tensor:
-    """[..., P, 3] world positions of object-frame points for poses [..., 3] / [..., 4]."""
-    p = points.to(obj_pos.dtype)
-    rot = obj_rot[..., None, :].expand(obj_rot.shape[:-1] + (p.shape[0], 4))
-    return obj_pos[..., None, :] + quat_apply(rot, p.expand(obj_pos.shape[:-1] + p.shape))
+    """[..., P, 3] world positions of object-frame points for poses [..., 3] / [..., 4] (one matmul)."""
+    rot = quat_to_matrix(obj_rot)  # [..., 3, 3]
+    return obj_pos[..., None, :] + points.to(obj_pos.dtype) @ rot.transpose(-1, -2)

@@ -36,6 +36,10 @@ class TrackingConfig:
     num_envs: int = 64
     variant: str = "body_only"  # "full" (153 DoF) or "body_only" (63 DoF, rigid hands)
     obs_offsets: tuple[int, ...] = (1, 16)
+    # absolute: PD target = offset + scale·a (InterMimic's rule). residual: PD target = the next reference frame's
+    # joint angles + residual_scale·a, so an untrained policy starts at the PD-replay baseline (a CPU-budget choice).
+    action_mode: str = "absolute"
+    residual_scale: float = 0.5  # rad
     episode_length: int = 300  # control steps (training); evaluation uses 1000
     init: str = "hybrid"  # start | random | hybrid
     start_prob: float = 0.1  # hybrid: probability of starting at frame 0
@@ -93,8 +97,13 @@ class TrackingEnv:
         self.episode_return = torch.zeros(n)
         self.prev = None
         self.psi = self._make_psi()
+        # packed simulated states of each env's current episode, for PSI scoring when it ends
+        self.traj = torch.zeros(n, cfg.episode_length + 1, self._state_dim()) if self.psi is not None else None
         if cfg.randomize_dynamics:
             self._randomize()
+        if cfg.action_mode not in ("absolute", "residual"):
+            raise InterpriorError(f"action_mode must be absolute or residual, got {cfg.action_mode!r}")
+        self._dof_index = torch.as_tensor(self.variant.dof_index)
         self.obs_dim = obs_terms.observation_size(cfg.obs_offsets)
         self.act_dim = self.variant.num_dofs
 
@@ -152,7 +161,10 @@ class TrackingEnv:
         state = self.ref.reset_state(clip_ids, frames, self.variant)
         if self.psi is not None and noise:
             state = self.psi.apply(state, clip_ids, frames, self.generator, pack=self._pack, unpack=self._unpack)
-        self.sim.reset(ids.to(self.device), self._noisy(state) if noise else state)
+        state = self._noisy(state) if noise else state
+        self.sim.reset(ids.to(self.device), state)
+        if self.traj is not None:
+            self.traj[ids, 0] = self._pack(state)
         self.clip_ids[ids], self.frame[ids], self.start[ids] = clip_ids, frames, frames
         self.hand_counter[ids.to(self.device)] = 0
         self.episode_return[ids] = 0.0
@@ -191,7 +203,12 @@ class TrackingEnv:
         carries their final observation (`final_obs`, for bootstrapping timeouts) and episode statistics."""
         if self.cfg.perturb_prob > 0:
             self._perturb()
-        self.sim.step(action=action)
+        if self.cfg.action_mode == "residual":
+            ref_next = self.ref.tracks["dof_pos"][self.ref.flat(self.clip_ids, self.frame + 1)]
+            targets = ref_next[:, self._dof_index].to(self.device, torch.float64)
+            self.sim.step(targets=targets + self.cfg.residual_scale * action.to(targets).clamp(-1.0, 1.0))
+        else:
+            self.sim.step(action=action)
         state = self.sim.state()
         self.frame += 1
         ref = self.ref.state(self.clip_ids, self.frame, self.device)
@@ -202,6 +219,9 @@ class TrackingEnv:
         timeout = term_terms.timeout(self.frame, self.start, self.ref.lengths[self.clip_ids], self.cfg.episode_length)
         timeout = timeout.to(self.device) & ~terminated
         obs = self.observe(state)
+        if self.traj is not None:
+            step_index = (self.frame - self.start).clamp(max=self.cfg.episode_length)
+            self.traj[torch.arange(self.num_envs), step_index] = self._pack(state)
         self.episode_return += reward.cpu()
         done = (terminated | timeout).cpu()
         info = {"terms": terms, "reasons": reasons}
@@ -213,8 +233,12 @@ class TrackingEnv:
             info["done_ids"] = ids
             info["episode_length"] = (self.frame[ids] - self.start[ids]).float()
             info["episode_return"] = self.episode_return[ids].clone()
+            if self.psi is not None and float(torch.rand(1, generator=self.generator)) < self.cfg.psi_update_prob:
+                info["psi_written"] = self.psi.record(
+                    self.clip_ids[ids], self.start[ids], self.frame[ids], self.ref.lengths[self.clip_ids[ids]],
+                    self.cfg.episode_length, self.traj[ids])
             self.reset(ids)
-            obs[ids.to(self.device)] = self.observe()[ids.to(self.device)]
             state = self.sim.state()
+            obs[ids.to(self.device)] = self.observe(state)[ids.to(self.device)]
         self.prev = state
         return obs, reward, terminated, timeout, info

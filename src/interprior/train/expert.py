@@ -75,6 +75,7 @@ def cpu_preset(cfg: ExpertConfig) -> ExpertConfig:
     cfg.ppo.actor_lr = 1e-4
     cfg.ppo.critic_lr = 3e-4
     cfg.model.hidden = (512, 256, 128)
+    cfg.env.action_mode = "residual"
     return cfg
 
 
@@ -82,7 +83,7 @@ class ExpertTrainer:
     def __init__(self, cfg: ExpertConfig, out: str | Path, restart: bool = False):
         self.cfg = cfg
         self.run = RunDir(out)
-        self.run.write_config(cfg, restart=restart)
+        self.run.write_config(cfg, restart=restart, ignore=("total_samples", "checkpoint_every_s"))
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
@@ -102,7 +103,7 @@ class ExpertTrainer:
             self.ppo.load_state_dict(state["ppo"])
             self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
             self.history = list(state.get("history", []))
-            print(f"resumed {self.run.out} at iteration {self.iteration}, {self.samples} samples")
+            print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
 
     def checkpoint(self) -> Path:
         return self.run.save(self.iteration, {
@@ -148,7 +149,7 @@ class ExpertTrainer:
         progress = Progress(cfg.total_samples, start_samples=self.samples)
         last_ckpt = start = time.time()
         sim_time = learn_time = 0.0
-        with TensorBoardLogger(self.run.out) as tb:
+        with TensorBoardLogger(self.run.root) as tb:
             while self.samples < cfg.total_samples:
                 t0 = time.perf_counter()
                 torch.set_num_threads(1)  # many small kernels while stepping: threads only add overhead
