@@ -82,13 +82,13 @@ def cpu_preset(cfg: ExpertConfig) -> ExpertConfig:
 class ExpertTrainer:
     def __init__(self, cfg: ExpertConfig, out: str | Path, restart: bool = False):
         self.cfg = cfg
+        cfg.ppo.num_envs = cfg.env.num_envs  # one source of truth: the env count
         self.run = RunDir(out)
         self.run.write_config(cfg, restart=restart, ignore=("total_samples", "checkpoint_every_s"))
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
         self.env = TrackingEnv(clips, cfg.data.objects, cfg.env)
-        cfg.ppo.num_envs = cfg.env.num_envs
         dev = self.env.device
         self.model = ActorCritic(self.env.obs_dim, self.env.act_dim, hidden=cfg.model.hidden,
                                  critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std).to(dev)
@@ -141,11 +141,26 @@ class ExpertTrainer:
             stats["episode/return"] = sum(returns) / len(returns)
         return stats
 
-    def train(self, max_seconds: float | None = None) -> None:
+    def bench_same_scene(self, steps: int = 30) -> float:
+        """Env-steps/s of the bare batched simulator on this run's scene and env count (the ceiling training is
+        measured against)."""
+        from interprior.sim.bench import bench_sim
+
+        if self.cfg.env.backend != "cpu":
+            return float("nan")
+        res = bench_sim(envs=self.cfg.env.num_envs, steps=steps, scene=self.env.scene, threads=self.cfg.env.threads,
+                        repeats=1)
+        return res.batched_env_steps_per_s
+
+    def train(self, max_seconds: float | None = None, bench: bool = True) -> None:
         cfg = self.cfg
+        sim_rate = self.bench_same_scene() if bench else float("nan")
+        if bench:
+            print(f"bench sim, same scene and envs: {sim_rate:.0f} env-steps/s (full state extraction)")
         self.env.reset()
         self._obs = self.env.observe()
         per_iter = cfg.env.num_envs * cfg.ppo.horizon
+        self._start_samples = self.samples
         progress = Progress(cfg.total_samples, start_samples=self.samples)
         last_ckpt = start = time.time()
         sim_time = learn_time = 0.0
@@ -179,5 +194,10 @@ class ExpertTrainer:
         self.checkpoint()
         total = sim_time + learn_time
         if total > 0:
-            print(f"training: {self.samples} samples; collection {sim_time:.0f} s, learning {learn_time:.0f} s "
-                  f"({learn_time / max(sim_time, 1e-9):.2f}x collection)")
+            trained = self.samples - self._start_samples
+            rate = trained / total
+            line = (f"training: {trained} samples in {total:.0f} s = {rate:.0f} samples/s (collection {sim_time:.0f} s, "
+                    f"learning {learn_time:.0f} s)")
+            if sim_rate == sim_rate:  # not NaN
+                line += f"; {100 * rate / sim_rate:.0f}% of the bare simulator's {sim_rate:.0f} env-steps/s"
+            print(line)
