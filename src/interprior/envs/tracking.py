@@ -238,7 +238,10 @@ class TrackingEnv:
                     self.clip_ids[ids], self.start[ids], self.frame[ids], self.ref.lengths[self.clip_ids[ids]],
                     self.cfg.episode_length, self.traj[ids])
             self.reset(ids)
-            state = self.sim.state()
-            obs[ids.to(self.device)] = self.observe(state)[ids.to(self.device)]
+            dev_ids = ids.to(self.device)
+            fresh = self.sim.state(dev_ids)  # only the reset envs changed
+            refs = [self.ref.state(self.clip_ids[ids], self.frame[ids] + k, self.device) for k in self.cfg.obs_offsets]
+            obs[dev_ids] = obs_terms.tracking_observation(fresh, refs)
+            state = state.with_rows(dev_ids, fresh)
         self.prev = state
         return obs, reward, terminated, timeout, info

@@ -49,6 +49,11 @@ class SimState:
     def to(self, device) -> "SimState":
         return SimState(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
+    def with_rows(self, env_ids: Tensor, rows: "SimState") -> "SimState":
+        """A copy with the given envs replaced by `rows` (e.g. the state of envs that were just reset)."""
+        return SimState(**{f.name: getattr(self, f.name).index_put((env_ids,), getattr(rows, f.name))
+                           for f in fields(self)})
+
 
 @dataclass
 class ResetState:
@@ -146,8 +151,12 @@ class BatchedSim:
         full[..., self._dof_index] = dof
         return full
 
-    def state(self) -> SimState:
+    def state(self, env_ids: Tensor | None = None) -> SimState:
+        """Full state of all envs, or of `env_ids` only (rows in that order)."""
         qpos, qvel, sens = self.backend.qpos(), self.backend.qvel(), self.backend.sensordata()
+        if env_ids is not None:
+            ids = env_ids.to(qpos.device)
+            qpos, qvel, sens = qpos[ids], qvel[ids], sens[ids]
         root_pos, root_rot = qpos[:, 0:3], qpos[:, 3:7]
         root_linvel = qvel[:, 0:3]
         root_angvel = quat_apply(root_rot, qvel[:, 3:6])

@@ -74,7 +74,7 @@ def cpu_preset(cfg: ExpertConfig) -> ExpertConfig:
     cfg.ppo.epochs = 3
     cfg.ppo.actor_lr = 1e-4
     cfg.ppo.critic_lr = 3e-4
-    cfg.model.hidden = (512, 256, 128)
+    cfg.model.hidden = (256, 256, 128)
     cfg.env.action_mode = "residual"
     return cfg
 
