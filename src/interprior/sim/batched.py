@@ -8,6 +8,8 @@ and ground contact per body.
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -71,6 +73,21 @@ class ResetState:
     obj_angvel: Tensor
 
 
+@contextmanager
+def _all_cores(device):
+    """Temporarily use all CPU threads (callers may have pinned torch to one thread for small kernels)."""
+    before = torch.get_num_threads()
+    wanted = os.cpu_count() or 1
+    if device.type != "cpu" or before >= wanted:
+        yield
+        return
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def nearest_point_vectors(body_pos: Tensor, obj_pos: Tensor, obj_rot: Tensor, points: Tensor) -> Tensor:
     """[N, B, 3] world vectors from each body to its nearest object surface point.
     points [P, 3] in the object frame; obj_pos [N, 3]; obj_rot [N, 4]. Bodies are moved into the object frame so
@@ -81,7 +98,8 @@ def nearest_point_vectors(body_pos: Tensor, obj_pos: Tensor, obj_rot: Tensor, po
     # argmin |b − p|² = argmax (b·p − |p|²/2): one matmul with the points augmented by −|p|²/2
     aug_pts = torch.cat([pts, -0.5 * pts.square().sum(-1, keepdim=True)], dim=-1)  # [P, 4]
     aug_body = torch.cat([local.reshape(-1, 3), torch.ones_like(local.reshape(-1, 3)[:, :1])], dim=-1)
-    nearest = pts[(aug_body @ aug_pts.T).argmax(dim=-1)].reshape(local.shape)
+    with _all_cores(local.device):  # the one large reduction of a step: worth every core even mid-rollout
+        nearest = pts[(aug_body @ aug_pts.T).argmax(dim=-1)].reshape(local.shape)
     return quat_apply(rot, nearest - local).to(body_pos.dtype)
 
 
