@@ -67,3 +67,26 @@ def test_training_resumes_with_same_step_count(clips, sample_dir, tmp_path):
         assert torch.equal(a, b)
     second.train()
     assert second.iteration == 3 and len(second.history) == 3
+
+
+def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
+    import json
+
+    from interprior.cli import main
+    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
+
+    cfg = cpu_preset(ExpertConfig())
+    cfg.data = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"),
+                             object_name="largetable", clips=(clips[0].name,))
+    cfg.env = dataclasses.replace(cfg.env, num_envs=2, psi_slots=1)
+    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 2, 4, 1
+    cfg.model.hidden = (16,)
+    cfg.total_samples = 4
+    ExpertTrainer(cfg, tmp_path / "run").train(bench=False)
+    capsys.readouterr()  # training's own progress output
+    assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    row = out["clips"][0]
+    assert row["clip"] == clips[0].name and 1 <= row["duration"] < row["frames"]
+    assert row["e_h_cm"] > 0 and row["baseline_duration"] > 0
+    assert out["summary"]["success_rate"] in (0.0, 1.0)
