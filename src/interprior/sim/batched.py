@@ -9,6 +9,7 @@ and ground contact per body.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
@@ -128,6 +129,7 @@ class BatchedSim:
         self.object_points = torch.as_tensor(pts[0], dtype=dt, device=dev) if pts else None
         self.num_objects = k
         self.nq, self.nv = scene.model.nq, scene.model.nv
+        self.seconds = 0.0  # wall time spent stepping and extracting state (for overhead reports)
 
     # --- control --------------------------------------------------------------------------------------------
     def action_to_targets(self, action: Tensor) -> Tensor:
@@ -139,7 +141,9 @@ class BatchedSim:
         if (action is None) == (targets is None):
             raise ValueError("step needs exactly one of action or targets")
         ctrl = self.action_to_targets(action) if action is not None else targets
+        start = time.perf_counter()
         self.backend.step(ctrl)
+        self.seconds += time.perf_counter() - start
 
     # --- reset ----------------------------------------------------------------------------------------------
     def reset(self, env_ids: Tensor, state: ResetState) -> None:
@@ -171,6 +175,13 @@ class BatchedSim:
 
     def state(self, env_ids: Tensor | None = None) -> SimState:
         """Full state of all envs, or of `env_ids` only (rows in that order)."""
+        start = time.perf_counter()
+        try:
+            return self._state(env_ids)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _state(self, env_ids: Tensor | None) -> SimState:
         qpos, qvel, sens = self.backend.qpos(), self.backend.qvel(), self.backend.sensordata()
         if env_ids is not None:
             ids = env_ids.to(qpos.device)
