@@ -159,50 +159,63 @@ class ExpertTrainer:
             print(f"bench sim, same scene and envs: {sim_rate:.0f} env-steps/s (full state extraction)")
         self.env.reset()
         self._obs = self.env.observe()
-        per_iter = cfg.env.num_envs * cfg.ppo.horizon
         self._start_samples = self.samples
         self.env.sim.seconds = 0.0
+        self._collect_s = self._learn_s = 0.0
+        with TensorBoardLogger(self.run.root) as tb:
+            try:
+                self._loop(tb, max_seconds)
+            except KeyboardInterrupt:  # Ctrl-C: keep what was learned, then stop
+                self.checkpoint()
+                print(f"interrupted: checkpoint written at iteration {self.iteration}")
+                raise
+        self.checkpoint()
+        self._report(sim_rate)
+
+    def _loop(self, tb, max_seconds: float | None) -> None:
+        cfg = self.cfg
+        per_iter = cfg.env.num_envs * cfg.ppo.horizon
         progress = Progress(cfg.total_samples, start_samples=self.samples)
         last_ckpt = start = time.time()
-        sim_time = learn_time = 0.0
-        with TensorBoardLogger(self.run.root) as tb:
-            while self.samples < cfg.total_samples:
-                t0 = time.perf_counter()
-                torch.set_num_threads(1)  # many small kernels while stepping: threads only add overhead
-                stats = self.collect()
-                torch.set_num_threads(self.learn_threads)  # large matmuls while learning
-                t1 = time.perf_counter()
-                stats.update({f"ppo/{k}": v for k, v in self.ppo.update(self.buffer).items()})
-                t2 = time.perf_counter()
-                sim_time, learn_time = sim_time + t1 - t0, learn_time + t2 - t1
-                self.samples += per_iter
-                self.iteration += 1
-                stats["perf/samples_per_s"] = per_iter / (t2 - t0)
-                stats["perf/collect_share"] = (t1 - t0) / (t2 - t0)
-                point = {"samples": self.samples, "reward": stats["reward/step"]}
-                if "episode/length" in stats:
-                    point["episode_length"] = stats["episode/length"]
-                self.history.append(point)
-                tb.scalars(self.samples, stats)
-                progress.update(self.samples, reward=stats["reward/step"],
-                                ep_len=stats.get("episode/length", float("nan")))
-                now = time.time()
-                if now - last_ckpt >= cfg.checkpoint_every_s:
-                    self.checkpoint()
-                    last_ckpt = now
-                if max_seconds is not None and now - start >= max_seconds:
-                    break
-        self.checkpoint()
-        total = sim_time + learn_time
-        if total > 0:
-            trained = self.samples - self._start_samples
-            rate = trained / total
-            line = (f"training: {trained} samples in {total:.0f} s = {rate:.0f} samples/s (collection {sim_time:.0f} s, "
-                    f"learning {learn_time:.0f} s)")
-            if sim_rate == sim_rate:  # not NaN
-                line += f"; {100 * rate / sim_rate:.0f}% of `bench sim` on this scene ({sim_rate:.0f} env-steps/s)"
-            print(line)
-            own = self.env.sim.seconds
-            print(f"simulator stepping + full state extraction took {own:.0f} s of {total:.0f} s: training runs at "
-                  f"{100 * own / total:.0f}% of the bare simulator's speed on its own states "
-                  f"(learning overhead {total / max(own, 1e-9):.2f}x)")
+        while self.samples < cfg.total_samples:
+            t0 = time.perf_counter()
+            torch.set_num_threads(1)  # many small kernels while stepping: threads only add overhead
+            stats = self.collect()
+            torch.set_num_threads(self.learn_threads)  # large matmuls while learning
+            t1 = time.perf_counter()
+            stats.update({f"ppo/{k}": v for k, v in self.ppo.update(self.buffer).items()})
+            t2 = time.perf_counter()
+            self._collect_s += t1 - t0
+            self._learn_s += t2 - t1
+            self.samples += per_iter
+            self.iteration += 1
+            stats["perf/samples_per_s"] = per_iter / (t2 - t0)
+            stats["perf/collect_share"] = (t1 - t0) / (t2 - t0)
+            point = {"samples": self.samples, "reward": stats["reward/step"]}
+            if "episode/length" in stats:
+                point["episode_length"] = stats["episode/length"]
+            self.history.append(point)
+            tb.scalars(self.samples, stats)
+            progress.update(self.samples, reward=stats["reward/step"], ep_len=stats.get("episode/length", float("nan")))
+            now = time.time()
+            if now - last_ckpt >= cfg.checkpoint_every_s:
+                self.checkpoint()
+                last_ckpt = now
+            if max_seconds is not None and now - start >= max_seconds:
+                break
+
+    def _report(self, sim_rate: float) -> None:
+        total = self._collect_s + self._learn_s
+        if total <= 0:
+            return
+        trained = self.samples - self._start_samples
+        rate = trained / total
+        line = (f"training: {trained} samples in {total:.0f} s = {rate:.0f} samples/s "
+                f"(collection {self._collect_s:.0f} s, learning {self._learn_s:.0f} s)")
+        if sim_rate == sim_rate:  # not NaN
+            line += f"; {100 * rate / sim_rate:.0f}% of `bench sim` on this scene ({sim_rate:.0f} env-steps/s)"
+        print(line)
+        own = self.env.sim.seconds
+        print(f"simulator stepping + full state extraction took {own:.0f} s of {total:.0f} s: training runs at "
+              f"{100 * own / total:.0f}% of the bare simulator's speed on its own states "
+              f"(learning overhead {total / max(own, 1e-9):.2f}x)")
