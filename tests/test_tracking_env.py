@@ -90,3 +90,29 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
     assert row["clip"] == clips[0].name and 1 <= row["duration"] < row["frames"]
     assert row["e_h_cm"] > 0 and row["baseline_duration"] > 0
     assert out["summary"]["success_rate"] in (0.0, 1.0)
+
+
+def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):
+    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
+
+    cfg = cpu_preset(ExpertConfig())
+    cfg.data = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"),
+                             object_name="largetable", clips=(clips[0].name,))
+    cfg.env = dataclasses.replace(cfg.env, num_envs=2, psi_slots=1)
+    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 2, 4, 1
+    cfg.model.hidden = (16,)
+    cfg.total_samples = 100
+    trainer = ExpertTrainer(cfg, tmp_path / "run")
+    real_update, calls = trainer.ppo.update, []
+
+    def update_then_interrupt(buffer):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_update(buffer)
+
+    trainer.ppo.update = update_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(bench=False)
+    resumed = ExpertTrainer(cfg, tmp_path / "run")
+    assert resumed.iteration == 2 and resumed.samples == 8
