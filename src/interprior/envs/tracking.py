@@ -113,7 +113,8 @@ class TrackingEnv:
             return None
         from interprior.mdp.psi import PsiBuffer
 
-        return PsiBuffer(self.ref.num_clips, int(self.ref.lengths.max()), self.cfg.psi_slots, self._state_dim())
+        return PsiBuffer(self.ref.num_clips, int(self.ref.lengths.max()), self.cfg.psi_slots, self._state_dim(),
+                         clip_lengths=self.ref.lengths)
 
     def _state_dim(self) -> int:
         return 13 + 2 * self.variant.num_dofs + 13
@@ -134,6 +135,10 @@ class TrackingEnv:
         latest = (lengths - 30).clamp_min(1)
         frames = (torch.rand(n, generator=self.generator) * latest).long()
         if self.cfg.init == "hybrid":
+            if self.psi is not None:
+                # favour frames where PSI holds little successful state; any frame with 30 frames of motion ahead
+                # (InterMimic excludes the clip's last episode-length frames: short clips would always start at 0)
+                return clip_ids, self.psi.sample_start_frames(clip_ids, 30, self.generator, self.cfg.start_prob)
             at_start = torch.rand(n, generator=self.generator) < self.cfg.start_prob
             frames = torch.where(at_start, torch.zeros_like(frames), frames)
         return clip_ids, frames
