@@ -14,6 +14,20 @@ def clips(sample_dir):
     return sorted((load_clip(p) for p in paths), key=lambda c: c.num_frames)[:2]
 
 
+def _tiny_config(clips, sample_dir, num_envs, horizon, minibatch, hidden, total_samples):
+    """CPU preset shrunk to seconds: few envs, a tiny network, PSI off."""
+    from interprior.train.expert import DataSelection, ExpertConfig, cpu_preset
+
+    cfg = cpu_preset(ExpertConfig())
+    cfg.data = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"),
+                             object_name="largetable", clips=tuple(c.name for c in clips))
+    cfg.env = dataclasses.replace(cfg.env, num_envs=num_envs, psi_slots=1)
+    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = horizon, minibatch, 1
+    cfg.model.hidden = hidden
+    cfg.total_samples = total_samples
+    return cfg
+
+
 def _env(clips, sample_dir, **kw):
     from interprior.envs.tracking import TrackingConfig, TrackingEnv
 
@@ -48,15 +62,9 @@ def test_residual_zero_action_replays_the_reference(clips, sample_dir):
 
 
 def test_training_resumes_with_same_step_count(clips, sample_dir, tmp_path):
-    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
+    from interprior.train.expert import ExpertTrainer
 
-    cfg = cpu_preset(ExpertConfig())
-    cfg.data = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"),
-                             object_name="largetable", clips=tuple(c.name for c in clips))
-    cfg.env = dataclasses.replace(cfg.env, num_envs=4, psi_slots=1)
-    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 4, 16, 1
-    cfg.model.hidden = (32, 32)
-    cfg.total_samples = 32
+    cfg = _tiny_config(clips, sample_dir, num_envs=4, horizon=4, minibatch=16, hidden=(32, 32), total_samples=32)
     first = ExpertTrainer(cfg, tmp_path / "run")
     first.train()
     assert first.iteration == 2 and first.samples == 32
@@ -73,15 +81,9 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
     import json
 
     from interprior.cli import main
-    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
+    from interprior.train.expert import ExpertTrainer
 
-    cfg = cpu_preset(ExpertConfig())
-    cfg.data = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"),
-                             object_name="largetable", clips=(clips[0].name,))
-    cfg.env = dataclasses.replace(cfg.env, num_envs=2, psi_slots=1)
-    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 2, 4, 1
-    cfg.model.hidden = (16,)
-    cfg.total_samples = 4
+    cfg = _tiny_config(clips[:1], sample_dir, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=4)
     ExpertTrainer(cfg, tmp_path / "run").train(bench=False)
     capsys.readouterr()  # training's own progress output
     assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--json"]) == 0
@@ -93,15 +95,9 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
 
 
 def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):
-    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
+    from interprior.train.expert import ExpertTrainer
 
-    cfg = cpu_preset(ExpertConfig())
-    cfg.data = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"),
-                             object_name="largetable", clips=(clips[0].name,))
-    cfg.env = dataclasses.replace(cfg.env, num_envs=2, psi_slots=1)
-    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 2, 4, 1
-    cfg.model.hidden = (16,)
-    cfg.total_samples = 100
+    cfg = _tiny_config(clips[:1], sample_dir, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=100)
     trainer = ExpertTrainer(cfg, tmp_path / "run")
     real_update, calls = trainer.ppo.update, []
 
