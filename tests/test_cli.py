@@ -66,3 +66,22 @@ def test_unwritable_output_is_one_line_error(capsys, tmp_path):
     assert main(["demo", "--out", str(blocker / "sub"), "--no-video"]) == 2
     err = capsys.readouterr().err
     assert "file" in err and "Traceback" not in err
+
+
+def test_train_expert_config_file_and_overrides(tmp_path, capsys):
+    from interprior.commands.train import build_config
+    from interprior.train.checkpoint import config_to_dict
+    from interprior.train.expert import ExpertConfig, cpu_preset
+
+    recipe = cpu_preset(ExpertConfig())
+    recipe.ppo.epochs = 3
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(config_to_dict(recipe)))
+    base = ["train", "expert", "--data", "D", "--objects", "O", "--out", str(tmp_path / "run")]
+    cfg = build_config(build_parser().parse_args([*base, "--config", str(path), "--set", "ppo.horizon=8"]))
+    assert cfg.ppo.epochs == 3 and cfg.ppo.horizon == 8 and cfg.data.data == "D" and cfg.env.variant == "body_only"
+    path.write_text("{not json")
+    assert main([*base, "--config", str(path)]) == 2
+    assert "recipe.json" in capsys.readouterr().err
+    assert main([*base, "--set", "ppo.nope=1"]) == 2
+    assert "ppo.nope" in capsys.readouterr().err

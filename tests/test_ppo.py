@@ -300,3 +300,35 @@ def test_tensorboard_logger(tmp_path):
     with TensorBoardLogger(tmp_path) as tb:
         tb.scalars(3, {"loss/policy": 0.1, "reward": torch.tensor(2.0), "skip": None})
     assert any(f.name.startswith("events.out.tfevents") for f in (tmp_path / "tb").iterdir())
+
+
+def test_adaptive_learning_rate_follows_kl():
+    model, cfg, _ = _tiny_setup()
+    cfg = dataclasses.replace(cfg, actor_lr=0.3, critic_lr=0.6, desired_kl=0.01)  # far too large: KL explodes
+    ppo = PPO(model, cfg)
+    stats = ppo.update(_rollout(model, cfg, 0))
+    actor, critic = (g["lr"] for g in ppo.optimizer.param_groups)
+    assert actor < 0.3 and stats["actor_lr"] == actor
+    assert critic == pytest.approx(2 * actor)  # both scaled alike
+    model2, cfg2, _ = _tiny_setup()
+    cfg2 = dataclasses.replace(cfg2, actor_lr=1e-6, critic_lr=1e-6, desired_kl=0.01)  # far too small: KL ≈ 0
+    ppo2 = PPO(model2, cfg2)
+    ppo2.update(_rollout(model2, cfg2, 0))
+    assert ppo2.optimizer.param_groups[0]["lr"] > 1e-6
+    # constant rates when off
+    model3, cfg3, ppo3 = _tiny_setup()
+    ppo3.update(_rollout(model3, cfg3, 0))
+    assert [g["lr"] for g in ppo3.optimizer.param_groups] == [1e-3, 1e-3]
+
+
+def test_config_overrides():
+    from interprior.train.checkpoint import apply_overrides
+    from interprior.train.expert import ExpertConfig
+
+    cfg = apply_overrides(ExpertConfig(), ["ppo.epochs=3", "env.termination.hand_contact_frames=20",
+                                           "model.hidden=[64,32]", "env.init=start", "ppo.desired_kl=0.02"])
+    assert cfg.ppo.epochs == 3 and cfg.env.termination.hand_contact_frames == 20 and cfg.model.hidden == (64, 32)
+    assert cfg.env.init == "start" and cfg.ppo.desired_kl == 0.02
+    for bad in ("ppo.nope=1", "nope.epochs=1", "ppo=1", "ppo.epochs"):
+        with pytest.raises(ConfigMismatch, match="--set"):
+            apply_overrides(ExpertConfig(), [bad])

@@ -46,6 +46,11 @@ class PPOConfig:
     entropy_coef: float = 0.0
     max_grad_norm: float | None = None  # None: no clipping (reference: truncate_grads False)
     normalize_advantage: bool = True
+    # adaptive learning rate: after each minibatch, both rates ÷1.5 when the KL(old‖new) exceeds 2·desired_kl and
+    # ×1.5 below desired_kl/2 (within lr_range). None: the constant rates above (the papers' setting, at their
+    # 16384-sample minibatches; small CPU minibatches with the fixed σ overshoot without it).
+    desired_kl: float | None = None
+    lr_range: tuple[float, float] = (1e-6, 1e-2)
     seed: int = 0  # minibatch shuffling
 
 
@@ -197,6 +202,8 @@ class PPO:
                     kl = ((ratio - 1) - log_ratio).mean()  # k3 estimator of KL(old || new)
                     clipfrac = ((ratio - 1).abs() > cfg.clip).float().mean()
                     sums += torch.stack([policy_loss, value_loss, b_loss, ent, kl, clipfrac, gn.to(sums)]).detach()
+                    if cfg.desired_kl is not None:
+                        self._adapt_lr(all_reduce_mean_(kl.clone()).item())
                 count += 1
         all_reduce_mean_(sums)
         s = (sums / max(count, 1)).tolist()
@@ -205,7 +212,24 @@ class PPO:
             stats["grad_norm"] = s[6]
         stats["explained_variance"] = ev
         stats["num_minibatches"] = count
+        stats["actor_lr"] = self.optimizer.param_groups[0]["lr"]
         return stats
+
+    def _adapt_lr(self, kl: float) -> None:
+        """Scale both learning rates by the same factor (keeping their ratio) toward `desired_kl`."""
+        cfg = self.cfg
+        if kl > 2.0 * cfg.desired_kl:
+            factor = 1.0 / 1.5
+        elif kl < 0.5 * cfg.desired_kl:
+            factor = 1.5
+        else:
+            return
+        actor = self.optimizer.param_groups[0]
+        low, high = cfg.lr_range
+        new_actor = min(max(actor["lr"] * factor, low), high)
+        factor = new_actor / actor["lr"]
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}

@@ -31,21 +31,37 @@ def register(sub) -> None:
                    "(default: cpu for --backend cpu, paper otherwise)")
     p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 2e7)")
     p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
-    p.add_argument("--backend", choices=["cpu", "warp"], default="cpu", help="simulation backend")
+    p.add_argument("--backend", choices=["cpu", "warp"], default=None, help="simulation backend (default cpu)")
     p.add_argument("--device", default=None, help="device for warp and the networks (e.g. cuda:0)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="random seed of envs and minibatches (default 0)")
+    p.add_argument("--config", default=None,
+                   help="start from this config.json (e.g. a run's, or a committed recipe) instead of a preset; "
+                   "the options above still override it")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any config field, dotted, JSON value (repeatable), e.g. --set ppo.epochs=4 "
+                   "--set env.termination.hand_contact_frames=20")
     p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
     p.set_defaults(func=run_expert)
 
 
 def build_config(args):
+    import json
+    from pathlib import Path
+
+    from interprior.errors import InterpriorError
+    from interprior.train.checkpoint import apply_overrides, dict_to_config
     from interprior.train.expert import DataSelection, ExpertConfig, cpu_preset
 
-    cfg = ExpertConfig()
-    preset = args.preset or ("cpu" if args.backend == "cpu" else "paper")
-    if preset == "cpu":
-        cpu_preset(cfg)
-        cfg.env.variant = "body_only"
+    if args.config:
+        try:
+            cfg = dict_to_config(ExpertConfig, json.loads(Path(args.config).read_text()))
+        except (OSError, ValueError) as e:
+            raise InterpriorError(f"--config {args.config}: {e}") from e
+    else:
+        cfg = ExpertConfig()
+        preset = args.preset or ("cpu" if args.backend in (None, "cpu") else "paper")
+        if preset == "cpu":
+            cpu_preset(cfg)
     cfg.data = DataSelection(data=args.data, objects=args.objects, object_name=args.object,
                              subjects=tuple(args.subjects), shortest=args.shortest, clips=tuple(args.clips))
     if args.envs:
@@ -54,8 +70,13 @@ def build_config(args):
         cfg.env.variant = args.variant
     if args.samples:
         cfg.total_samples = int(args.samples)
-    cfg.env.backend, cfg.env.device, cfg.env.seed, cfg.ppo.seed = args.backend, args.device, args.seed, args.seed
-    return cfg
+    if args.backend:
+        cfg.env.backend = args.backend
+    if args.device:
+        cfg.env.device = args.device
+    if args.seed is not None:
+        cfg.env.seed = cfg.ppo.seed = args.seed
+    return apply_overrides(cfg, args.overrides)
 
 
 def run_expert(args) -> int:

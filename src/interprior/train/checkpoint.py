@@ -150,6 +150,29 @@ def dict_to_config(cls: type, d: dict) -> Any:
     return cls(**{k: _build(hints.get(k, Any), v) for k, v in d.items()})
 
 
+def apply_overrides(cfg: Any, assignments: list[str]) -> Any:
+    """``["ppo.epochs=4", "env.reward.p=20"]`` → a new config with those fields set. Values are JSON (bare words
+    are strings); an unknown key or a value of the wrong shape is a `ConfigMismatch` naming it."""
+    d = config_to_dict(cfg)
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigMismatch(f"--set {item!r}: expected KEY=VALUE, e.g. ppo.epochs=4")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        node, parts = d, key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigMismatch(f"--set {item!r}: no config section {part!r}")
+            node = node[part]
+        if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+            raise ConfigMismatch(f"--set {item!r}: no config field {key!r}")
+        node[parts[-1]] = value
+    return dict_to_config(type(cfg), d)
+
+
 # ------------------------------------------------------------------------------------------------------- run dir
 
 

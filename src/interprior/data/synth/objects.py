@@ -1,0 +1,179 @@
+"""Generated objects: boxes, a cylinder and a stool, described by primitives and written as one .obj mesh each.
+
+The object frame is the mesh file's frame (see `interprior.assets.objects`), centred at the vertex mean as the
+InterMimic/OMOMO meshes are. Every object is symmetric about its vertical axis (boxes and stool under 90° turns,
+the cylinder under any turn), so an upright object resting on the floor has its frame origin at height
+`rest_height` and the grasp geometry only depends on the side the humanoid stands at.
+
+Sizes: `box` is fixed (0.4 m cube, the object the demo trains on); the others are drawn once per seed, so every
+clip of one object uses one mesh. Mass = mesh volume × density 200 kg/m³ (the asset pipeline's rule): a 0.4 m box
+weighs 12.8 kg, the largest box at most ~18 kg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from interprior import schema
+
+OBJECT_NAMES: tuple[str, ...] = ("box", "smallbox", "bigbox", "cylinder", "stool")
+BOX_SIZE = 0.4  # m, the fixed demo box
+CYLINDER_SECTIONS = 48  # mesh facets; the flat facets sit at most r(1 - cos(pi/48)) = 0.3 mm inside the circle
+STOOL_SEAT_THICKNESS = 0.04
+STOOL_LEG = 0.04  # square legs
+
+
+@dataclass(frozen=True)
+class Part:
+    """A solid primitive in the object frame: a box (half extents) or an upright cylinder (radius, half height)."""
+
+    kind: str  # "box" | "cylinder"
+    center: tuple[float, float, float]
+    half: tuple[float, float, float]  # box: half extents; cylinder: (radius, radius, half height)
+
+
+@dataclass(frozen=True)
+class SynthObject:
+    """One generated object. `grip_z` is the object-frame height where the hands hold it, `grip_half_width` the
+    distance from the vertical axis to the side surfaces the palms press on (per horizontal direction for boxes:
+    x and y), `push_half_depth` the same for the face pushed (boxes: the face normal to the approach)."""
+
+    name: str
+    kind: str  # "box" | "cylinder" | "stool"
+    parts: tuple[Part, ...]
+
+    # --- geometry -------------------------------------------------------------------------------------------
+    @property
+    def bounds(self) -> np.ndarray:
+        """[2, 3] axis-aligned bounds (min, max) in the object frame."""
+        lo = np.min([np.subtract(p.center, p.half) for p in self.parts], axis=0)
+        hi = np.max([np.add(p.center, p.half) for p in self.parts], axis=0)
+        return np.stack([lo, hi])
+
+    @property
+    def rest_height(self) -> float:
+        """Height of the object frame's origin when the object stands upright on the floor."""
+        return float(-self.bounds[0, 2])
+
+    @property
+    def height(self) -> float:
+        return float(self.bounds[1, 2] - self.bounds[0, 2])
+
+    @property
+    def volume(self) -> float:
+        vol = 0.0
+        for p in self.parts:
+            if p.kind == "box":
+                vol += 8.0 * p.half[0] * p.half[1] * p.half[2]
+            else:  # the written polygon prism, not the ideal cylinder
+                n = CYLINDER_SECTIONS
+                vol += 0.5 * n * p.half[0] ** 2 * np.sin(2 * np.pi / n) * 2.0 * p.half[2]
+        return float(vol)
+
+    @property
+    def mass(self) -> float:
+        return schema.OBJECT_DENSITY * self.volume
+
+    @property
+    def grip_part(self) -> Part:
+        """The part the hands hold (the seat of the stool, else the only part)."""
+        return self.parts[0]
+
+    def side_distance(self, direction_xy: np.ndarray) -> float:
+        """Distance from the grip part's vertical axis to its side surface along a horizontal object-frame
+        direction that is one of the part's face normals (boxes) or any direction (cylinders)."""
+        p = self.grip_part
+        if p.kind == "cylinder":
+            return float(p.half[0])
+        d = np.abs(np.asarray(direction_xy, dtype=np.float64))
+        return float(p.half[0] if d[0] >= d[1] else p.half[1])
+
+    @property
+    def grip_z(self) -> float:
+        """Object-frame height of the palm centres while holding: the upper part of the sides (not so high that
+        the fingers reach over the top edge), the seat edge for the stool."""
+        p = self.grip_part
+        if self.kind == "stool":
+            return float(p.center[2])
+        top = p.center[2] + p.half[2]
+        return float(max(p.center[2], top - 0.10))
+
+    @property
+    def push_z(self) -> float:
+        """Object-frame height of the palm centres while pushing."""
+        p = self.grip_part
+        if self.kind == "stool":
+            return float(p.center[2])
+        return float(p.center[2] + p.half[2] - 0.07)
+
+    # --- meshes ---------------------------------------------------------------------------------------------
+    def mesh(self):
+        """A trimesh of all parts (one mesh, parts as separate closed shells)."""
+        import trimesh
+
+        pieces = []
+        for p in self.parts:
+            if p.kind == "box":
+                m = trimesh.creation.box(extents=2.0 * np.asarray(p.half))
+            else:
+                m = trimesh.creation.cylinder(radius=p.half[0], height=2.0 * p.half[2], sections=CYLINDER_SECTIONS)
+            m.apply_translation(p.center)
+            pieces.append(m)
+        return trimesh.util.concatenate(pieces)
+
+    def write(self, objects_dir: str | Path) -> Path:
+        """Write objects_dir/<name>/<name>.obj (atomic rename; the mesh frame is the object frame)."""
+        path = Path(objects_dir) / self.name / f"{self.name}.obj"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(self.mesh().export(file_type="obj"))
+        tmp.replace(path)
+        return path
+
+
+def _centred(name: str, kind: str, parts: list[Part]) -> SynthObject:
+    """Shift the parts so that the mesh's vertex mean is the origin (the convention of the released meshes)."""
+    obj = SynthObject(name, kind, tuple(parts))
+    shift = -np.asarray(obj.mesh().vertices).mean(axis=0)
+    shift[np.abs(shift) < 1e-12] = 0.0
+    moved = [Part(p.kind, tuple(float(c) for c in np.add(p.center, shift)), p.half) for p in parts]
+    return SynthObject(name, kind, tuple(moved))
+
+
+def make_box(name: str, size_xyz) -> SynthObject:
+    sx, sy, sz = (float(s) for s in size_xyz)
+    return _centred(name, "box", [Part("box", (0.0, 0.0, 0.0), (sx / 2, sy / 2, sz / 2))])
+
+
+def make_cylinder(name: str, radius: float, height: float) -> SynthObject:
+    return _centred(name, "cylinder", [Part("cylinder", (0.0, 0.0, 0.0), (radius, radius, height / 2))])
+
+
+def make_stool(name: str, seat: float, height: float) -> SynthObject:
+    """Seat (first part: the one held) on four square legs that end exactly at the seat's underside."""
+    t, leg = STOOL_SEAT_THICKNESS, STOOL_LEG
+    parts = [Part("box", (0.0, 0.0, height - t / 2), (seat / 2, seat / 2, t / 2))]
+    inset = seat / 2 - 0.01 - leg / 2
+    leg_h = height - t
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            parts.append(Part("box", (sx * inset, sy * inset, leg_h / 2), (leg / 2, leg / 2, leg_h / 2)))
+    return _centred(name, "stool", parts)
+
+
+def make_objects(seed: int) -> dict[str, SynthObject]:
+    """The object set of one seed (names without underscores: clip names are <subject>_<object>_<index>)."""
+    rng = np.random.default_rng([int(seed), 7919])  # own stream: sizes do not depend on the number of clips
+    u = rng.uniform
+    side = u(0.26, 0.34)
+    big = u(0.42, 0.45)
+    return {
+        "box": make_box("box", (BOX_SIZE, BOX_SIZE, BOX_SIZE)),
+        "smallbox": make_box("smallbox", (side, side * u(0.9, 1.0), u(0.24, 0.30))),
+        "bigbox": make_box("bigbox", (big, big * u(0.92, 1.0), u(0.36, 0.42))),
+        "cylinder": make_cylinder("cylinder", u(0.12, 0.15), u(0.32, 0.42)),
+        "stool": make_stool("stool", u(0.34, 0.38), u(0.42, 0.47)),
+    }
