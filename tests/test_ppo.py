@@ -332,3 +332,10 @@ def test_config_overrides():
     for bad in ("ppo.nope=1", "nope.epochs=1", "ppo=1", "ppo.epochs"):
         with pytest.raises(ConfigMismatch, match="--set"):
             apply_overrides(ExpertConfig(), [bad])
+
+
+def test_progress_eta_respects_time_limit():
+    p = Progress(1_000_000_000, stream=io.StringIO(), deadline_s=120.0)
+    p._hist.appendleft((p._hist[0][0] - 10.0, 0))  # 1000 samples/s: the sample target is ~11 days away
+    line = p.line(10_000)
+    assert "ETA 2m00s" in line or "ETA 1m59s" in line

@@ -29,14 +29,20 @@ class RunningNorm(nn.Module):
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
         """Fold a batch ``[..., size]`` into the statistics (batch moments reduced across ranks first)."""
-        x = x.detach().reshape(-1, self.size).to(self.mean.device, torch.float64)
-        # one all-reduce for count, sum and sum of squares; squares around the local mean for accuracy
-        local_mean = x.mean(0) if x.shape[0] else torch.zeros_like(self.mean)
+        x = x.detach().reshape(-1, self.size).to(self.mean.device)
+        # one all-reduce for count, sum and sum of squares. The batch moments are taken in the input's precision
+        # (centred, so float32 is accurate for a rollout) and combined in float64.
+        count = x.shape[0]
+        if count:
+            b_var, b_mean = torch.var_mean(x, dim=0, correction=0)
+            b_var, b_mean = b_var.double(), b_mean.double()
+        else:
+            b_var = b_mean = torch.zeros_like(self.mean)
         moments = torch.cat(
             [
-                torch.tensor([float(x.shape[0])], dtype=torch.float64, device=x.device),
-                x.sum(0),
-                ((x - local_mean) ** 2).sum(0) + x.shape[0] * local_mean**2,
+                torch.tensor([float(count)], dtype=torch.float64, device=x.device),
+                b_mean * count,
+                (b_var + b_mean**2) * count,
             ]
         )
         all_reduce_sum_(moments)

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import tempfile
 import types
 import typing
@@ -206,6 +207,7 @@ class RunDir:
                 )
         if restart:
             self.clear_checkpoints()
+            shutil.rmtree(self.root / "tb", ignore_errors=True)  # the old run's curves would overlap the new ones
         text = json.dumps(current, indent=2, sort_keys=True) + "\n"
         _atomic_write(self.config_path, lambda f: f.write(text.encode()))
 

@@ -198,10 +198,10 @@ class ExpertTrainer:
     def _loop(self, tb, max_seconds: float | None) -> None:
         cfg = self.cfg
         per_iter = cfg.env.num_envs * cfg.ppo.horizon
-        progress = Progress(cfg.total_samples, start_samples=self.samples)
+        progress = Progress(cfg.total_samples, start_samples=self.samples, deadline_s=max_seconds)
         last_ckpt = start = time.time()
         while self.samples < cfg.total_samples:
-            t0 = time.perf_counter()
+            t0, sim_s = time.perf_counter(), self.env.sim.seconds
             torch.set_num_threads(1)  # many small kernels while stepping: threads only add overhead
             stats = self.collect()
             torch.set_num_threads(self.learn_threads)  # large matmuls while learning
@@ -214,12 +214,16 @@ class ExpertTrainer:
             self.iteration += 1
             stats["perf/samples_per_s"] = per_iter / (t2 - t0)
             stats["perf/collect_share"] = (t1 - t0) / (t2 - t0)
+            # share of this iteration spent in the bare simulator (stepping + state extraction): training speed as
+            # a fraction of the simulator's own speed on the same states, measured under the same load
+            stats["perf/sim_share"] = (self.env.sim.seconds - sim_s) / (t2 - t0)
             point = {"samples": self.samples, "reward": stats["reward/step"]}
             if "episode/length" in stats:
                 point["episode_length"] = stats["episode/length"]
             self.history.append(point)
             tb.scalars(self.samples, stats)
-            progress.update(self.samples, reward=stats["reward/step"], ep_len=stats.get("episode/length", float("nan")))
+            progress.update(self.samples, reward=stats["reward/step"], ep_len=stats.get("episode/length", float("nan")),
+                            sim_share=stats["perf/sim_share"])
             now = time.time()
             if now - last_ckpt >= cfg.checkpoint_every_s:
                 self.checkpoint()

@@ -48,6 +48,7 @@ class Progress:
         window_s: float = 60.0,
         stream: TextIO | None = None,
         start_samples: int = 0,
+        deadline_s: float | None = None,
     ):
         self.total = int(total_samples)
         self.every_s, self.window_s = float(every_s), float(window_s)
@@ -56,6 +57,7 @@ class Progress:
         now = time.monotonic()
         self._hist: deque[tuple[float, int]] = deque([(now, int(start_samples))])
         self._last_print = now
+        self.deadline = None if deadline_s is None else now + float(deadline_s)  # a time limit (--hours) ends first
 
     def rate(self) -> float:
         (t0, s0), (t1, s1) = self._hist[0], self._hist[-1]
@@ -64,6 +66,8 @@ class Progress:
     def line(self, samples: int, **metrics: Any) -> str:
         rate = self.rate()
         eta = (self.total - samples) / rate if rate > 0 else math.inf
+        if self.deadline is not None:
+            eta = min(eta, max(self.deadline - time.monotonic(), 0.0))
         pct = 100.0 * samples / self.total if self.total > 0 else 0.0
         parts = [
             f"[{_si(samples):>7}/{_si(self.total)} {pct:5.1f}%]",

@@ -6,9 +6,10 @@ are narrowed to natural human ranges (inside the simulator's, which are ±180° 
 cannot reach a target by bending a knee sideways. Every frame is solved starting from the previous frame's
 solution (a few QP iterations), so the motion inherits the targets' smoothness.
 
-Tasks, roughly in order of weight: feet (position and yaw, flat), hands (palm contact point and palm normal),
-centre of mass over the support (horizontal only), pelvis height / heading / lean, and a posture regulariser
-toward a quiet standing pose with the arms down.
+Tasks, roughly in order of weight: feet (position and yaw, flat), hands (wrist pose that puts the palm's contact
+point on the surface with the palm normal against it), centre of mass over the support (horizontal only), pelvis
+heading / lean, and a posture regulariser toward the keyframed posture (`keyframes`), which decides everything
+the other tasks leave open.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from interprior import schema
+from interprior.data.synth import keyframes
 
 VARIANT = schema.BODY_ONLY
 
@@ -65,20 +67,6 @@ def natural_limits() -> np.ndarray:
     return out
 
 
-def standing_angles() -> np.ndarray:
-    """[153] a quiet standing pose: arms down beside the body, elbows slightly bent, palms facing the thighs."""
-    q = np.zeros(schema.NUM_DOFS)
-
-    def put(body: str, axis: int, left_value: float) -> None:
-        for side, sign in (("L", 1.0), ("R", -1.0)):
-            q[(schema.BODY_INDEX[f"{side}_{body}"] - 1) * 3 + axis] = left_value * (sign if axis != 1 else 1.0)
-
-    put("Shoulder", 0, -1.3)
-    put("Shoulder", 2, -0.1)
-    put("Elbow", 2, -0.2)
-    return q
-
-
 @dataclass
 class Targets:
     """Per-frame IK targets (world frame, metres/radians). Hand targets are wrist-frame poses; their weight
@@ -86,10 +74,8 @@ class Targets:
 
     foot_pos: np.ndarray  # [T, 2, 3] ankle origin (L, R)
     foot_yaw: np.ndarray  # [T, 2]
-    pelvis_z: np.ndarray  # [T]
     pelvis_yaw: np.ndarray  # [T]
     pelvis_pitch: np.ndarray  # [T] forward lean of the pelvis
-    chest_pitch: np.ndarray  # [T] forward lean of the chest (world)
     posture: np.ndarray  # [T, 153] keyframed joint angles the regulariser pulls toward
     com_xy: np.ndarray  # [T, 2] target of the humanoid's own centre of mass
     hand_pos: np.ndarray  # [T, 2, 3] wrist origin
@@ -108,14 +94,12 @@ class Weights:
     foot_rot: float = 100.0
     hand_pos: float = 60.0
     hand_rot: tuple = (12.0, 12.0, 3.0)  # wrist-frame axes: tilting the palm costs more than turning it in plane
-    pelvis_z: float = 4.0
-    pelvis_rot: float = 3.0
-    chest_rot: float = 3.0
-    com: float = 40.0
-    posture_legs: float = 0.3
-    posture_spine: float = 2.0
+    pelvis_rot: float = 1.0
+    com: float = 20.0
+    posture_legs: float = 2.0
+    posture_spine: float = 3.0
     posture_neck: float = 4.0
-    posture_arms: float = 0.6
+    posture_arms: float = 0.5
     damping: float = 1e-3
 
 
@@ -179,19 +163,20 @@ class HumanoidIK:
         layout = self.scene.layout
         self.qadr = np.asarray(layout.dof_qpos_adr)
         self.vadr = np.asarray(layout.dof_qvel_adr)
-        self.q_stand = self._qpos(np.zeros(3), 0.0, standing_angles())
+        self.q_stand = self._qpos(np.zeros(3), 0.0, keyframes.standing())
         self.feet = [mink.FrameTask(f"{s}_Ankle", "body", position_cost=weights.foot_pos,
                                     orientation_cost=weights.foot_rot) for s in "LR"]
         self.hands = [mink.FrameTask(f"{s}_Wrist", "body", position_cost=0.0, orientation_cost=0.0) for s in "LR"]
-        self.pelvis = mink.FrameTask("Pelvis", "body", position_cost=[0.0, 0.0, weights.pelvis_z],
-                                     orientation_cost=weights.pelvis_rot)
-        self.chest = mink.FrameTask("Chest", "body", position_cost=0.0, orientation_cost=weights.chest_rot)
+        self.pelvis = mink.FrameTask("Pelvis", "body", position_cost=0.0, orientation_cost=weights.pelvis_rot)
         self.com = mink.ComTask(cost=[weights.com, weights.com, 0.0])
         self.posture = mink.PostureTask(self.model, cost=self._posture_cost())
         self.posture.set_target(self.q_stand)
-        self.tasks = [*self.feet, *self.hands, self.pelvis, self.chest, self.com, self.posture]
+        self.tasks = [*self.feet, *self.hands, self.pelvis, self.com, self.posture]
         self.limits = [mink.ConfigurationLimit(self.model)]
         self.configuration = mink.Configuration(self.model, self.q_stand)
+        from interprior.assets.scene import standing_pelvis_height
+
+        self.stand_height = standing_pelvis_height(self.model)
 
     def _posture_cost(self) -> np.ndarray:
         cost = np.zeros(self.model.nv)
@@ -225,7 +210,7 @@ class HumanoidIK:
         mix = float(tg.hand_mix[t, k])
         if mix >= 1.0 or self._free[k] is None:
             return planned
-        start = self._free[k]
+        start = self._pelvis() @ self._free[k]  # the free hand's pose moves with the body
         rot = start.rotation() @ SO3.exp(mix * (start.rotation().inverse() @ planned.rotation()).log())
         pos = (1.0 - mix) * start.translation() + mix * planned.translation()
         return SE3.from_rotation_and_translation(rot, pos)
@@ -241,10 +226,7 @@ class HumanoidIK:
             self.hands[k].set_target(self._hand_target(tg, t, k))
         self.posture.set_target(self._qpos(np.zeros(3), 0.0, tg.posture[t]))
         pelvis_rot = rot_z(tg.pelvis_yaw[t]) @ rot_y(tg.pelvis_pitch[t])
-        pelvis_pos = np.array([tg.com_xy[t, 0], tg.com_xy[t, 1], tg.pelvis_z[t]])
-        self.pelvis.set_target(SE3.from_rotation_and_translation(SO3.from_matrix(pelvis_rot), pelvis_pos))
-        chest_rot = rot_z(tg.pelvis_yaw[t]) @ rot_y(tg.chest_pitch[t])
-        self.chest.set_target(SE3.from_rotation_and_translation(SO3.from_matrix(chest_rot), pelvis_pos))
+        self.pelvis.set_target(SE3.from_rotation_and_translation(SO3.from_matrix(pelvis_rot), np.zeros(3)))
         self.com.set_target(np.array([tg.com_xy[t, 0], tg.com_xy[t, 1], 0.0]))
 
     def _iterate(self, n: int) -> None:
@@ -256,8 +238,8 @@ class HumanoidIK:
     def solve(self, tg: Targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """-> root_pos [T, 3], root_rot [T, 4] (wxyz), joint angles [T, 153] (body joints; fingers zero)."""
         T = tg.num_frames
-        start = np.array([tg.com_xy[0, 0], tg.com_xy[0, 1], tg.pelvis_z[0]])
-        self.configuration.update(self._qpos(start, float(tg.pelvis_yaw[0]), standing_angles()))
+        start = np.array([tg.com_xy[0, 0], tg.com_xy[0, 1], self.stand_height])
+        self.configuration.update(self._qpos(start, float(tg.pelvis_yaw[0]), tg.posture[0]))
         qs = np.empty((T, self.model.nq))
         self._free = [None, None]
         for t in range(T):
@@ -265,11 +247,15 @@ class HumanoidIK:
             self._iterate(self.first_iterations if t == 0 else self.iterations)
             qs[t] = self.configuration.q
             for k, side in enumerate("LR"):
-                if tg.hand_w[t, k] <= 0.0:  # remember where the free hand is
-                    self._free[k] = self.configuration.get_transform_frame_to_world(f"{side}_Wrist", "body")
+                if tg.hand_w[t, k] <= 0.0:  # remember where the free hand is, relative to the pelvis
+                    wrist = self.configuration.get_transform_frame_to_world(f"{side}_Wrist", "body")
+                    self._free[k] = self._pelvis().inverse() @ wrist
         angles = np.zeros((T, schema.NUM_DOFS))
         angles[:, self.dof_index] = qs[:, self.qadr]
         return qs[:, 0:3].copy(), qs[:, 3:7].copy(), angles
+
+    def _pelvis(self):
+        return self.configuration.get_transform_frame_to_world("Pelvis", "body")
 
     def com_of(self, q: np.ndarray) -> np.ndarray:
         self.configuration.update(q)
