@@ -119,7 +119,7 @@ class ExpertTrainer:
         env, model, buf = self.env, self.model, self.buffer
         buf.clear()
         obs = self._obs
-        lengths, returns, term_sums = [], [], {}
+        lengths, returns, term_sums, ended_by = [], [], {}, {}
         for _ in range(self.cfg.ppo.horizon):
             action, log_prob, value, _ = model.act(obs)
             next_obs, reward, terminated, timeout, info = env.step(action)
@@ -130,6 +130,8 @@ class ExpertTrainer:
                     timeout_values[ids] = model.value(info["final_obs"]).flatten()
                 lengths += info["episode_length"].tolist()
                 returns += info["episode_return"].tolist()
+                for why, hit in info["reasons"].items():
+                    ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
             buf.add(obs, action, log_prob, value, reward, terminated, timeout, timeout_values)
             for k, v in info["terms"].items():
                 term_sums[k] = term_sums.get(k, 0.0) + float(v.mean())
@@ -142,6 +144,8 @@ class ExpertTrainer:
         if lengths:
             stats["episode/length"] = sum(lengths) / len(lengths)
             stats["episode/return"] = sum(returns) / len(returns)
+            # which rule ended the episodes (fractions of the episodes that ended; the rest timed out)
+            stats.update({f"ended_by/{why}": n / len(lengths) for why, n in ended_by.items()})
         return stats
 
     def bench_same_scene(self, steps: int = 30) -> float:

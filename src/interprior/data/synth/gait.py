@@ -2,10 +2,10 @@
 
 A stance is the mid-point between the ankles plus a heading. Walking from one stance to another inserts
 intermediate stances at most `MAX_ADVANCE` apart (and `MAX_TURN` of heading); each step moves one foot to its
-place in the next stance, alternating, and a last step brings the trailing foot alongside. Before a foot lifts,
-the centre of mass (COM) moves over the other foot, and it stays there during the swing: the motion is statically
-balanced at every instant, which a PD-controlled humanoid can follow slowly. Feet stay flat and never slide: a
-stance foot's target is constant until it lifts.
+place in the next stance, alternating, and a last step brings the trailing foot alongside. Each step starts with
+a weight shift: the centre of mass (COM) glides toward the stance foot and forward while the other foot swings
+(slow walking, COM accelerations of 1-2 m/s²). Feet stay flat and never slide: a stance foot's target is
+constant until it lifts.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ MAX_SIDE = 0.06  # m of sideways travel per intermediate stance (no crossing fee
 MAX_TURN = 0.3  # rad of heading per intermediate stance
 SWING_LIFT = 0.06  # m foot clearance at mid-swing
 FOOT_CENTRE = 0.07  # m ahead of the ankle: middle of the sole (heel at -0.035, toe tip at +0.19)
-COM_INSET = 0.015  # m: over the stance foot, the COM stays this far inside its centre line
+COM_LEAN = 0.5  # share of the way from the middle of the feet to the stance foot the COM goes during a step
 TOE_OUT = 0.06  # rad each foot turns outward
 
 
@@ -80,13 +80,15 @@ class Walk:
 
 
 def plan_walk(start: Stance, goal: Stance, t_begin: float, shift: float = 0.35, swing: float = 0.5,
-              settle: float = 0.4, first_foot: int | None = None) -> Walk:
-    """Steps from `start` to `goal` beginning at `t_begin`. No steps when the stances coincide."""
+              settle: float = 0.4, first_foot: int | None = None, max_advance: float = MAX_ADVANCE) -> Walk:
+    """Steps from `start` to `goal` beginning at `t_begin`. No steps when the stances coincide. With one
+    intermediate stance each foot moves by the whole advance (two steps), otherwise the inner steps move a foot
+    by twice the spacing of the intermediate stances."""
     d = np.array([goal.x - start.x, goal.y - start.y])
     c, s = np.cos(start.yaw), np.sin(start.yaw)
     fwd, side = c * d[0] + s * d[1], -s * d[0] + c * d[1]
     turn = float(wrap(goal.yaw - start.yaw))
-    n = int(max(np.ceil(abs(fwd) / MAX_ADVANCE - 1e-9), np.ceil(abs(side) / MAX_SIDE - 1e-9),
+    n = int(max(np.ceil(abs(fwd) / max_advance - 1e-9), np.ceil(abs(side) / MAX_SIDE - 1e-9),
                 np.ceil(abs(turn) / MAX_TURN - 1e-9)))
     walk = Walk(start, goal, t_begin=t_begin, t_end=t_begin)
     if n == 0:
@@ -136,18 +138,18 @@ def foot_tracks(walks: list[Walk], stance0: Stance, times: np.ndarray, ankle_hei
     return pos, yaw, planted
 
 
-def com_keys(walk: Walk, inset: float = COM_INSET) -> list[tuple[float, float, np.ndarray]]:
-    """COM (x, y) keyframes of a walk as (t_from, t_to, target): over the stance foot before each lift, back
-    between the feet at the end."""
+def com_keys(walk: Walk, lean: float = COM_LEAN) -> list[tuple[float, float, np.ndarray]]:
+    """COM (x, y) keyframes of a walk as (t_from, t_to, target). During each step (weight shift and swing) the
+    COM glides toward the stance foot - `lean` of the way from the middle of the stance it is heading for - and
+    forward; after the last step it settles between the feet. Moving it during the swing too keeps its
+    acceleration around 1-2 m/s² (a full shift onto the foot in the weight-shift window alone would take ~20)."""
     keys = []
     feet = [walk.start.foot(0), walk.start.foot(1)]
     for st in walk.steps:
-        xy, y = feet[1 - st.foot]
-        centre = foot_centre(xy, y)
-        other = foot_centre(*feet[st.foot])
-        toward = other - centre
-        toward = toward / max(np.linalg.norm(toward), 1e-9)
-        keys.append((st.t_shift, st.t_lift, centre + inset * toward))
+        stance_foot = foot_centre(*feet[1 - st.foot])
+        landed = foot_centre(*st.end)
+        middle = 0.5 * (stance_foot + landed)
+        keys.append((st.t_shift, st.t_land, middle + lean * (stance_foot - middle)))
         feet[st.foot] = st.end
     if walk.steps:
         keys.append((walk.steps[-1].t_land, walk.t_end, walk.goal.support_centre()))

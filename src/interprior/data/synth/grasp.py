@@ -19,15 +19,19 @@ from interprior.data.synth.hands import palm_contact_point
 from interprior.data.synth.objects import SynthObject
 
 HAND_SPACING_PUSH = 0.13  # m from the centre line to each palm centre when pushing
+PALM_FROM_NEAR_EDGE = 0.11  # m from a box's near edge to the palm centres when holding it by its sides
+CYLINDER_GRIP_ANGLE = 0.45  # rad from the cylinder's sides toward the humanoid
 
 
 @dataclass(frozen=True)
 class HandAnchor:
-    """A palm placement in the object frame: wrist pose (rotation [3, 3], position [3]) and outward normal."""
+    """A palm placement in the object frame: wrist pose (rotation [3, 3], position [3]), outward normal, and where
+    the elbow should be (off the surface, so the forearm does not lie in it)."""
 
     rot: np.ndarray
     pos: np.ndarray
     normal: np.ndarray
+    elbow: np.ndarray
 
 
 def snap_direction(obj: SynthObject, u: np.ndarray) -> np.ndarray:
@@ -68,20 +72,30 @@ def depth_of(obj: SynthObject, u: np.ndarray) -> float:
 
 
 def grip_anchors(obj: SynthObject, u: np.ndarray, finger_pitch: float) -> list[HandAnchor]:
-    """Left and right palm placements for holding the object from the sides."""
+    """Left and right palm placements for holding the object from the sides: on boxes and the stool's seat
+    `PALM_FROM_NEAR_EDGE` behind the near edge (the hands close to the body, the knees clear of the object), on
+    the cylinder `CYLINDER_GRIP_ANGLE` round from the sides toward the humanoid."""
     u = np.asarray(u, dtype=np.float64)
     left = left_of(u)
-    toward = 0.2 * depth_of(obj, u) if obj.kind == "box" else 0.0
     forward3 = np.array([-u[0], -u[1], 0.0])
     fingers = np.cos(finger_pitch) * forward3 + np.sin(finger_pitch) * np.array([0.0, 0.0, -1.0])
+    centre = np.array(obj.grip_part.center)
     out = []
     for side, sign in (("L", 1.0), ("R", -1.0)):
-        n = np.array([sign * left[0], sign * left[1], 0.0])
-        centre = np.array(obj.grip_part.center)
-        point = centre + n * obj.side_distance(n[:2]) + np.array([u[0], u[1], 0.0]) * toward
+        if obj.grip_part.kind == "cylinder":
+            r, a = obj.grip_part.half[0], CYLINDER_GRIP_ANGLE
+            radial = np.cos(a) * sign * left + np.sin(a) * u
+            n = np.array([radial[0], radial[1], 0.0])
+            point = centre + r * n
+        else:
+            n = np.array([sign * left[0], sign * left[1], 0.0])
+            toward = max(0.0, depth_of(obj, u) - PALM_FROM_NEAR_EDGE)
+            point = centre + n * obj.side_distance(n[:2]) + np.array([u[0], u[1], 0.0]) * toward
         point[2] = obj.grip_z
         rot, pos = wrist_pose(side, point, n, fingers)
-        out.append(HandAnchor(rot, pos, n))
+        # forearm back along the fingers and up, angled ~20° off the surface
+        elbow = point + 0.09 * n - 0.20 * fingers + np.array([0.0, 0.0, 0.06])
+        out.append(HandAnchor(rot, pos, n, elbow))
     return out
 
 
@@ -105,11 +119,22 @@ def push_anchors(obj: SynthObject, u: np.ndarray) -> list[HandAnchor]:
             point = centre + n * obj.side_distance(u) + sign * np.array([left[0], left[1], 0.0]) * lat
         point[2] = obj.push_z
         rot, pos = wrist_pose(side, point, n, np.array([0.0, 0.0, -1.0]))
-        out.append(HandAnchor(rot, pos, n))
+        # forearm back toward the humanoid, elbows a little out and up
+        elbow = point + 0.2 * n + 0.05 * sign * np.array([left[0], left[1], 0.0]) + np.array([0.0, 0.0, 0.1])
+        out.append(HandAnchor(rot, pos, n, elbow))
     return out
 
 
+def palm_points(anchors: list[HandAnchor]) -> np.ndarray:
+    """[2, 3] object-frame palm contact points of the anchors."""
+    return np.stack([a.pos + a.rot @ palm_contact_point(s) for a, s in zip(anchors, "LR")])
+
+
 def anchor_reach(anchors: list[HandAnchor], u: np.ndarray) -> float:
-    """How far (along u) the palm contact points lie from the object's axis (mean of both hands)."""
-    pts = [a.pos + a.rot @ palm_contact_point(s) for a, s in zip(anchors, "LR")]
-    return float(np.mean([p[:2] @ u for p in pts]))
+    """How far (along u, toward the humanoid) the palm contact points lie from the object's axis (mean)."""
+    return float(np.mean(palm_points(anchors)[:, :2] @ u))
+
+
+def anchor_lateral(anchors: list[HandAnchor], u: np.ndarray) -> float:
+    """Half the distance between the palm contact points across the humanoid (mean |lateral|)."""
+    return float(np.mean(np.abs(palm_points(anchors)[:, :2] @ left_of(u))))

@@ -8,8 +8,9 @@ solution (a few QP iterations), so the motion inherits the targets' smoothness.
 
 Tasks, roughly in order of weight: feet (position and yaw, flat), hands (wrist pose that puts the palm's contact
 point on the surface with the palm normal against it), centre of mass over the support (horizontal only), pelvis
-heading / lean, and a posture regulariser toward the keyframed posture (`keyframes`), which decides everything
-the other tasks leave open.
+heading / lean, elbows (softly, out to the side while holding, so the forearms do not lie in the object's surface),
+and a posture regulariser toward the keyframed posture (`keyframes`), which decides everything the other tasks
+leave open. Knees and trunk are kept clear of the object by the placement (`reach`), not by the IK.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from interprior import schema
 from interprior.data.synth import keyframes
 
 VARIANT = schema.BODY_ONLY
+
+PELVIS_AHEAD_OF_COM = 0.02  # m, standing upright
+MAX_MIDDLE_ANGLE = 1.48  # rad (85°), see natural_limits
 
 # Natural ranges (rad) of the left side, x/y/z hinges; the right side mirrors x and z (reflection about the
 # sagittal plane turns Rx(a) into Rx(-a), Rz(a) into Rz(-a) and keeps Ry).
@@ -64,6 +68,12 @@ def natural_limits() -> np.ndarray:
     sim = joint_ranges()
     out[:, 0] = np.maximum(out[:, 0], sim[:, 0])
     out[:, 1] = np.minimum(out[:, 1], sim[:, 1])
+    # The simulator derives joint angles from body rotations as XYZ Euler angles with the middle (y) angle in
+    # [-90°, 90°]; beyond that the same rotation comes back as (x + 180°, 180° - y, z + 180°) and the tracked
+    # angles would jump. Every y hinge stays inside MAX_MIDDLE_ANGLE (knee and hip flexion included).
+    y = np.arange(1, schema.NUM_DOFS, 3)
+    out[y, 0] = np.maximum(out[y, 0], -MAX_MIDDLE_ANGLE)
+    out[y, 1] = np.minimum(out[y, 1], MAX_MIDDLE_ANGLE)
     return out
 
 
@@ -82,6 +92,9 @@ class Targets:
     hand_rot: np.ndarray  # [T, 2, 3, 3] wrist orientation
     hand_w: np.ndarray  # [T, 2]
     hand_mix: np.ndarray  # [T, 2] 0..1: share of the planned pose vs. the hand's pose when its task switched on
+    elbow_pos: np.ndarray  # [T, 2, 3] where the elbows should be while the hands hold (forearms off the surface)
+    elbow_w: np.ndarray  # [T, 2]
+    pelvis_xy_w: np.ndarray  # [T] 0..1 weight of keeping the pelvis above the COM target (object held up)
 
     @property
     def num_frames(self) -> int:
@@ -94,12 +107,17 @@ class Weights:
     foot_rot: float = 100.0
     hand_pos: float = 60.0
     hand_rot: tuple = (12.0, 12.0, 3.0)  # wrist-frame axes: tilting the palm costs more than turning it in plane
-    pelvis_rot: float = 1.0
+    elbow: float = 6.0
+    pelvis_xy: float = 30.0
+    pelvis_rot: float = 15.0
     com: float = 20.0
     posture_legs: float = 2.0
     posture_spine: float = 3.0
     posture_neck: float = 4.0
     posture_arms: float = 0.5
+    posture_free_arms: float = 3.0
+    smooth: float = 2.0
+    smooth_root: float = 30.0
     damping: float = 1e-3
 
 
@@ -116,18 +134,18 @@ def rot_y(pitch: float) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _model():
     """The body-only humanoid compiled by the scene builder, with natural joint ranges."""
+    import mujoco
+
     from interprior.assets.scene import SceneConfig, build_scene
 
     scene = build_scene(SceneConfig(variant=VARIANT, object_contact_sensors=False))
     model = scene.model
     limits = natural_limits()
     dof_index = np.array(VARIANT.dof_index)
-    import mujoco
-
-    for k, d in enumerate(dof_index):
+    for d in dof_index:
         j = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, schema.DOF_NAMES[d])
         model.jnt_range[j] = limits[d]
-    return scene, dof_index
+    return scene, model, dof_index
 
 
 def ankle_heights() -> np.ndarray:
@@ -155,8 +173,7 @@ class HumanoidIK:
         import mink
 
         self.mink = mink
-        self.scene, self.dof_index = _model()
-        self.model = self.scene.model
+        self.scene, self.model, self.dof_index = _model()
         self.w = weights
         self.iterations = iterations
         self.first_iterations = first_iterations
@@ -167,32 +184,49 @@ class HumanoidIK:
         self.feet = [mink.FrameTask(f"{s}_Ankle", "body", position_cost=weights.foot_pos,
                                     orientation_cost=weights.foot_rot) for s in "LR"]
         self.hands = [mink.FrameTask(f"{s}_Wrist", "body", position_cost=0.0, orientation_cost=0.0) for s in "LR"]
+        self.elbows = [mink.FrameTask(f"{s}_Elbow", "body", position_cost=0.0, orientation_cost=0.0) for s in "LR"]
         self.pelvis = mink.FrameTask("Pelvis", "body", position_cost=0.0, orientation_cost=weights.pelvis_rot)
         self.com = mink.ComTask(cost=[weights.com, weights.com, 0.0])
-        self.posture = mink.PostureTask(self.model, cost=self._posture_cost())
+        # while an object is held up, the pelvis stays above the planned COM (otherwise it can swing forward
+        # under the object during steps while the trunk leans back)
+        self.pelvis_xy = mink.FrameTask("Pelvis", "body", position_cost=0.0, orientation_cost=0.0)
+        self._cost_parts()
+        self.posture = mink.PostureTask(self.model, cost=self._posture_cost((1.0, 1.0)))
         self.posture.set_target(self.q_stand)
-        self.tasks = [*self.feet, *self.hands, self.pelvis, self.com, self.posture]
+        # temporal smoothness: every joint is also pulled toward its value in the previous frame
+        self.previous = mink.PostureTask(self.model, cost=weights.smooth)
+        self.previous.set_target(self.q_stand)
+        # ... and the pelvis (the free joint is outside the posture tasks) toward its previous pose
+        self.pelvis_previous = mink.FrameTask("Pelvis", "body", position_cost=weights.smooth_root,
+                                              orientation_cost=weights.smooth_root)
+        self.tasks = [*self.feet, *self.hands, *self.elbows, self.pelvis, self.pelvis_xy, self.com, self.posture,
+                      self.previous, self.pelvis_previous]
         self.limits = [mink.ConfigurationLimit(self.model)]
         self.configuration = mink.Configuration(self.model, self.q_stand)
         from interprior.assets.scene import standing_pelvis_height
 
         self.stand_height = standing_pelvis_height(self.model)
 
-    def _posture_cost(self) -> np.ndarray:
-        cost = np.zeros(self.model.nv)
+    def _cost_parts(self) -> None:
+        self._cost_fixed = np.zeros(self.model.nv)
+        self._arm_mask = np.zeros((2, self.model.nv))
         for k, d in enumerate(self.dof_index):
             name = schema.BODY_NAMES[d // 3 + 1]
             part = name.split("_")[-1]
             if part in ("Hip", "Knee", "Ankle", "Toe"):
-                c = self.w.posture_legs
+                self._cost_fixed[self.vadr[k]] = self.w.posture_legs
             elif part in ("Torso", "Spine", "Chest"):
-                c = self.w.posture_spine
+                self._cost_fixed[self.vadr[k]] = self.w.posture_spine
             elif part in ("Neck", "Head"):
-                c = self.w.posture_neck
+                self._cost_fixed[self.vadr[k]] = self.w.posture_neck
             else:
-                c = self.w.posture_arms
-            cost[self.vadr[k]] = c
-        return cost
+                self._arm_mask[0 if name.startswith("L_") else 1, self.vadr[k]] = 1.0
+
+    def _posture_cost(self, free: tuple[float, float]) -> np.ndarray:
+        """Per-dof regularisation. A free arm (no hand task) is held firmly in its posture, or the COM task
+        would swing it sideways to shift the centre of mass instead of moving the hips."""
+        arms = self.w.posture_arms + np.asarray(free)[:, None] * (self.w.posture_free_arms - self.w.posture_arms)
+        return self._cost_fixed + (self._arm_mask * arms).sum(axis=0)
 
     def _qpos(self, root_pos, yaw: float, angles153: np.ndarray) -> np.ndarray:
         q = self.model.qpos0.copy()
@@ -224,9 +258,16 @@ class HumanoidIK:
             self.hands[k].set_position_cost(self.w.hand_pos * w)
             self.hands[k].set_orientation_cost(np.asarray(self.w.hand_rot) * w)
             self.hands[k].set_target(self._hand_target(tg, t, k))
+            self.elbows[k].set_position_cost(self.w.elbow * float(tg.elbow_w[t, k]))
+            self.elbows[k].set_target(SE3.from_translation(tg.elbow_pos[t, k]))
         self.posture.set_target(self._qpos(np.zeros(3), 0.0, tg.posture[t]))
+        self.posture.set_cost(self._posture_cost(1.0 - tg.hand_w[t]))
         pelvis_rot = rot_z(tg.pelvis_yaw[t]) @ rot_y(tg.pelvis_pitch[t])
         self.pelvis.set_target(SE3.from_rotation_and_translation(SO3.from_matrix(pelvis_rot), np.zeros(3)))
+        w = self.w.pelvis_xy * float(tg.pelvis_xy_w[t])
+        self.pelvis_xy.set_position_cost([w, w, 0.0])
+        ahead = PELVIS_AHEAD_OF_COM * np.array([np.cos(tg.pelvis_yaw[t]), np.sin(tg.pelvis_yaw[t])])
+        self.pelvis_xy.set_target(SE3.from_translation(np.array([*(tg.com_xy[t] + ahead), 0.0])))
         self.com.set_target(np.array([tg.com_xy[t, 0], tg.com_xy[t, 1], 0.0]))
 
     def _iterate(self, n: int) -> None:
@@ -243,6 +284,8 @@ class HumanoidIK:
         qs = np.empty((T, self.model.nq))
         self._free = [None, None]
         for t in range(T):
+            self.previous.set_target(self.configuration.q)
+            self.pelvis_previous.set_target(self._pelvis())
             self._set_targets(tg, t)
             self._iterate(self.first_iterations if t == 0 else self.iterations)
             qs[t] = self.configuration.q

@@ -12,13 +12,13 @@ import numpy as np
 
 from interprior import schema
 
-# Hip-hinge squat at crouch = 1: pelvis pitched forward, hips and knees flexed, shins only moderately inclined
-# (knees stay behind an object in front of the toes), spine rounded a little, head up, arms swung forward.
-PELVIS_PITCH_PER_CROUCH = 0.5
-_CROUCH = {"Hip": (0.1, -1.85, 0.0), "Knee": (0.0, 1.6, 0.0), "Shoulder": (0.0, 0.0, -0.9),
+# Hip and knee flexion stay below 85° (see ik.MAX_MIDDLE_ANGLE), so depth also comes from pitching the pelvis and
+# rounding the spine: at crouch 1 a balanced squat-stoop with the shoulders ~0.85 m above the floor.
+PELVIS_PITCH_PER_CROUCH = 0.4
+_CROUCH = {"Hip": (0.12, -1.45, 0.0), "Knee": (0.0, 1.45, 0.0), "Shoulder": (0.0, 0.0, -0.9),
            "Elbow": (0.0, 0.0, -0.2)}
-_CROUCH_CENTRE = {"Torso": (0.0, 0.3, 0.0), "Spine": (0.0, 0.3, 0.0), "Chest": (0.0, 0.22, 0.0),
-                  "Neck": (0.0, -0.3, 0.0), "Head": (0.0, -0.2, 0.0)}
+_CROUCH_CENTRE = {"Torso": (0.0, 0.45, 0.0), "Spine": (0.0, 0.45, 0.0), "Chest": (0.0, 0.36, 0.0),
+                  "Neck": (0.0, -0.45, 0.0), "Head": (0.0, -0.35, 0.0)}
 _HOLD = {"Shoulder": (0.25, 0.0, -0.45), "Elbow": (0.0, 0.0, -1.1)}
 _HOLD_CENTRE = {"Torso": (0.0, -0.05, 0.0)}  # lean back a little against the load
 _PUSH = {"Shoulder": (0.35, 0.0, -0.7), "Elbow": (0.0, 0.0, 0.15)}
@@ -62,9 +62,3 @@ def posture(crouch, hold, push) -> np.ndarray:
 
 def pelvis_pitch(crouch) -> np.ndarray:
     return PELVIS_PITCH_PER_CROUCH * np.asarray(crouch, dtype=np.float64)
-
-
-def crouch_for_height(hand_height: float) -> float:
-    """Crouch depth that brings the hands to a given height (m) in front of the shins: standing hands hang at
-    ~0.85 m, the full squat reaches ~0.3 m (measured with the IK; slightly deeper is fine, the IK stands up)."""
-    return float(np.clip((0.85 - hand_height) / 0.55, 0.0, 1.25))

@@ -99,7 +99,7 @@ class SynthObject:
         if self.kind == "stool":
             return float(p.center[2])
         top = p.center[2] + p.half[2]
-        return float(max(p.center[2], top - 0.10))
+        return float(max(p.center[2], top - 0.075))
 
     @property
     def push_z(self) -> float:
@@ -123,6 +123,26 @@ class SynthObject:
             m.apply_translation(p.center)
             pieces.append(m)
         return trimesh.util.concatenate(pieces)
+
+    @property
+    def vertices(self) -> np.ndarray:
+        return np.asarray(self.mesh().vertices)
+
+    def signed(self, points: np.ndarray, far: float = np.inf) -> np.ndarray:
+        """[N] signed distance (negative inside) of object-frame points [N, 3] to the union of the parts: exact
+        for boxes, the ideal cylinder for cylinders (the mesh's facets lie within 0.3 mm of it). Same interface as
+        `meshdist.MeshDistance` (`far` is accepted and ignored: the analytic distance is cheap everywhere)."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        out = np.full(len(p), np.inf)
+        for part in self.parts:
+            q = p - np.asarray(part.center)
+            if part.kind == "box":
+                d = np.abs(q) - np.asarray(part.half)
+            else:
+                d = np.stack([np.linalg.norm(q[:, :2], axis=1) - part.half[0], np.abs(q[:, 2]) - part.half[2]], 1)
+            inside = np.minimum(d.max(axis=1), 0.0)
+            out = np.minimum(out, np.linalg.norm(np.maximum(d, 0.0), axis=1) + inside)
+        return out
 
     def write(self, objects_dir: str | Path) -> Path:
         """Write objects_dir/<name>/<name>.obj (atomic rename; the mesh frame is the object frame)."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interprior.data.synth import gait, grasp, keyframes
-from interprior.data.synth.ik import Targets, ankle_heights
+from interprior.data.synth import gait, grasp, keyframes, reach
+from interprior.data.synth.ik import PELVIS_AHEAD_OF_COM, Targets, ankle_heights
 from interprior.data.synth.objects import SynthObject
 from interprior.data.synth.timeline import Channel, minjerk
 
@@ -28,9 +28,6 @@ FPS = 30.0
 MAX_SECONDS = 8.0
 PRE_GRASP = 0.07  # m the palms hover off the surface before touching / after letting go
 HUMAN_MASS = 74.07  # kg, the default humanoid (checked against the model in the tests)
-STAND_GAP_GRIP = 0.43  # m from the ankle mid-point to the palm contact points when reaching down
-STAND_GAP_PUSH = 0.52
-KNEE_CLEARANCE = 0.27  # m from the ankle mid-point to an object's near surface, at least
 
 
 @dataclass
@@ -55,6 +52,12 @@ class ClipPlan:
 def yaw_rot(yaw: float) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def yaw_quat(yaw: np.ndarray) -> np.ndarray:
+    """[T] -> [T, 4] wxyz rotations about z."""
+    yaw = np.asarray(yaw, dtype=np.float64)
+    return np.stack([np.cos(yaw / 2), np.zeros_like(yaw), np.zeros_like(yaw), np.sin(yaw / 2)], axis=1)
 
 
 def _unit(yaw: float) -> np.ndarray:
@@ -116,7 +119,7 @@ class Script:
         """Palms onto the surface, fingers flatten; contact starts when they arrive."""
         t0, t1 = self.t, self.t + seconds
         self.offset.move(t0, t1, 0.0)
-        self.grip.move(t0, t1, 1.0)
+        self.grip.move(t0, t0 + 0.7 * seconds, 1.0)  # fingers flat before the palm arrives
         self.contacts.append([t1, np.inf])
         self.t = t1
 
@@ -124,7 +127,7 @@ class Script:
         t0, t1 = self.t, self.t + seconds
         self.contacts[-1][1] = t0
         self.offset.move(t0, t1, PRE_GRASP)
-        self.grip.move(t0, t1, 0.0)
+        self.grip.move(t0 + 0.3 * seconds, t1, 0.0)  # curl only once the palm has left
         self.t = t1
 
     def stand_up(self, seconds: float) -> None:
@@ -142,6 +145,8 @@ class Script:
         vertically first, putting down ends vertically, so the object never scrapes the floor."""
         t0, t1 = self.t, self.t + seconds
         start = self.obj_track.value_at_end()
+        pose = np.array(pose, dtype=np.float64)
+        pose[3] = start[3] + gait.wrap(pose[3] - start[3])  # turn the short way
         z_track = Channel(start[2]).move(t0, t1, pose[2])
         if lift:
             xy_window = (t0 + 0.3 * seconds, t1)
@@ -214,13 +219,14 @@ class Script:
         ratio = carried * self.obj.mass / HUMAN_MASS
         com = support + ratio[:, None] * (support - obj[:, :2])
         crouch, hold, push = self.crouch.sample(times), self.hold.sample(times), self.push.sample(times)
-        hand_pos, hand_rot = self._hand_targets(obj, self.offset.sample(times))
+        hand_pos, hand_rot, elbow_pos = self._hand_targets(obj, self.offset.sample(times))
+        hand_w, hand_mix = self.hand_w.sample(times), self.hand_mix.sample(times)
         targets = Targets(
             foot_pos=foot_pos, foot_yaw=foot_yaw, pelvis_yaw=heading,
             pelvis_pitch=keyframes.pelvis_pitch(crouch) + 0.2 * push,
             com_xy=com, posture=keyframes.posture(crouch, hold, push),
-            hand_pos=hand_pos, hand_rot=hand_rot, hand_w=self.hand_w.sample(times),
-            hand_mix=self.hand_mix.sample(times),
+            hand_pos=hand_pos, hand_rot=hand_rot, hand_w=hand_w, hand_mix=hand_mix,
+            elbow_pos=elbow_pos, elbow_w=hand_w * hand_mix ** 2, pelvis_xy_w=hold,
         )
         return ClipPlan(skill=skill, object=self.obj, times=times, targets=targets, obj_pos=obj[:, :3],
                         obj_yaw=obj[:, 3], contact=contact, grip=self.grip.sample(times), planted=planted,
@@ -228,33 +234,38 @@ class Script:
 
     def _hand_targets(self, obj: np.ndarray, offset: np.ndarray):
         T = obj.shape[0]
-        pos = np.zeros((T, 2, 3))
+        pos, elbow = np.zeros((T, 2, 3)), np.zeros((T, 2, 3))
         rot = np.tile(np.eye(3), (T, 2, 1, 1))
         if self.anchors is None:
-            return pos, rot
+            return pos, rot, elbow
         R = np.stack([yaw_rot(y) for y in obj[:, 3]])  # [T, 3, 3]
         for k, a in enumerate(self.anchors):
-            away = a.normal + np.array([0.0, 0.0, 0.5])  # off the surface and a little up
-            local = a.pos[None] + offset[:, None] * away[None]
-            pos[:, k] = obj[:, :3] + np.einsum("tij,tj->ti", R, local)
+            away = offset[:, None] * (a.normal + np.array([0.0, 0.0, 0.5]))[None]  # off the surface, a little up
+            pos[:, k] = obj[:, :3] + np.einsum("tij,tj->ti", R, a.pos[None] + away)
+            elbow[:, k] = obj[:, :3] + np.einsum("tij,tj->ti", R, a.elbow[None] + away)
             rot[:, k] = R @ a.rot
-        return pos, rot
+        return pos, rot, elbow
 
 
 # --------------------------------------------------------------------------------------------------------------
 # placement
 # --------------------------------------------------------------------------------------------------------------
 def _grasp_stance(rng, obj: SynthObject, obj_xy, obj_yaw: float, u_obj: np.ndarray, mode: str,
-                  anchors) -> gait.Stance:
-    """Stance facing the object across its surface with normal u_obj (object frame)."""
-    reach = grasp.anchor_reach(anchors, u_obj)
-    gap = (STAND_GAP_PUSH if mode == "push" else STAND_GAP_GRIP) + rng.uniform(-0.02, 0.02)
-    dist = max(reach + gap, grasp.depth_of(obj, u_obj) + KNEE_CLEARANCE)
+                  anchors) -> tuple[gait.Stance, float]:
+    """Stance facing the object across its surface with normal u_obj (object frame), and the crouch depth that
+    brings the palms to their anchors (`reach.place`)."""
+    reach_u = grasp.anchor_reach(anchors, u_obj)
+    hand_height = obj.rest_height + float(grasp.palm_points(anchors)[:, 2].mean())
+    palm_to_face = max(0.0, grasp.depth_of(obj, u_obj) - reach_u)
+    crouch, palm_x = reach.place(hand_height, grasp.anchor_lateral(anchors, u_obj), palm_to_face, mode,
+                                 forward_reach=rng.uniform(0.10, 0.14))
+    dist = palm_x + reach_u
     u_world = yaw_rot(obj_yaw)[:2, :2] @ u_obj
     lateral = rng.uniform(-0.03, 0.03)
     xy = np.asarray(obj_xy) + dist * u_world + lateral * grasp.left_of(u_world)
-    return gait.Stance(float(xy[0]), float(xy[1]), float(np.arctan2(-u_world[1], -u_world[0])),
-                       width=float(rng.uniform(0.19, 0.24)))
+    stance = gait.Stance(float(xy[0]), float(xy[1]), float(np.arctan2(-u_world[1], -u_world[0])),
+                         width=float(rng.uniform(0.19, 0.24)))
+    return stance, crouch
 
 
 def _setup(rng, obj: SynthObject, mode: str, approach: bool, max_back: float = 0.45):
@@ -266,43 +277,48 @@ def _setup(rng, obj: SynthObject, mode: str, approach: bool, max_back: float = 0
     else:
         anchors = grasp.grip_anchors(obj, u_obj, finger_pitch=rng.uniform(0.35, 0.7) if obj.kind != "stool" else 0.1)
     obj_xy = rng.uniform(-0.5, 0.5, size=2)
-    g = _grasp_stance(rng, obj, obj_xy, obj_yaw, u_obj, mode, anchors)
+    g, crouch = _grasp_stance(rng, obj, obj_xy, obj_yaw, u_obj, mode, anchors)
     start = g
     if approach:
         back, side, turn = rng.uniform(0.2, max_back), rng.uniform(-0.1, 0.1), rng.uniform(-0.3, 0.3)
         xy = g.to_world((-back, side))
         start = gait.Stance(float(xy[0]), float(xy[1]), g.yaw + turn, width=0.19)
-    return obj_xy, obj_yaw, u_obj, anchors, g, start
+    return obj_xy, obj_yaw, u_obj, anchors, g, start, crouch
 
 
 def _script(rng, obj, mode, approach, **kw):
-    obj_xy, obj_yaw, u_obj, anchors, goal, start = _setup(rng, obj, mode, approach, **kw)
+    obj_xy, obj_yaw, u_obj, anchors, goal, start, crouch = _setup(rng, obj, mode, approach, **kw)
     s = Script(rng, obj, start)
     s.obj_track = Channel([obj_xy[0], obj_xy[1], obj.rest_height, obj_yaw])
     s.anchors = anchors
-    return s, goal, u_obj
+    return s, goal, u_obj, crouch
 
 
-def _hand_height(s: Script, mode: str) -> float:
-    return (s.obj.push_z if mode == "push" else s.obj.grip_z) + s.obj.rest_height
+BELLY_CLEARANCE = 0.13  # m from the pelvis axis to a held object's near surface (pelvis sphere: 0.106)
 
 
 def _hold_pose(s: Script, stance: gait.Stance, u_obj: np.ndarray) -> np.ndarray:
     """Object pose (x, y, z, yaw) held in front of the body: near surface clear of the belly, palms at a height
-    the arms reach comfortably (shoulders ~1.38 m, comfortable reach 0.5 m)."""
+    the standing shoulders reach with `reach.ARM_REACH`. The humanoid's own COM moves back to balance the load
+    (`Script.finish`), taking the pelvis with it, so the object goes that much less far forward."""
     obj = s.obj
     depth = grasp.depth_of(obj, u_obj)
-    fwd = 0.05 + 0.15 + depth + s.u(0.0, 0.03)
-    reach = grasp.anchor_reach(s.anchors, u_obj)  # palm points relative to the axis, along u
-    palm_fwd = fwd + reach
-    lateral = obj.side_distance(grasp.left_of(u_obj)) + 0.035 - 0.17
-    horizontal = (palm_fwd - 0.02) ** 2 + lateral ** 2
-    palm_z = 1.38 - np.sqrt(max(0.5 ** 2 - horizontal, 0.01))
-    palm_z = float(np.clip(palm_z + s.u(-0.03, 0.03), 0.85, 1.1))
+    reach_u = grasp.anchor_reach(s.anchors, u_obj)
+    from_pelvis = BELLY_CLEARANCE + depth + s.u(0.0, 0.02)
+    table = reach.reach_model()["grip"]
+    shoulder_x, shoulder_z = table[0, 0], table[0, 1]
+    pelvis_x = gait.FOOT_CENTRE + PELVIS_AHEAD_OF_COM  # standing, no load
+    dx = pelvis_x + from_pelvis - reach_u - shoulder_x
+    dy = max(0.0, grasp.anchor_lateral(s.anchors, u_obj) - reach.SHOULDER_Y)
+    palm_z = shoulder_z - np.sqrt(max(reach.ARM_REACH ** 2 - dx ** 2 - dy ** 2, 0.05 ** 2))
+    palm_z = float(np.clip(palm_z + s.u(-0.03, 0.02), 0.8, 1.15))
+    ratio = obj.mass / HUMAN_MASS
+    fwd = gait.FOOT_CENTRE + (PELVIS_AHEAD_OF_COM + from_pelvis) / (1.0 + ratio)
     xy = stance.to_world((fwd, 0.0))
     # the object keeps its yaw relative to the humanoid: the surface normal u_obj keeps pointing back at it
     yaw = stance.yaw + np.pi - np.arctan2(u_obj[1], u_obj[0])
-    return np.array([xy[0], xy[1], palm_z - obj.grip_z, yaw])
+    palm_in_object = float(grasp.palm_points(s.anchors)[:, 2].mean())
+    return np.array([xy[0], xy[1], palm_z - palm_in_object, yaw])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -310,10 +326,10 @@ def _hold_pose(s: Script, stance: gait.Stance, u_obj: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 def plan_reach(rng, obj: SynthObject) -> ClipPlan:
     approach = rng.random() < 0.7
-    s, goal, _ = _script(rng, obj, "grip", approach, max_back=0.4)
+    s, goal, _, crouch = _script(rng, obj, "grip", approach, max_back=0.4)
     s.wait(s.u(0.4, 0.8))
     s.walk_to(goal)
-    s.reach(s.u(1.1, 1.4), keyframes.crouch_for_height(_hand_height(s, "grip")))
+    s.reach(s.u(1.1, 1.4), crouch)
     s.touch(s.u(0.3, 0.4))
     s.wait(s.u(0.4, 0.8))
     s.release(s.u(0.3, 0.4))
@@ -322,8 +338,7 @@ def plan_reach(rng, obj: SynthObject) -> ClipPlan:
 
 
 def plan_pickup(rng, obj: SynthObject) -> ClipPlan:
-    s, goal, u_obj = _script(rng, obj, "grip", approach=False)
-    crouch = keyframes.crouch_for_height(_hand_height(s, "grip"))
+    s, goal, u_obj, crouch = _script(rng, obj, "grip", approach=False)
     s.wait(s.u(0.4, 0.6))
     s.reach(s.u(1.1, 1.3), crouch)
     s.touch(s.u(0.3, 0.4))
@@ -342,34 +357,37 @@ def plan_pickup(rng, obj: SynthObject) -> ClipPlan:
 
 
 def plan_carry(rng, obj: SynthObject) -> ClipPlan:
-    s, goal, u_obj = _script(rng, obj, "grip", approach=False)
-    crouch = keyframes.crouch_for_height(_hand_height(s, "grip"))
-    s.wait(s.u(0.3, 0.5))
-    s.reach(s.u(1.0, 1.2), crouch)
+    s, goal, u_obj, crouch = _script(rng, obj, "grip", approach=False)
+    s.wait(s.u(0.3, 0.4))
+    s.reach(s.u(1.0, 1.1), crouch)
     s.touch(0.35)
     s.wait(0.1)
     rest = s.obj_track.value_at_end()
     rel_rest = yaw_rot(-s.stance.yaw)[:2, :2] @ (rest[:2] - np.array([s.stance.x, s.stance.y]))
-    s.move_object(s.u(1.05, 1.2), _hold_pose(s, s.stance, u_obj), lift=True, crouch=0.0, hold=1.0)
-    # 2 or 3 steps forward, possibly turning
-    n = 2 if s.t > 3.3 or rng.random() < 0.5 else 3
-    advance = (n - 1) * gait.MAX_ADVANCE * s.u(0.8, 1.0)
-    turn = s.u(-0.3, 0.3) * (n - 1) / 2
+    s.move_object(s.u(1.05, 1.15), _hold_pose(s, s.stance, u_obj), lift=True, crouch=0.0, hold=1.0)
+    # 2 or 3 steps forward (3 when they fit into the clip), possibly turning
+    swing, shift = 0.5, 0.3
+    tail = 1.0 + 0.1 + 0.3 + 0.9 + 0.3  # put down, settle, release, stand up, settle of the walk
+    n = 3 if s.t + 3 * (shift + swing) + tail <= MAX_SECONDS - 0.05 and rng.random() < 0.6 else 2
+    advance = s.u(0.25, 0.32) if n == 2 else s.u(0.35, 0.42)
+    turn = s.u(-0.25, 0.25)
     goal = gait.Stance(*s.stance.to_world((advance, 0.0)), s.stance.yaw + turn, width=s.stance.width)
-    s.walk_to(goal, follow="carry", shift=0.3, swing=0.45, settle=0.3)
+    s.walk_to(goal, follow="carry", shift=shift, swing=swing, settle=0.3,
+              max_advance=advance if n == 2 else advance / 2 + 1e-6)
     # put it down in front of the new stance, where it was relative to the old one
     xy = goal.to_world(rel_rest)
     down = np.array([xy[0], xy[1], rest[2], s.obj_track.value_at_end()[3]])
-    s.move_object(s.u(1.0, 1.15), down, lift=False, crouch=crouch, hold=0.0)
+    budget = MAX_SECONDS - 0.05 - s.t - 0.1 - 0.3
+    put, up = (1.0, 0.9) if budget < 2.2 else (s.u(1.0, 1.1), s.u(0.9, 1.0))
+    s.move_object(put, down, lift=False, crouch=crouch, hold=0.0)
     s.wait(0.1)
     s.release(0.3)
-    s.stand_up(s.u(0.9, 1.1))
+    s.stand_up(up)
     return s.finish("carry", min(0.3, max(0.0, MAX_SECONDS - 0.05 - s.t)))
 
 
 def plan_push(rng, obj: SynthObject) -> ClipPlan:
-    s, goal, _ = _script(rng, obj, "push", approach=False)
-    crouch = keyframes.crouch_for_height(_hand_height(s, "push") + 0.15)
+    s, goal, _, crouch = _script(rng, obj, "push", approach=False)
     s.wait(s.u(0.3, 0.6))
     s.reach(s.u(1.1, 1.3), crouch, push=1.0)
     s.touch(s.u(0.3, 0.4))
