@@ -92,6 +92,10 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
     assert row["clip"] == clips[0].name and 1 <= row["duration"] < row["frames"]
     assert row["e_h_cm"] > 0 and row["baseline_duration"] > 0
     assert out["summary"]["success_rate"] in (0.0, 1.0)
+    from interprior.eval.tracking import format_table
+
+    table = format_table(out["clips"], out["summary"])
+    assert clips[0].name in table and "PD replay: duration" in table
 
 
 def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):

@@ -53,62 +53,22 @@ def load_expert(checkpoint: str):
 def run_tracking(args) -> int:
     from dataclasses import replace
 
-    from interprior.eval.tracking import evaluate_tracking
-    from interprior.replay import physics_replay
+    from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
 
     cfg, model, state = load_expert(args.checkpoint)
     selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0)
     if args.objects:
         selection = replace(selection, objects=args.objects)
     clips = selection.load()
-    env_cfg = replace(cfg.env, backend="cpu", device=None)
-    results, env, tracks = evaluate_tracking(model, clips, selection.objects, env_cfg, rollouts=args.rollouts,
-                                             record=args.video is not None)
-    rows = []
-    for clip, res in zip(clips, results):
-        row = res.as_dict()
-        if not args.no_baseline:
-            base, _, _ = physics_replay(clip, selection.objects, variant=env.variant)
-            row["baseline_duration"] = base.frames_before_fall
-            row["baseline_e_h_cm"], row["baseline_e_o_cm"] = base.e_h_cm, base.e_o_cm
-        rows.append(row)
+    rows, summary, env, tracks = compare_with_baseline(model, clips, selection.objects, cfg.env,
+                                                       rollouts=args.rollouts, baseline=not args.no_baseline,
+                                                       record=args.video is not None)
+    summary["checkpoint_samples"] = state.get("samples")
     if args.video:
-        from interprior.viz.render import write_video
-
-        for clip in clips:
-            out = Path(args.video) / f"{clip.name}.mp4"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            import numpy as np
-
-            qpos = np.stack(tracks[clip.name])
-            write_video(out, env.scene.model, qpos, markers=[(clip.body_pos[: len(qpos)].double().numpy(),
-                                                              (0.1, 0.9, 0.2, 0.55), 0.025)], fps=clip.fps)
+        for out in write_videos(args.video, clips, env, tracks):
             print(f"video: {out}", file=sys.stderr)
-    summary = {
-        "clips": len(rows), "success_rate": sum(r["success"] for r in rows) / len(rows),
-        "mean_duration": sum(r["duration"] for r in rows) / len(rows),
-        "mean_e_h_cm": sum(r["e_h_cm"] for r in rows) / len(rows),
-        "mean_e_o_cm": sum(r["e_o_cm"] for r in rows) / len(rows),
-        "checkpoint_samples": state.get("samples"),
-    }
-    if not args.no_baseline:
-        summary["baseline_mean_duration"] = sum(r["baseline_duration"] for r in rows) / len(rows)
-        summary["baseline_mean_e_h_cm"] = sum(r["baseline_e_h_cm"] for r in rows) / len(rows)
-        summary["baseline_mean_e_o_cm"] = sum(r["baseline_e_o_cm"] or 0 for r in rows) / len(rows)
     if args.json:
         print(json.dumps({"summary": summary, "clips": rows}, indent=2))
         return 0
-    head = f"{'clip':26s} {'frames':>6s} {'ok':>3s} {'dur':>5s} {'E_h':>6s} {'E_o':>6s}"
-    print(head + ("" if args.no_baseline else f"  | {'PD dur':>6s} {'E_h':>6s} {'E_o':>6s}"))
-    for r in rows:
-        line = (f"{r['clip']:26s} {r['frames']:6d} {'yes' if r['success'] else 'no':>3s} {r['duration']:5d} "
-                f"{r['e_h_cm']:6.1f} {r['e_o_cm']:6.1f}")
-        if not args.no_baseline:
-            line += f"  | {r['baseline_duration']:6d} {r['baseline_e_h_cm']:6.1f} {r['baseline_e_o_cm'] or 0:6.1f}"
-        print(line)
-    s = summary
-    print(f"success {100 * s['success_rate']:.1f}%, duration {s['mean_duration']:.1f}, E_h {s['mean_e_h_cm']:.1f} cm, "
-          f"E_o {s['mean_e_o_cm']:.1f} cm" + ("" if args.no_baseline else
-          f"; PD replay: duration {s['baseline_mean_duration']:.1f}, E_h {s['baseline_mean_e_h_cm']:.1f} cm, "
-          f"E_o {s['baseline_mean_e_o_cm']:.1f} cm"))
+    print(format_table(rows, summary))
     return 0

@@ -89,3 +89,68 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
             best = max(rows, key=lambda i: int(duration[i]))
             best_tracks[clip.name] = tracks[best]
     return results, env, best_tracks
+
+
+def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1, baseline: bool = True,
+                          record: bool = False):
+    """The tracking evaluation with the no-policy PD replay of each clip alongside (same humanoid variant).
+    -> (rows: one dict per clip, summary dict, env, best qpos tracks or None)."""
+    from interprior.replay import physics_replay
+
+    env_cfg = replace(env_cfg, backend="cpu", device=None)
+    results, env, tracks = evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts=rollouts, record=record)
+    rows = []
+    for clip, res in zip(clips, results):
+        row = res.as_dict()
+        if baseline:
+            base, _, _ = physics_replay(clip, objects_dir, variant=env.variant)
+            row["baseline_duration"] = base.frames_before_fall
+            row["baseline_e_h_cm"], row["baseline_e_o_cm"] = base.e_h_cm, base.e_o_cm or 0.0
+        rows.append(row)
+    mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    summary = {"clips": len(rows), "success_rate": mean("success"), "mean_duration": mean("duration"),
+               "mean_clip_frames": mean("frames"), "mean_e_h_cm": mean("e_h_cm"), "mean_e_o_cm": mean("e_o_cm")}
+    if baseline:
+        summary.update(baseline_mean_duration=mean("baseline_duration"), baseline_mean_e_h_cm=mean("baseline_e_h_cm"),
+                       baseline_mean_e_o_cm=mean("baseline_e_o_cm"))
+    return rows, summary, env, tracks
+
+
+def format_table(rows: list[dict], summary: dict) -> str:
+    """The per-clip table and the summary line, as printed by `eval tracking` and the demo."""
+    baseline = "baseline_duration" in rows[0]
+    lines = [f"{'clip':26s} {'frames':>6s} {'ok':>3s} {'dur':>5s} {'E_h':>6s} {'E_o':>6s}"
+             + (f"  | {'PD dur':>6s} {'E_h':>6s} {'E_o':>6s}" if baseline else "")]
+    for r in rows:
+        line = (f"{r['clip']:26s} {r['frames']:6d} {'yes' if r['success'] else 'no':>3s} {r['duration']:5d} "
+                f"{r['e_h_cm']:6.1f} {r['e_o_cm']:6.1f}")
+        if baseline:
+            line += f"  | {r['baseline_duration']:6d} {r['baseline_e_h_cm']:6.1f} {r['baseline_e_o_cm']:6.1f}"
+        lines.append(line)
+    s = summary
+    tail = (f"policy: success {100 * s['success_rate']:.0f}%, duration {s['mean_duration']:.1f} of "
+            f"{s['mean_clip_frames']:.1f} frames, E_h {s['mean_e_h_cm']:.1f} cm, E_o {s['mean_e_o_cm']:.1f} cm")
+    if baseline:
+        tail += (f"; PD replay: duration {s['baseline_mean_duration']:.1f}, E_h {s['baseline_mean_e_h_cm']:.1f} cm, "
+                 f"E_o {s['baseline_mean_e_o_cm']:.1f} cm")
+    lines.append(tail)
+    return "\n".join(lines)
+
+
+def write_videos(directory, clips, env, tracks) -> list:
+    """One MP4 per clip of its best rollout, reference bodies as green markers. -> the paths written."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from interprior.viz.render import write_video
+
+    paths = []
+    for clip in clips:
+        out = Path(directory) / f"{clip.name}.mp4"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        qpos = np.stack(tracks[clip.name])
+        write_video(out, env.scene.model, qpos, markers=[(clip.body_pos[: len(qpos)].double().numpy(),
+                                                          (0.1, 0.9, 0.2, 0.55), 0.025)], fps=clip.fps)
+        paths.append(out)
+    return paths
