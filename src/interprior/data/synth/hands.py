@@ -2,8 +2,9 @@
 
 The humanoid's palm is a thin box on the back of the hand; the thumb base (thenar) and the finger capsules hang
 1-2 cm below it. Pressing a hand flat on a face therefore means: the lowest points of all hand geoms lie in one
-plane under the palm box (the thumb base fixes that plane) and the fingers are straightened until each segment
-just touches it. The contact point used for the IK target is the palm centre projected onto that plane.
+plane under the palm box (the highest plane the thumb and every finger can stay above, ~3.4 cm under the wrist)
+and each finger is straightened until it lies on it. The contact point used for the IK target is the palm
+centre projected onto that plane (2 mm short of it: the hand touches without sinking in).
 
 All quantities are computed once from the humanoid spec by forward kinematics in the zero pose, where the wrist
 frame is aligned with the world (palm normal = -z, fingers along +y on the left and -y on the right).

@@ -8,9 +8,13 @@ solution (a few QP iterations), so the motion inherits the targets' smoothness.
 
 Tasks, roughly in order of weight: feet (position and yaw, flat), hands (wrist pose that puts the palm's contact
 point on the surface with the palm normal against it), centre of mass over the support (horizontal only), pelvis
-heading / lean, elbows (softly, out to the side while holding, so the forearms do not lie in the object's surface),
-and a posture regulariser toward the keyframed posture (`keyframes`), which decides everything the other tasks
-leave open. Knees and trunk are kept clear of the object by the placement (`reach`), not by the IK.
+heading / lean, the pelvis above the centre of mass while an object is held up, elbows (softly, out to the side
+while holding, so the forearms do not lie in the object's surface), a posture regulariser toward the keyframed
+posture (`keyframes`), which decides everything the other tasks leave open, and temporal smoothness (every joint
+and the pelvis pulled toward the previous frame; without it the unregularised free joint let the pelvis jump by
+centimetres between frames during steps). Knees and trunk are kept clear of the object by the placement
+(`reach`), not by the IK: MuJoCo-based collision constraints (mink's CollisionAvoidanceLimit) made the QP chatter
+when hands had to touch the same object.
 """
 
 from __future__ import annotations
@@ -148,7 +152,17 @@ def _model():
     return scene, model, dof_index
 
 
+@lru_cache(maxsize=1)
+def _ankle_heights() -> tuple[float, float]:
+    return tuple(_compute_ankle_heights())
+
+
 def ankle_heights() -> np.ndarray:
+    """[2] ankle origin heights (L, R) at which each flat foot's lowest point touches the floor."""
+    return np.array(_ankle_heights())
+
+
+def _compute_ankle_heights() -> np.ndarray:
     """[2] ankle origin heights (L, R) at which each flat foot's lowest point touches the floor."""
     from interprior.data.contacts import body_lowest_z, default_geometry
     from interprior.assets.humanoid import default_offsets
@@ -270,9 +284,14 @@ class HumanoidIK:
         self.pelvis_xy.set_target(SE3.from_translation(np.array([*(tg.com_xy[t] + ahead), 0.0])))
         self.com.set_target(np.array([tg.com_xy[t, 0], tg.com_xy[t, 1], 0.0]))
 
-    def _iterate(self, n: int) -> None:
+    def _iterate(self, n: int, settle: bool = False) -> None:
+        """n QP steps. `settle` (first frame): the smoothness tasks follow the solution instead of holding it
+        back, so the clip starts converged (and standing still) rather than drifting for its first frames."""
         cfg = self.configuration
         for _ in range(n):
+            if settle:
+                self.previous.set_target(cfg.q)
+                self.pelvis_previous.set_target(self._pelvis())
             v = self.mink.solve_ik(cfg, self.tasks, 1.0, "daqp", damping=self.w.damping, limits=self.limits)
             cfg.integrate_inplace(v, 1.0)
 
@@ -287,7 +306,7 @@ class HumanoidIK:
             self.previous.set_target(self.configuration.q)
             self.pelvis_previous.set_target(self._pelvis())
             self._set_targets(tg, t)
-            self._iterate(self.first_iterations if t == 0 else self.iterations)
+            self._iterate(self.first_iterations if t == 0 else self.iterations, settle=t == 0)
             qs[t] = self.configuration.q
             for k, side in enumerate("LR"):
                 if tg.hand_w[t, k] <= 0.0:  # remember where the free hand is, relative to the pelvis
@@ -299,10 +318,6 @@ class HumanoidIK:
 
     def _pelvis(self):
         return self.configuration.get_transform_frame_to_world("Pelvis", "body")
-
-    def com_of(self, q: np.ndarray) -> np.ndarray:
-        self.configuration.update(q)
-        return self.configuration.data.subtree_com[1].copy()
 
     @property
     def mass(self) -> float:

@@ -93,8 +93,9 @@ class SynthObject:
 
     @property
     def grip_z(self) -> float:
-        """Object-frame height of the palm centres while holding: the upper part of the sides (not so high that
-        the fingers reach over the top edge), the seat edge for the stool."""
+        """Object-frame height of the palm centres while holding: 7.5 cm under the top edge (the hand stays on the
+        side, and low objects can be reached from a squat whose hip and knee flexion stay below 85°, see
+        `ik.MAX_MIDDLE_ANGLE`), the middle of the seat's edge for the stool."""
         p = self.grip_part
         if self.kind == "stool":
             return float(p.center[2])

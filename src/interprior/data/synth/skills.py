@@ -7,14 +7,15 @@ Skills (each clip starts from a quiet standing pose, arms down, and ends standin
 * `carry`  - pick up, carry it 2-3 steps (possibly turning), put it down, let go, stand up;
 * `push`   - reach the near surface, push the object along the floor over 2-3 steps, let go, stand up.
 
-Everything is slow and statically balanced: the centre of mass is planned over the support (compensating a
-carried object's weight), lifts and put-downs take over a second, steps are quasi-static (see `gait`). A script
-produces IK targets plus the object track, the contact spans and the finger grip channel (`ClipPlan`).
+Everything is slow and balanced: the centre of mass is planned over the support (compensating a carried
+object's weight), lifts and put-downs take over a second, steps are slow with the weight shifted toward the
+stance foot (see `gait`). Clips last 4-8 s (`MAX_SECONDS`: phase durations shrink to fit). A script produces IK
+targets plus the object track, the contact spans and the finger grip channel (`ClipPlan`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from interprior.data.synth.timeline import Channel, minjerk
 
 SKILLS: tuple[str, ...] = ("reach", "pickup", "carry", "push")
 FPS = 30.0
-MAX_SECONDS = 8.0
+MIN_SECONDS, MAX_SECONDS = 4.0, 8.0
 PRE_GRASP = 0.07  # m the palms hover off the surface before touching / after letting go
 HUMAN_MASS = 74.07  # kg, the default humanoid (checked against the model in the tests)
 
@@ -42,7 +43,6 @@ class ClipPlan:
     grip: np.ndarray  # [T] 0 relaxed fingers .. 1 flat on the surface
     planted: np.ndarray  # [T, 2] feet on the ground
     carried: np.ndarray  # [T] share of the object's weight on the hands
-    info: dict = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -113,13 +113,13 @@ class Script:
         self.push.move(t0, t1, push)
         self.hand_w.move(t0, t0, [1.0, 1.0])
         self.hand_mix.move(t0, t1, [1.0, 1.0])
+        self.grip.move(t0 + 0.5 * seconds, t1, 1.0)  # fingers straighten as the hands arrive
         self.t = t1
 
     def touch(self, seconds: float) -> None:
-        """Palms onto the surface, fingers flatten; contact starts when they arrive."""
+        """Palms onto the surface (fingers already flat); contact starts when they arrive."""
         t0, t1 = self.t, self.t + seconds
         self.offset.move(t0, t1, 0.0)
-        self.grip.move(t0, t0 + 0.7 * seconds, 1.0)  # fingers flat before the palm arrives
         self.contacts.append([t1, np.inf])
         self.t = t1
 
@@ -127,7 +127,6 @@ class Script:
         t0, t1 = self.t, self.t + seconds
         self.contacts[-1][1] = t0
         self.offset.move(t0, t1, PRE_GRASP)
-        self.grip.move(t0 + 0.3 * seconds, t1, 0.0)  # curl only once the palm has left
         self.t = t1
 
     def stand_up(self, seconds: float) -> None:
@@ -138,6 +137,7 @@ class Script:
         self.hold.move(t0, t1, 0.0)
         self.hand_mix.move(t0, t1, [0.0, 0.0])
         self.hand_w.move(t1, t1, [0.0, 0.0])
+        self.grip.move(t0 + 0.5 * seconds, t1, 0.0)  # fingers relax once the hands are clear
         self.t = t1
 
     def move_object(self, seconds: float, pose, lift: bool, crouch: float, hold: float) -> None:
@@ -199,7 +199,7 @@ class Script:
 
     # --- output -----------------------------------------------------------------------------------------------
     def finish(self, skill: str, quiet: float) -> ClipPlan:
-        self.t += quiet
+        self.t += max(quiet, MIN_SECONDS + 0.05 - self.t)  # short clips stand a little longer at the end
         T = int(round(self.t * FPS))
         times = np.arange(T) / FPS
         heights = ankle_heights()
@@ -294,7 +294,7 @@ def _script(rng, obj, mode, approach, **kw):
     return s, goal, u_obj, crouch
 
 
-BELLY_CLEARANCE = 0.13  # m from the pelvis axis to a held object's near surface (pelvis sphere: 0.106)
+BELLY_CLEARANCE = 0.15  # m from the pelvis axis to a held object's near surface (pelvis sphere: 0.106)
 
 
 def _hold_pose(s: Script, stance: gait.Stance, u_obj: np.ndarray) -> np.ndarray:
@@ -324,36 +324,56 @@ def _hold_pose(s: Script, stance: gait.Stance, u_obj: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 # skills
 # --------------------------------------------------------------------------------------------------------------
+def _durations(s: Script, ranges: list[tuple[float, float]], budget: float) -> list[float]:
+    """Draw a duration from each (low, high) range, then shrink them toward their lows (never below) until they
+    fit into `budget` seconds: clips stay within MAX_SECONDS whatever the walks took."""
+    drawn = np.array([s.u(lo, hi) for lo, hi in ranges])
+    low = np.array([lo for lo, _ in ranges])
+    if drawn.sum() > budget and drawn.sum() > low.sum():
+        k = np.clip((budget - low.sum()) / (drawn.sum() - low.sum()), 0.0, 1.0)
+        drawn = low + k * (drawn - low)
+    return [float(d) for d in drawn]
+
+
+def _budget(s: Script) -> float:
+    return MAX_SECONDS - 0.05 - s.t
+
+
 def plan_reach(rng, obj: SynthObject) -> ClipPlan:
     approach = rng.random() < 0.7
-    s, goal, _, crouch = _script(rng, obj, "grip", approach, max_back=0.4)
-    s.wait(s.u(0.4, 0.8))
+    s, goal, _, crouch = _script(rng, obj, "grip", approach, max_back=0.35)
+    s.wait(s.u(0.4, 0.7))
     s.walk_to(goal)
-    s.reach(s.u(1.1, 1.4), crouch)
-    s.touch(s.u(0.3, 0.4))
-    s.wait(s.u(0.4, 0.8))
-    s.release(s.u(0.3, 0.4))
-    s.stand_up(s.u(1.0, 1.3))
-    return s.finish("reach", s.u(0.3, 0.5))
+    reach_t, touch, hold, release, up, quiet = _durations(
+        s, [(1.0, 1.4), (0.3, 0.4), (0.3, 0.8), (0.3, 0.4), (0.9, 1.3), (0.1, 0.5)], _budget(s))
+    s.reach(reach_t, crouch)
+    s.touch(touch)
+    s.wait(hold)
+    s.release(release)
+    s.stand_up(up)
+    return s.finish("reach", quiet)
 
 
 def plan_pickup(rng, obj: SynthObject) -> ClipPlan:
     s, goal, u_obj, crouch = _script(rng, obj, "grip", approach=False)
-    s.wait(s.u(0.4, 0.6))
-    s.reach(s.u(1.1, 1.3), crouch)
-    s.touch(s.u(0.3, 0.4))
+    quiet0, reach_t, touch, lift, hold, put, release, up, quiet = _durations(
+        s, [(0.3, 0.6), (1.0, 1.3), (0.3, 0.4), (1.05, 1.4), (0.2, 0.8), (1.05, 1.4), (0.3, 0.4), (0.9, 1.2),
+            (0.1, 0.4)], _budget(s) - 0.3)
+    s.wait(quiet0)
+    s.reach(reach_t, crouch)
+    s.touch(touch)
     s.wait(0.15)
     rest = s.obj_track.value_at_end()
-    s.move_object(s.u(1.1, 1.4), _hold_pose(s, s.stance, u_obj), lift=True, crouch=0.0, hold=1.0)
-    s.wait(s.u(0.3, 0.8))
+    s.move_object(lift, _hold_pose(s, s.stance, u_obj), lift=True, crouch=0.0, hold=1.0)
+    s.wait(hold)
     # put it back down a little shifted and turned
     shift = s.stance.to_world((s.u(-0.04, 0.04), s.u(-0.05, 0.05))) - s.stance.to_world((0.0, 0.0))
     down = rest + np.array([shift[0], shift[1], 0.0, s.u(-0.15, 0.15)])
-    s.move_object(s.u(1.1, 1.4), down, lift=False, crouch=crouch, hold=0.0)
+    s.move_object(put, down, lift=False, crouch=crouch, hold=0.0)
     s.wait(0.15)
-    s.release(s.u(0.3, 0.4))
-    s.stand_up(s.u(1.0, 1.2))
-    return s.finish("pickup", s.u(0.2, 0.4))
+    s.release(release)
+    s.stand_up(up)
+    return s.finish("pickup", quiet)
 
 
 def plan_carry(rng, obj: SynthObject) -> ClipPlan:
@@ -366,24 +386,23 @@ def plan_carry(rng, obj: SynthObject) -> ClipPlan:
     rel_rest = yaw_rot(-s.stance.yaw)[:2, :2] @ (rest[:2] - np.array([s.stance.x, s.stance.y]))
     s.move_object(s.u(1.05, 1.15), _hold_pose(s, s.stance, u_obj), lift=True, crouch=0.0, hold=1.0)
     # 2 or 3 steps forward (3 when they fit into the clip), possibly turning
-    swing, shift = 0.5, 0.3
-    tail = 1.0 + 0.1 + 0.3 + 0.9 + 0.3  # put down, settle, release, stand up, settle of the walk
-    n = 3 if s.t + 3 * (shift + swing) + tail <= MAX_SECONDS - 0.05 and rng.random() < 0.6 else 2
-    advance = s.u(0.25, 0.32) if n == 2 else s.u(0.35, 0.42)
+    swing, shift, settle = 0.5, 0.3, 0.3
+    tail = 1.05 + 0.1 + 0.3 + 0.9 + 0.1  # shortest put down, settle, release, stand up, quiet
+    n = 3 if s.t + 3 * (shift + swing) + settle + tail <= MAX_SECONDS - 0.05 and rng.random() < 0.6 else 2
+    advance = s.u(0.25, 0.32) if n == 2 else s.u(0.3, 0.38)
     turn = s.u(-0.25, 0.25)
     goal = gait.Stance(*s.stance.to_world((advance, 0.0)), s.stance.yaw + turn, width=s.stance.width)
-    s.walk_to(goal, follow="carry", shift=shift, swing=swing, settle=0.3,
+    s.walk_to(goal, follow="carry", shift=shift, swing=swing, settle=settle,
               max_advance=advance if n == 2 else advance / 2 + 1e-6)
     # put it down in front of the new stance, where it was relative to the old one
     xy = goal.to_world(rel_rest)
     down = np.array([xy[0], xy[1], rest[2], s.obj_track.value_at_end()[3]])
-    budget = MAX_SECONDS - 0.05 - s.t - 0.1 - 0.3
-    put, up = (1.0, 0.9) if budget < 2.2 else (s.u(1.0, 1.1), s.u(0.9, 1.0))
+    put, release, up, quiet = _durations(s, [(1.05, 1.15), (0.3, 0.35), (0.9, 1.1), (0.1, 0.3)], _budget(s) - 0.1)
     s.move_object(put, down, lift=False, crouch=crouch, hold=0.0)
     s.wait(0.1)
-    s.release(0.3)
+    s.release(release)
     s.stand_up(up)
-    return s.finish("carry", min(0.3, max(0.0, MAX_SECONDS - 0.05 - s.t)))
+    return s.finish("carry", quiet)
 
 
 def plan_push(rng, obj: SynthObject) -> ClipPlan:
@@ -396,10 +415,11 @@ def plan_push(rng, obj: SynthObject) -> ClipPlan:
     advance = (n - 1) * gait.MAX_ADVANCE * s.u(0.8, 1.0)
     goal = gait.Stance(*s.stance.to_world((advance, 0.0)), s.stance.yaw, width=s.stance.width)
     s.walk_to(goal, follow="push", shift=0.35, swing=0.5, settle=0.35)
+    release, up, quiet = _durations(s, [(0.3, 0.4), (0.9, 1.2), (0.1, 0.4)], _budget(s) - 0.15)
     s.wait(0.15)
-    s.release(s.u(0.3, 0.4))
-    s.stand_up(s.u(1.0, 1.2))
-    return s.finish("push", s.u(0.2, 0.4))
+    s.release(release)
+    s.stand_up(up)
+    return s.finish("push", quiet)
 
 
 PLANNERS = {"reach": plan_reach, "pickup": plan_pickup, "carry": plan_carry, "push": plan_push}
