@@ -134,4 +134,9 @@ def apply_to_models(models: list, nominal_model, rand: DynamicsRandomization, en
         m = models[i]
         for name, value in values.items():
             getattr(m, name)[:] = value[row]
+        # a moved centre of mass leaves the inertial frame off the body frame: drop the compiler's "same frame" /
+        # "simple body" shortcuts (set for e.g. a centred box), which mj_setConst would otherwise reject
+        m.body_sameframe[:] = 0
+        m.body_simple[:] = 0
+        m.dof_simplenum[:] = 0
         mujoco.mj_setConst(m, data)
