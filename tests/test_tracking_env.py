@@ -90,12 +90,12 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     row = out["clips"][0]
     assert row["clip"] == clips[0].name and 1 <= row["duration"] < row["frames"]
-    assert row["e_h_cm"] > 0 and row["baseline_duration"] > 0
+    assert row["e_h_cm"] > 0 and row["baseline_duration"] > 0 and 1 <= row["pd_duration"] < row["frames"]
     assert out["summary"]["success_rate"] in (0.0, 1.0)
     from interprior.eval.tracking import format_table
 
     table = format_table(out["clips"], out["summary"])
-    assert clips[0].name in table and "PD replay: duration" in table
+    assert clips[0].name in table and "PD replay, same rules: duration" in table
 
 
 def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):

@@ -27,10 +27,13 @@ class ClipResult:
 
 def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max_frames: int = 1000,
                       record: bool = False):
-    """Returns per-clip best results (longest, then lowest E_h + E_o) and, with `record`, qpos tracks."""
+    """Returns per-clip best results (longest, then lowest E_h + E_o) and, with `record`, qpos tracks.
+    `model` None: no policy - PD targets are the next reference frame (PD replay) under the same rules."""
     from interprior.envs.tracking import TrackingEnv
 
     n = len(clips) * rollouts
+    if model is None:
+        env_cfg = replace(env_cfg, action_mode="residual")  # zero residual = PD replay of the reference
     cfg = replace(env_cfg, num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0, init_noise_rot=0.0,
                   perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames)
     env = TrackingEnv(clips, objects_dir, cfg)
@@ -50,8 +53,11 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         for i in range(n):
             tracks[i].append(env.sim.backend.qpos()[i].cpu().double().numpy().copy())
     for _ in range(int(lengths.max()) - 1):
-        with torch.no_grad():
-            _, _, _, mu = model.act(obs, deterministic=True)
+        if model is None:
+            mu = torch.zeros(n, env.act_dim, device=obs.device)
+        else:
+            with torch.no_grad():
+                _, _, _, mu = model.act(obs, deterministic=True)
         frame_before = env.frame.clone()
         state_ref = env.ref.state(env.clip_ids, frame_before + 1, env.device)
         obs, _, terminated, timeout, info = env.step(mu)
@@ -93,16 +99,19 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
 
 def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1, baseline: bool = True,
                           record: bool = False):
-    """The tracking evaluation with the no-policy PD replay of each clip alongside (same humanoid variant).
-    -> (rows: one dict per clip, summary dict, env, best qpos tracks or None)."""
+    """The tracking evaluation with two no-policy baselines alongside (same humanoid variant): the PD replay under
+    the same termination rules (`pd_*`: duration, E_h, E_o) and the foundation's physics replay that only stops at
+    a fall (`baseline_*`). -> (rows: one dict per clip, summary dict, env, best qpos tracks or None)."""
     from interprior.replay import physics_replay
 
     env_cfg = replace(env_cfg, backend="cpu", device=None)
     results, env, tracks = evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts=rollouts, record=record)
+    pd_results = evaluate_tracking(None, clips, objects_dir, env_cfg)[0] if baseline else [None] * len(clips)
     rows = []
-    for clip, res in zip(clips, results):
+    for clip, res, pd in zip(clips, results, pd_results):
         row = res.as_dict()
         if baseline:
+            row["pd_duration"], row["pd_e_h_cm"], row["pd_e_o_cm"] = pd.duration, pd.e_h_cm, pd.e_o_cm
             base, _, _ = physics_replay(clip, objects_dir, variant=env.variant)
             row["baseline_duration"] = base.frames_before_fall
             row["baseline_e_h_cm"], row["baseline_e_o_cm"] = base.e_h_cm, base.e_o_cm or 0.0
@@ -111,7 +120,8 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
     summary = {"clips": len(rows), "success_rate": mean("success"), "mean_duration": mean("duration"),
                "mean_clip_frames": mean("frames"), "mean_e_h_cm": mean("e_h_cm"), "mean_e_o_cm": mean("e_o_cm")}
     if baseline:
-        summary.update(baseline_mean_duration=mean("baseline_duration"), baseline_mean_e_h_cm=mean("baseline_e_h_cm"),
+        summary.update(pd_mean_duration=mean("pd_duration"), pd_mean_e_h_cm=mean("pd_e_h_cm"),
+                       pd_mean_e_o_cm=mean("pd_e_o_cm"), baseline_mean_duration=mean("baseline_duration"), baseline_mean_e_h_cm=mean("baseline_e_h_cm"),
                        baseline_mean_e_o_cm=mean("baseline_e_o_cm"))
     return rows, summary, env, tracks
 
@@ -119,20 +129,25 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
 def format_table(rows: list[dict], summary: dict) -> str:
     """The per-clip table and the summary line, as printed by `eval tracking` and the demo."""
     baseline = "baseline_duration" in rows[0]
-    lines = [f"{'clip':26s} {'frames':>6s} {'ok':>3s} {'dur':>5s} {'E_h':>6s} {'E_o':>6s}"
-             + (f"  | {'PD dur':>6s} {'E_h':>6s} {'E_o':>6s}" if baseline else "")]
+    lines = []
+    if baseline:
+        lines.append(f"{'':26s} {'':6s} {'policy':^28s}  | {'PD replay, same rules':^22s} | {'PD replay to a fall':^22s}")
+    lines.append(f"{'clip':26s} {'frames':>6s} {'ok':>3s} {'dur':>5s} {'E_h':>6s} {'E_o':>6s}"
+                 + (f"  | {'dur':>6s} {'E_h':>6s} {'E_o':>6s}" * 2 if baseline else ""))
     for r in rows:
         line = (f"{r['clip']:26s} {r['frames']:6d} {'yes' if r['success'] else 'no':>3s} {r['duration']:5d} "
                 f"{r['e_h_cm']:6.1f} {r['e_o_cm']:6.1f}")
         if baseline:
+            line += f"  | {r['pd_duration']:6d} {r['pd_e_h_cm']:6.1f} {r['pd_e_o_cm']:6.1f}"
             line += f"  | {r['baseline_duration']:6d} {r['baseline_e_h_cm']:6.1f} {r['baseline_e_o_cm']:6.1f}"
         lines.append(line)
     s = summary
     tail = (f"policy: success {100 * s['success_rate']:.0f}%, duration {s['mean_duration']:.1f} of "
             f"{s['mean_clip_frames']:.1f} frames, E_h {s['mean_e_h_cm']:.1f} cm, E_o {s['mean_e_o_cm']:.1f} cm")
     if baseline:
-        tail += (f"; PD replay: duration {s['baseline_mean_duration']:.1f}, E_h {s['baseline_mean_e_h_cm']:.1f} cm, "
-                 f"E_o {s['baseline_mean_e_o_cm']:.1f} cm")
+        tail += (f"\nPD replay, same rules: duration {s['pd_mean_duration']:.1f}, E_h {s['pd_mean_e_h_cm']:.1f} cm, "
+                 f"E_o {s['pd_mean_e_o_cm']:.1f} cm; PD replay to a fall: duration {s['baseline_mean_duration']:.1f}, "
+                 f"E_h {s['baseline_mean_e_h_cm']:.1f} cm, E_o {s['baseline_mean_e_o_cm']:.1f} cm")
     lines.append(tail)
     return "\n".join(lines)
 
