@@ -96,6 +96,16 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
 
     table = format_table(out["clips"], out["summary"])
     assert clips[0].name in table and "PD replay, same rules: duration" in table
+    assert row["ended_by"] in ("end", "fall", "body", "object", "interaction_graph", "hand_contact", "non_finite")
+    # an exported expert is one file that evaluates to the same numbers
+    assert main(["train", "export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "x.pt")]) == 0
+    capsys.readouterr()
+    assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "x.pt"), "--json", "--no-baseline"]) == 0
+    again = json.loads(capsys.readouterr().out)["clips"][0]
+    assert (again["duration"], again["e_h_cm"]) == (row["duration"], row["e_h_cm"])
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "junk.pt")]) == 2
+    assert "junk.pt" in capsys.readouterr().err
 
 
 def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):

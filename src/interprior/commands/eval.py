@@ -18,7 +18,7 @@ def register(sub) -> None:
         "mean key-body position error (cm); E_o = mean object surface-point error (cm); best of --rollouts. The "
         "no-policy PD replay of each clip is shown alongside.",
     )
-    p.add_argument("--checkpoint", required=True, help="run directory (latest checkpoint) or a checkpoint file")
+    p.add_argument("--checkpoint", required=True, help="run directory (latest checkpoint), a checkpoint file, or an exported expert (train export)")
     p.add_argument("--data", default=None, help="clips to evaluate (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--rollouts", type=int, default=1, help="rollouts per clip; the best counts (default 1)")
@@ -29,25 +29,10 @@ def register(sub) -> None:
 
 
 def load_expert(checkpoint: str):
-    """(config, model, state) from a run directory or a checkpoint file inside one."""
-    from interprior.models.actor_critic import ActorCritic
-    from interprior.train.checkpoint import RunDir, load_checkpoint
-    from interprior.train.expert import ExpertConfig
+    """(config, model, state) from a run directory, a checkpoint file inside one, or an exported file."""
+    from interprior.train.export import load_expert as load
 
-    path = Path(checkpoint)
-    run = RunDir(path if path.is_dir() else path.parent.parent)
-    cfg = run.load_config(ExpertConfig)
-    ckpt = run.latest() if path.is_dir() else path
-    if ckpt is None:
-        from interprior.errors import DataFileError
-
-        raise DataFileError(path, "run directory has no checkpoint yet")
-    state = load_checkpoint(ckpt)
-    model = ActorCritic(state["obs_dim"], state["act_dim"], hidden=cfg.model.hidden,
-                        critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return cfg, model, state
+    return load(checkpoint)
 
 
 def run_tracking(args) -> int:

@@ -43,6 +43,16 @@ def register(sub) -> None:
     p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
     p.set_defaults(func=run_expert)
 
+    e = tsub.add_parser(
+        "export",
+        help="write a trained expert as one file (weights + config, no optimiser state)",
+        description="Writes the latest checkpoint of a run (or a given checkpoint file) as one self-contained file "
+        "that `interprior eval tracking --checkpoint FILE` and the demo load.",
+    )
+    e.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    e.add_argument("--out", required=True, help="output file (.pt)")
+    e.set_defaults(func=run_export)
+
 
 def build_config(args):
     import json
@@ -87,4 +97,12 @@ def run_expert(args) -> int:
     print(f"training on {len(trainer.clip_names)} clips: {', '.join(trainer.clip_names)}; "
           f"{cfg.env.num_envs} envs, {cfg.env.variant} humanoid, obs {trainer.env.obs_dim}, act {trainer.env.act_dim}")
     trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
+    return 0
+
+
+def run_export(args) -> int:
+    from interprior.train.export import export_expert
+
+    path = export_expert(args.checkpoint, args.out)
+    print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -20,6 +20,7 @@ class ClipResult:
     duration: int  # control frames tracked before termination (frames - 1 when it reached the end)
     e_h_cm: float
     e_o_cm: float
+    ended_by: str = ""  # the termination rule that stopped it ("end": reached the clip's end; "limit": max_frames)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,6 +48,7 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
     duration = torch.zeros(n, dtype=torch.long)
     err_h = torch.zeros(n, dtype=torch.float64)
     err_o = torch.zeros(n, dtype=torch.float64)
+    ended_by = ["limit"] * n
     key = list(schema.KEY_BODIES)
     tracks = [[] for _ in range(n)] if record else None
     if record:
@@ -72,6 +74,9 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         ended = (terminated | timeout).cpu()
         reached_end = (frame_before + 1 >= lengths - 1).cpu()
         success |= alive & reached_end & ~terminated.cpu()
+        for i in (alive & (ended | reached_end)).nonzero().flatten().tolist():
+            hit = [why for why, v in info["reasons"].items() if bool(v[i])]
+            ended_by[i] = hit[0] if hit else "end"
         if record:
             q = info.get("pre_reset_qpos", env.sim.backend.qpos()).cpu().double().numpy()
             for i in alive.nonzero().flatten().tolist():
@@ -86,7 +91,7 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         d = max(int(duration[best]), 1)
         results.append(ClipResult(clip=clip.name, frames=clip.num_frames, success=bool(success[best]),
                                   duration=int(duration[best]), e_h_cm=100.0 * float(err_h[best]) / d,
-                                  e_o_cm=100.0 * float(err_o[best]) / d))
+                                  e_o_cm=100.0 * float(err_o[best]) / d, ended_by=ended_by[best]))
     best_tracks = None
     if record:
         best_tracks = {}
@@ -131,12 +136,12 @@ def format_table(rows: list[dict], summary: dict) -> str:
     baseline = "baseline_duration" in rows[0]
     lines = []
     if baseline:
-        lines.append(f"{'':26s} {'':6s} {'policy':^28s}  | {'PD replay, same rules':^22s} | {'PD replay to a fall':^22s}")
-    lines.append(f"{'clip':26s} {'frames':>6s} {'ok':>3s} {'dur':>5s} {'E_h':>6s} {'E_o':>6s}"
+        lines.append(f"{'':26s} {'':6s} {'policy':^41s}  | {'PD replay, same rules':^22s} | {'PD replay to a fall':^22s}")
+    lines.append(f"{'clip':26s} {'frames':>6s} {'ok':>3s} {'dur':>5s} {'E_h':>6s} {'E_o':>6s} {'ended by':>12s}"
                  + (f"  | {'dur':>6s} {'E_h':>6s} {'E_o':>6s}" * 2 if baseline else ""))
     for r in rows:
         line = (f"{r['clip']:26s} {r['frames']:6d} {'yes' if r['success'] else 'no':>3s} {r['duration']:5d} "
-                f"{r['e_h_cm']:6.1f} {r['e_o_cm']:6.1f}")
+                f"{r['e_h_cm']:6.1f} {r['e_o_cm']:6.1f} {r['ended_by']:>12s}")
         if baseline:
             line += f"  | {r['pd_duration']:6d} {r['pd_e_h_cm']:6.1f} {r['pd_e_o_cm']:6.1f}"
             line += f"  | {r['baseline_duration']:6d} {r['baseline_e_h_cm']:6.1f} {r['baseline_e_o_cm']:6.1f}"
