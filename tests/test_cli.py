@@ -51,19 +51,28 @@ def test_replay_missing_object_mesh_names_file(capsys, tmp_path, sample_dir):
     assert "largetable" in err
 
 
-def test_demo_runs_without_shared(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--json"]) == 0
+def test_demo_runs_the_bundled_expert_without_shared(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--clips", "1", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["kinematic"]["body_error_max_cm"] < 0.01
-    assert res["physics"]["frames"] > 0
+    row = res["clips"][0]
+    assert row["clip"] == "sub0_box_000" and row["frames"] > 100
+    assert row["duration"] > 0 and row["pd_duration"] > 0 and row["baseline_duration"] > 0
+    assert (tmp_path / "demo" / "synthetic" / "clips" / "sub0_box_000.pt").is_file()
     if "video" in res:
-        assert (tmp_path / "demo" / "demo_physics_replay.mp4").stat().st_size > 10_000
+        assert (tmp_path / "demo" / "sub0_box_000.mp4").stat().st_size > 10_000
+
+
+def test_demo_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--clips", "0"]) == 2
+    assert "--clips" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "none.pt" in capsys.readouterr().err
 
 
 def test_unwritable_output_is_one_line_error(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert main(["demo", "--out", str(blocker / "sub"), "--no-video"]) == 2
+    assert main(["demo", "--out", str(blocker / "sub"), "--no-video", "--clips", "1"]) == 2
     err = capsys.readouterr().err
     assert "file" in err and "Traceback" not in err
 

@@ -27,3 +27,16 @@ def test_readme_mentions_every_command():
     text = (ROOT / "README.md").read_text()
     for name in COMMAND_MODULES:
         assert f"interprior {name}" in text
+
+
+def test_readme_command_lines_parse():
+    """Every `interprior ...` line in the README's code blocks is accepted by the CLI's parser (docs match code)."""
+    import shlex
+
+    from interprior.cli import build_parser
+
+    lines = [ln.split("#")[0].strip() for block in _readme_commands() for ln in block.splitlines()]
+    commands = [ln for ln in lines if ln.startswith("interprior ")]
+    assert len(commands) > 10
+    for line in commands:
+        build_parser().parse_args(shlex.split(line)[1:])  # SystemExit (exit 2) on an unknown option

@@ -21,6 +21,8 @@ def load_expert(checkpoint: str | Path):
     from interprior.train.expert import ExpertConfig
 
     path = Path(checkpoint)
+    if not path.exists():
+        raise DataFileError(path, "no such run directory or checkpoint file")
     if path.is_file() and path.parent.name != "checkpoints":
         state = load_checkpoint(path)
         if state.get("format") != FORMAT:
