@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer
 from interprior.models.actor_critic import ActorCritic
-from interprior.train.distributed import broadcast_module, cleanup, init_distributed, shard
+from interprior.train.distributed import broadcast_module, cleanup, exit_process, init_distributed, shard
 
 
 def flat_state(model: ActorCritic, ppo: PPO) -> torch.Tensor:
@@ -64,6 +64,7 @@ def main(out_path: str) -> None:
         with open(out_path, "w") as f:
             json.dump(report, f)
     cleanup()
+    exit_process(0)
 
 
 if __name__ == "__main__":

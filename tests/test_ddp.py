@@ -37,3 +37,33 @@ def test_ppo_ranks_stay_in_sync(tmp_path):
     # normaliser saw both ranks' data: 2 ranks x 8 envs x 4 steps per update
     assert report["count"] == [64.0, 128.0, 192.0]
     assert report["shards"] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+
+
+def test_train_expert_under_torchrun(tmp_path, sample_dir):
+    """The CLI itself under torchrun: clips sharded over 2 gloo processes, one run directory, ranks in sync."""
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with the gloo backend is not available in this torch build")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "interprior.cli",
+           "train", "expert", "--data", str(sample_dir / "OMOMO_new"), "--objects", str(sample_dir / "objects"),
+           "--object", "largetable", "--shortest", "2", "--out", str(run), "--envs", "2", "--samples", "16",
+           "--set", "ppo.horizon=2", "--set", "model.hidden=[16]", "--set", "torch_threads=1"]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("torchrun training timed out after 300 s")
+    if proc.returncode != 0 and ("Address family not supported" in proc.stderr or "errno: 97" in proc.stderr):
+        pytest.skip("torchrun cannot open a local TCP rendezvous in this sandbox")
+    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    out = proc.stdout
+    assert out.count("training on 2 clips") == 1  # rank 0 prints, rank 1 does not
+    assert "x 2 process(es)" in out
+    assert "2 processes: largest parameter difference between ranks 0" in out
+    import torch
+
+    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    state = torch.load(ckpts[-1], weights_only=True)
+    assert state["samples"] == 16 and state["iteration"] == 2  # 2 ranks x 2 envs x 2 steps per iteration

@@ -90,13 +90,21 @@ def build_config(args):
 
 
 def run_expert(args) -> int:
+    from interprior.train.distributed import cleanup, is_main
     from interprior.train.expert import ExpertTrainer
 
     cfg = build_config(args)
     trainer = ExpertTrainer(cfg, args.out, restart=args.restart)
-    print(f"training on {len(trainer.clip_names)} clips: {', '.join(trainer.clip_names)}; "
-          f"{cfg.env.num_envs} envs, {cfg.env.variant} humanoid, obs {trainer.env.obs_dim}, act {trainer.env.act_dim}")
+    if is_main():
+        print(f"training on {len(trainer.clip_names)} clips: {', '.join(trainer.clip_names)}; {cfg.env.num_envs} envs "
+              f"x {trainer.world} process(es), {cfg.env.variant} humanoid, obs {trainer.env.obs_dim}, "
+              f"act {trainer.env.act_dim}")
     trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
+    if trainer.world > 1:
+        from interprior.train.distributed import exit_process
+
+        cleanup()
+        exit_process(0)
     return 0
 
 

@@ -74,7 +74,21 @@ def init_distributed(device: str | torch.device | None = None) -> DistInfo:
 def cleanup() -> None:
     """Tear the process group down (call at the end of a torchrun script)."""
     if dist.is_available() and dist.is_initialized():
+        # all ranks reach this point before any tears its group down: a rank that exits while a peer's gloo
+        # threads still talk to it aborts ("terminate called without an active exception")
+        dist.barrier()
         dist.destroy_process_group()
+
+
+def exit_process(code: int = 0) -> None:
+    """End a torchrun worker without interpreter finalization: gloo's worker threads can still hold tensors then,
+    and releasing them while Python shuts down aborts the process now and then (SIGABRT, "terminate called
+    without an active exception"; pytorch/pytorch#179291) after all work is done."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def barrier() -> None:

@@ -7,7 +7,7 @@ rebuilds everything from it on resume: a killed run continues from its last chec
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -18,6 +18,8 @@ from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import InterpriorError
 from interprior.models.actor_critic import ActorCritic
 from interprior.train.checkpoint import RunDir
+from interprior.train.distributed import (all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main,
+                                          shard)
 from interprior.train.progress import Progress, TensorBoardLogger
 
 
@@ -86,15 +88,29 @@ class ExpertTrainer:
     def __init__(self, cfg: ExpertConfig, out: str | Path, restart: bool = False):
         self.cfg = cfg
         cfg.ppo.num_envs = cfg.env.num_envs  # one source of truth: the env count
+        # under torchrun: one process per device, each with its share of the clips and its own envs; gradients and
+        # observation statistics are all-reduced (PPO), only rank 0 writes, prints and logs. A no-op otherwise.
+        dist_info = init_distributed("cpu" if cfg.env.backend == "cpu" else cfg.env.device)
+        self.world = dist_info.world_size
         self.run = RunDir(out)
-        self.run.write_config(cfg, restart=restart, ignore=("total_samples", "checkpoint_every_s"))
+        if is_main():
+            self.run.write_config(cfg, restart=restart, ignore=("total_samples", "checkpoint_every_s"))
+        barrier()
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
-        self.env = TrackingEnv(clips, cfg.data.objects, cfg.env)
+        env_cfg = cfg.env
+        if self.world > 1:
+            if len(clips) < self.world:
+                raise InterpriorError(f"{len(clips)} clips cannot be shared by {self.world} processes")
+            clips = [clips[i] for i in shard(len(clips), dist_info.rank, self.world)]
+            env_cfg = replace(cfg.env, seed=cfg.env.seed + dist_info.rank,
+                              device=str(dist_info.device) if cfg.env.backend != "cpu" else cfg.env.device)
+        self.env = TrackingEnv(clips, cfg.data.objects, env_cfg)
         dev = self.env.device
         self.model = ActorCritic(self.env.obs_dim, self.env.act_dim, hidden=cfg.model.hidden,
                                  critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std).to(dev)
+        broadcast_module(self.model)  # every rank starts from rank 0's weights
         self.ppo = PPO(self.model, cfg.ppo)
         self.buffer = RolloutBuffer(cfg.env.num_envs, cfg.ppo.horizon, self.env.obs_dim, self.env.act_dim, dev)
         self.samples = 0
@@ -106,9 +122,12 @@ class ExpertTrainer:
             self.ppo.load_state_dict(state["ppo"])
             self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
             self.history = list(state.get("history", []))
-            print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
+            if is_main():
+                print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
 
-    def checkpoint(self) -> Path:
+    def checkpoint(self) -> Path | None:
+        if not is_main():  # every rank holds the same weights and optimiser state; rank 0 writes them
+            return None
         return self.run.save(self.iteration, {
             "model": self.model.state_dict(), "ppo": self.ppo.state_dict(), "samples": self.samples,
             "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
@@ -180,7 +199,7 @@ class ExpertTrainer:
     def train(self, max_seconds: float | None = None, bench: bool = True) -> None:
         cfg = self.cfg
         sim_rate = self.bench_same_scene() if bench else float("nan")
-        if bench:
+        if bench and is_main():
             print(f"bench sim on this run's scene (its envs, randomized models, reset states; stepping + full state "
                   f"extraction): {sim_rate:.0f} env-steps/s; `interprior bench sim` (standing, object untouched): "
                   f"{self.bench_standard():.0f} env-steps/s")
@@ -193,15 +212,15 @@ class ExpertTrainer:
             try:
                 self._loop(tb, max_seconds)
             except KeyboardInterrupt:  # Ctrl-C: keep what was learned, then stop
-                self.checkpoint()
-                print(f"interrupted: checkpoint written at iteration {self.iteration}")
+                if self.checkpoint() is not None:
+                    print(f"interrupted: checkpoint written at iteration {self.iteration}")
                 raise
         self.checkpoint()
         self._report(sim_rate)
 
     def _loop(self, tb, max_seconds: float | None) -> None:
         cfg = self.cfg
-        per_iter = cfg.env.num_envs * cfg.ppo.horizon
+        per_iter = cfg.env.num_envs * cfg.ppo.horizon * self.world  # samples of all ranks together
         progress = Progress(cfg.total_samples, start_samples=self.samples, deadline_s=max_seconds)
         last_ckpt = start = time.time()
         while self.samples < cfg.total_samples:
@@ -232,10 +251,33 @@ class ExpertTrainer:
             if now - last_ckpt >= cfg.checkpoint_every_s:
                 self.checkpoint()
                 last_ckpt = now
-            if max_seconds is not None and now - start >= max_seconds:
+            if max_seconds is not None and self._all_agree(now - start >= max_seconds):
                 break
 
+    def _all_agree(self, flag: bool) -> bool:
+        """True on every rank once any rank says so (ranks must leave the loop together: updates all-reduce)."""
+        if self.world == 1:
+            return flag
+        return bool(all_reduce_sum_(torch.tensor([float(flag)], device=self.env.device)).item() > 0)
+
+    def rank_divergence(self) -> float:
+        """Largest parameter difference between any rank and rank 0 (0.0 when in sync or not distributed)."""
+        flat = torch.cat([p.detach().reshape(-1).double() for p in self.model.parameters()])
+        if self.world == 1:
+            return 0.0
+        import torch.distributed as dist
+
+        gathered = [torch.empty_like(flat) for _ in range(self.world)]
+        dist.all_gather(gathered, flat)
+        return max(float((g - gathered[0]).abs().max()) for g in gathered)
+
     def _report(self, sim_rate: float) -> None:
+        if self.world > 1:
+            diff = self.rank_divergence()
+            if is_main():
+                print(f"{self.world} processes: largest parameter difference between ranks {diff:.3g}")
+        if not is_main():
+            return
         total = self._collect_s + self._learn_s
         if total <= 0:
             return
