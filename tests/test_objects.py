@@ -451,3 +451,24 @@ def test_unreadable_mesh(tmp_path):
     with pytest.raises(DataFileError) as err:
         O.load_mesh_asset(path, cache_dir=tmp_path / "cache")
     assert err.value.path == path
+
+
+def test_sidecar_sets_mass_or_density(tmp_path):
+    import json
+
+    from interprior.assets.objects import load_object
+    from interprior.data.synthetic import write_box_mesh
+    from interprior.errors import DataFileError
+
+    mesh = write_box_mesh(tmp_path, "box", 0.4)
+    cache = tmp_path / "cache"
+    assert load_object(tmp_path, "box", cache_dir=cache).mass == pytest.approx(200 * 0.064, rel=1e-3)
+    mesh.with_suffix(".json").write_text(json.dumps({"mass_kg": 2.5}))
+    asset = load_object(tmp_path, "box", cache_dir=cache)
+    assert asset.mass == pytest.approx(2.5) and asset.density == pytest.approx(2.5 / 0.064, rel=1e-3)
+    mesh.with_suffix(".json").write_text(json.dumps({"density": 60}))
+    assert load_object(tmp_path, "box", cache_dir=cache).mass == pytest.approx(3.84, rel=1e-3)
+    for bad in ('{"density": -1}', '{"mass_kg": 1, "density": 2}', "{oops", '{"weight": 3}'):
+        mesh.with_suffix(".json").write_text(bad)
+        with pytest.raises(DataFileError, match="box.json"):
+            load_object(tmp_path, "box", cache_dir=cache)

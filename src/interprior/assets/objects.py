@@ -26,6 +26,7 @@ import hashlib
 import html
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -194,7 +195,7 @@ def load_mesh_asset(mesh_path: str | Path, name: str | None = None, cache_dir: s
     hull_files = [entry / f for f in meta["hull_files"]]
     points = np.load(entry / "surface_points.npy")
     bounds = np.array(meta["bounds"], dtype=np.float64)
-    density = schema.OBJECT_DENSITY
+    density = _density(mesh_path, sum(meta["hull_volumes"]))
     info = {k: meta[k] for k in ("mesh_sha256", "decompose_seconds", "coacd_pieces", "params") if k in meta}
     info.update(cache_key=key, cache_entry=str(entry), from_cache=from_cache)
     return ObjectAsset(
@@ -202,6 +203,26 @@ def load_mesh_asset(mesh_path: str | Path, name: str | None = None, cache_dir: s
         friction=schema.FRICTION, mass=float(density * sum(meta["hull_volumes"])),
         extents=bounds[1] - bounds[0], bounds=bounds, hull_volumes=list(meta["hull_volumes"]), info=info,
     )
+
+
+def _density(mesh_path: Path, hull_volume: float) -> float:
+    """The object's density: `schema.OBJECT_DENSITY`, unless a sidecar `<name>.json` beside the mesh gives
+    ``{"density": kg/m³}`` or ``{"mass_kg": kg}`` (then density = mass / volume of the convex hulls)."""
+    sidecar = mesh_path.with_suffix(".json")
+    if not sidecar.is_file():
+        return schema.OBJECT_DENSITY
+    try:
+        spec = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as e:
+        raise DataFileError(sidecar, f"cannot read object properties ({e})") from None
+    keys = set(spec) & {"density", "mass_kg"} if isinstance(spec, dict) else set()
+    if len(keys) != 1:
+        raise DataFileError(sidecar, 'expected exactly one of "density" (kg/m³) or "mass_kg"')
+    key = keys.pop()
+    value = spec[key]
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise DataFileError(sidecar, f"{key} must be a positive number, got {value!r}")
+    return float(value) if key == "density" else float(value) / hull_volume
 
 
 def ground_and_object_xml(asset: ObjectAsset, pos: Sequence[float] = (0.0, 0.0, 0.0),

@@ -6,18 +6,22 @@ the cylinder under any turn), so an upright object resting on the floor has its 
 `rest_height` and the grasp geometry only depends on the side the humanoid stands at.
 
 Sizes: `box` is fixed (0.4 m cube, the object the demo trains on); the others are drawn once per seed, so every
-clip of one object uses one mesh. Mass = mesh volume × density 200 kg/m³ (the asset pipeline's rule): a 0.4 m box
-weighs 12.8 kg, the largest box at most ~18 kg.
+clip of one object uses one mesh. Boxes are packing boxes (density 60 kg/m³: the 0.4 m box weighs 3.8 kg), the
+cylinder and the stool solid-ish (100 and 200 kg/m³); the density goes into a sidecar `<name>.json` that the asset
+pipeline reads (its default is 200 kg/m³).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from interprior import schema
+
+DENSITY = {"box": 60.0, "cylinder": 100.0, "stool": 200.0}  # kg/m³: packing boxes, a light drum, a wooden stool
 
 OBJECT_NAMES: tuple[str, ...] = ("box", "smallbox", "bigbox", "cylinder", "stool")
 BOX_SIZE = 0.4  # m, the fixed demo box
@@ -44,6 +48,7 @@ class SynthObject:
     name: str
     kind: str  # "box" | "cylinder" | "stool"
     parts: tuple[Part, ...]
+    density: float = schema.OBJECT_DENSITY  # kg/m³
 
     # --- geometry -------------------------------------------------------------------------------------------
     @property
@@ -75,7 +80,7 @@ class SynthObject:
 
     @property
     def mass(self) -> float:
-        return schema.OBJECT_DENSITY * self.volume
+        return self.density * self.volume
 
     @property
     def grip_part(self) -> Part:
@@ -152,16 +157,17 @@ class SynthObject:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(self.mesh().export(file_type="obj"))
         tmp.replace(path)
+        path.with_suffix(".json").write_text(json.dumps({"density": self.density}) + "\n")
         return path
 
 
 def _centred(name: str, kind: str, parts: list[Part]) -> SynthObject:
     """Shift the parts so that the mesh's vertex mean is the origin (the convention of the released meshes)."""
-    obj = SynthObject(name, kind, tuple(parts))
+    obj = SynthObject(name, kind, tuple(parts), DENSITY[kind])
     shift = -np.asarray(obj.mesh().vertices).mean(axis=0)
     shift[np.abs(shift) < 1e-12] = 0.0
     moved = [Part(p.kind, tuple(float(c) for c in np.add(p.center, shift)), p.half) for p in parts]
-    return SynthObject(name, kind, tuple(moved))
+    return SynthObject(name, kind, tuple(moved), DENSITY[kind])
 
 
 def make_box(name: str, size_xyz) -> SynthObject:
