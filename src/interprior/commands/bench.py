@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_sim)
 
+    _register_prior(bsub)
+
 
 def run_sim(args) -> int:
     from interprior.assets.scene import SceneConfig
@@ -103,4 +105,105 @@ def _run_table(args, cfg) -> int:
         print(f"{r['envs']:7d} {args.backend + ':' + r['device']:>12} {r['batched_env_steps_per_s']:10.0f} "
               f"{r['raw_env_steps_per_s']:10.0f} {r['batched_over_raw']:6.2f} {r['cpu_batched_env_steps_per_s']:12.0f} "
               f"{r['cpu_raw_env_steps_per_s']:10.0f} {r['speedup_vs_cpu']:6.1f}x")
+    return 0
+
+
+# --- Stage II: inference latency of the prior ----------------------------------------------------------------------
+def _register_prior(bsub) -> None:
+    p = bsub.add_parser(
+        "prior",
+        help="latency of the Stage II policy (prior + decoder) for one environment per control step, CPU",
+        description="Times the deployable Stage II policy (Transformer prior + MLP decoder, no encoder) on one "
+        "environment: one self observation and one goal (previews + snapshot, half the components given) per "
+        "control step, as GoalPolicy.act runs it. Without --checkpoint a randomly initialised model of the "
+        "paper's sizes (or --preset cpu) is timed. Reports the median and 90th percentile milliseconds per step; "
+        "--onnx also times the exported graph in onnxruntime.",
+    )
+    p.add_argument("--checkpoint", default=None, help="Stage II run directory or checkpoint (default: random)")
+    p.add_argument("--preset", choices=["paper", "cpu"], default="paper", help="model sizes without --checkpoint")
+    p.add_argument("--variant", choices=sorted(schema.VARIANTS), default="full",
+                   help="humanoid (action size) without --checkpoint (default full: 153)")
+    p.add_argument("--steps", type=int, default=200, help="control steps to time (default 200)")
+    p.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads (default 1)")
+    p.add_argument("--onnx", action="store_true", help="also time the ONNX graph in onnxruntime")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_prior)
+
+
+def run_prior(args) -> int:
+    import statistics
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from interprior.errors import InterpriorError
+    from interprior.mdp.goals import Goal, GoalLayout
+    from interprior.mdp.self_observation import SELF_OBS_SIZE
+    from interprior.models.prior import GoalPolicy, MaskedGoalPrior, PriorModelConfig, cpu_model_preset
+
+    if args.steps < 1 or args.threads < 1:
+        raise InterpriorError("--steps and --threads must be positive")
+    torch.set_num_threads(args.threads)
+    if args.checkpoint:
+        from interprior.train.distill import load_prior
+
+        _, model, _ = load_prior(args.checkpoint)
+        source = args.checkpoint
+    else:
+        cfg = PriorModelConfig() if args.preset == "paper" else cpu_model_preset(PriorModelConfig())
+        model = MaskedGoalPrior(SELF_OBS_SIZE, schema.VARIANTS[args.variant].num_dofs, GoalLayout(), cfg).eval()
+        source = f"random, {args.preset} sizes"
+    layout = model.layout
+    g = torch.Generator().manual_seed(0)
+    k = layout.num_tokens
+    goal = Goal(full=torch.randn(1, k, layout.feature_size, generator=g),
+                bits=torch.rand(1, k, layout.bit_size, generator=g) < 0.5,
+                defined=torch.ones(1, k, layout.bit_size, dtype=torch.bool), time=torch.rand(1, k, generator=g),
+                layout=layout)
+    state = torch.randn(1, model.state_dim, generator=g)
+    policy = GoalPolicy(model, 1)
+
+    def timed(fn) -> list[float]:
+        for _ in range(10):  # warm-up
+            fn()
+        out = []
+        for _ in range(args.steps):
+            t0 = time.perf_counter()
+            fn()
+            out.append(1000.0 * (time.perf_counter() - t0))
+        return out
+
+    torch_ms = timed(lambda: policy.act(state, goal))
+    res = {"source": source, "threads": args.threads, "steps": args.steps,
+           "parameters_prior_decoder": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder")),
+           "torch_ms_median": statistics.median(torch_ms),
+           "torch_ms_p90": sorted(torch_ms)[int(0.9 * (len(torch_ms) - 1))]}
+    if args.onnx:
+        from interprior.models.prior_onnx import INPUT_NAMES, export_onnx, onnxruntime_problem
+
+        problem = onnxruntime_problem()
+        if problem:
+            raise InterpriorError(f"--onnx: {problem}")
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx(model, Path(tmp) / "prior.onnx")
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = opts.inter_op_num_threads = args.threads
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            feed = dict(zip(INPUT_NAMES, (state.numpy(), goal.features().numpy(), goal.bits.float().numpy(),
+                                          goal.time.numpy(), policy.eps.numpy())))
+            onnx_ms = timed(lambda: session.run(["action"], feed))
+        res["onnx_ms_median"] = statistics.median(onnx_ms)
+        res["onnx_ms_p90"] = sorted(onnx_ms)[int(0.9 * (len(onnx_ms) - 1))]
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"Stage II policy (prior + decoder, {res['parameters_prior_decoder'] / 1e6:.1f}M parameters; {source}), "
+          f"one environment, {args.threads} thread(s), {args.steps} control steps")
+    print(f"PyTorch:     {res['torch_ms_median']:.2f} ms per step (median), p90 {res['torch_ms_p90']:.2f} ms")
+    if "onnx_ms_median" in res:
+        print(f"onnxruntime: {res['onnx_ms_median']:.2f} ms per step (median), p90 {res['onnx_ms_p90']:.2f} ms")
     return 0

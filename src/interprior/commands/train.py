@@ -53,6 +53,8 @@ def register(sub) -> None:
     e.add_argument("--out", required=True, help="output file (.pt)")
     e.set_defaults(func=run_export)
 
+    _register_prior(tsub)
+
 
 def build_config(args):
     import json
@@ -113,4 +115,110 @@ def run_export(args) -> int:
 
     path = export_expert(args.checkpoint, args.out)
     print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+# --- Stage II: the masked goal prior --------------------------------------------------------------------------------
+def _register_prior(tsub) -> None:
+    p = tsub.add_parser(
+        "prior",
+        help="Stage II: distil an expert into the masked goal-conditioned prior (online DAgger, resumable)",
+        description="Distils a trained expert into the masked goal-conditioned variational policy (Transformer "
+        "prior, training-only MLP encoder, MLP decoder, latents on the unit sphere) by online DAgger: the student "
+        "drives the expert's tracking environment, the frozen expert labels every visited state. Writes "
+        "RUN/config.json, atomic checkpoints in RUN/checkpoints and TensorBoard logs in RUN/tb; the same --out "
+        "resumes.",
+    )
+    p.add_argument("--expert", required=True, help="expert run directory, checkpoint, or exported expert file")
+    p.add_argument("--data", default=None, help="folder of clips (default: the expert's training data)")
+    p.add_argument("--objects", default=None, help="objects folder (default: the expert's)")
+    p.add_argument("--out", required=True, help="run directory (created or resumed)")
+    p.add_argument("--envs", type=int, default=None, help="parallel environments (preset: 32 cpu)")
+    p.add_argument("--preset", choices=["cpu", "paper"], default=None,
+                   help="cpu: narrow networks and 32 envs for 2-core machines; paper: the paper's sizes "
+                   "(default: cpu when the expert ran on the cpu backend)")
+    p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 5e6)")
+    p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
+    p.add_argument("--seed", type=int, default=None, help="random seed of envs, goals and minibatches")
+    p.add_argument("--config", default=None, help="start from this config.json instead of a preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any config field, dotted, JSON value (repeatable), e.g. --set loss.temporal=0.05 "
+                   "--set torch_threads=1")
+    p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
+    p.set_defaults(func=run_prior)
+
+    e = tsub.add_parser(
+        "export-prior",
+        help="write the deployable prior + decoder as ONNX (checked against PyTorch with onnxruntime)",
+        description="Exports the latest checkpoint of a Stage II run (or a given checkpoint) as one ONNX graph: "
+        "inputs state_obs, goal_features, goal_bits, goal_time, eps; output action (batch dimension dynamic). "
+        "Then runs it with onnxruntime on random inputs and prints the largest difference to PyTorch.",
+    )
+    e.add_argument("--checkpoint", required=True, help="Stage II run directory or checkpoint file")
+    e.add_argument("--out", required=True, help="output file (.onnx)")
+    e.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    e.set_defaults(func=run_export_prior)
+
+
+def build_prior_config(args):
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from interprior.errors import InterpriorError
+    from interprior.train.checkpoint import apply_overrides, dict_to_config
+    from interprior.train.distill import DistillConfig, cpu_preset
+    from interprior.train.export import load_expert
+
+    expert_cfg, _, _ = load_expert(args.expert)
+    if args.config:
+        try:
+            cfg = dict_to_config(DistillConfig, json.loads(Path(args.config).read_text()))
+        except (OSError, ValueError) as e:
+            raise InterpriorError(f"--config {args.config}: {e}") from e
+    else:
+        cfg = DistillConfig(data=expert_cfg.data, env=expert_cfg.env)
+        preset = args.preset or ("cpu" if expert_cfg.env.backend == "cpu" else "paper")
+        if preset == "cpu":
+            cpu_preset(cfg)
+    cfg.expert = str(Path(args.expert).resolve())
+    if args.data:
+        cfg.data = replace(cfg.data, data=args.data, clips=(), shortest=0)
+    if args.objects:
+        cfg.data = replace(cfg.data, objects=args.objects)
+    if args.envs:
+        cfg.env.num_envs = args.envs
+    if args.samples:
+        cfg.total_samples = int(args.samples)
+    if args.seed is not None:
+        cfg.env.seed = cfg.optim.seed = args.seed
+    return apply_overrides(cfg, args.overrides)
+
+
+def run_prior(args) -> int:
+    from interprior.train.distill import PriorDistiller
+
+    cfg = build_prior_config(args)
+    trainer = PriorDistiller(cfg, args.out, restart=args.restart)
+    print(f"distilling {cfg.expert} on {len(trainer.clip_names)} clips: {cfg.env.num_envs} envs, "
+          f"{cfg.env.variant} humanoid, {cfg.student_actions} actions ({trainer.env.act_dim}), "
+          f"{cfg.goals.num_tokens} goal tokens x {cfg.goals.feature_size} residuals")
+    trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
+    return 0
+
+
+def run_export_prior(args) -> int:
+    from interprior.models.prior_onnx import export_onnx, max_difference, onnxruntime_problem
+    from interprior.train.distill import load_prior
+
+    _, model, _ = load_prior(args.checkpoint)
+    path = export_onnx(model, args.out)
+    print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB; prior + decoder)")
+    if args.no_check:
+        return 0
+    problem = onnxruntime_problem()
+    if problem:
+        print(f"not checked: {problem}")
+        return 0
+    print(f"onnxruntime vs PyTorch on random inputs: max |diff| {max_difference(model, path):.2e}")
     return 0

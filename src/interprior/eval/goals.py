@@ -1,0 +1,255 @@
+"""Goal-following evaluation of a Stage II prior (InterPrior Table 1 protocol, CPU scale).
+
+Every clip starts at its first frame with deterministic physics (no noise, perturbations or randomization); the
+policy runs the **prior + decoder only** (no encoder) with ε = 0 (or one ε per episode with `sample`). Only a fall
+(or a diverged simulation) ends an episode early: tracking terminations are off, since a sparse goal leaves the
+policy free between its targets. Goals are drawn by the training masks `restricted_to(goal_type)` with a fixed
+seed, and the **baseline** is the same policy on the same clips with the zero goal (nothing given), so the table shows what the
+goal itself contributes.
+
+Success per goal type (thresholds below, also in the README):
+
+* ``snapshot``:   at the snapshot's target time (`SNAPSHOT_FRAMES` after the start, or the clip's end), every given
+  body / object position is within `POSITION_TOLERANCE` and every given rotation within `ROTATION_TOLERANCE`;
+  not fallen before;
+* ``trajectory``: at every step until the horizon, every given position within `TRAJECTORY_TOLERANCE` of the
+  reference at that time (and rotations within `ROTATION_TOLERANCE`); not fallen;
+* ``contact``:    the given contact bits are matched (simulated object contact = reference label) on at least
+  `CONTACT_MATCH_RATE` of the (step, body) pairs until the horizon; not fallen;
+* ``full``:       full-reference tracking: mean key-body error ≤ `FULL_BODY_ERROR` and mean object surface-point error
+  ≤ `FULL_OBJECT_ERROR` at every step until the horizon (the Stage I termination thresholds); not fallen;
+* ``composed``:   every given part of the goal meets its own rule above (snapshot, trajectory and contact parts).
+
+The horizon is the clip's end or `max_frames`, whichever is first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import Tensor
+
+from interprior import schema
+from interprior.mdp.goal_masks import GOAL_TYPES, GoalSchedule
+from interprior.mdp.goals import GoalLayout, reference_frames
+from interprior.mdp.self_observation import self_observation
+from interprior.mdp.terminations import object_drift
+from interprior.rotations import quat_angle, quat_conj, quat_mul
+
+POSITION_TOLERANCE = 0.15  # m, snapshot positions at the target time
+ROTATION_TOLERANCE = 0.5  # rad (≈ 29°), any given rotation
+TRAJECTORY_TOLERANCE = 0.25  # m, trajectory positions at every step
+CONTACT_MATCH_RATE = 0.8  # share of given (step, contact body) pairs matched
+FULL_BODY_ERROR = 0.5  # m, mean key-body error (Stage I's termination threshold)
+FULL_OBJECT_ERROR = 0.5  # m, mean object surface-point error
+SNAPSHOT_FRAMES = 60  # the snapshot target, frames after the start (2 s at 30 Hz)
+
+SUCCESS_RULES = {
+    "snapshot": f"given positions within {100 * POSITION_TOLERANCE:.0f} cm, rotations within {ROTATION_TOLERANCE} rad "
+                f"at the target time ({SNAPSHOT_FRAMES} frames on), not fallen",
+    "trajectory": f"given positions within {100 * TRAJECTORY_TOLERANCE:.0f} cm (rotations {ROTATION_TOLERANCE} rad) "
+                  "at every step, not fallen",
+    "contact": f"given contacts matched on >= {100 * CONTACT_MATCH_RATE:.0f}% of steps, not fallen",
+    "full": f"mean key-body error <= {100 * FULL_BODY_ERROR:.0f} cm and object error <= "
+            f"{100 * FULL_OBJECT_ERROR:.0f} cm at every step, not fallen",
+    "composed": "every given part meets its snapshot / trajectory / contact rule, not fallen",
+}
+
+
+def component_errors(sim, ref, layout: GoalLayout) -> dict[str, Tensor]:
+    """Per-component distances between the simulated state and a reference (fields [N, ...]): body position (m)
+    and rotation (rad) errors [N, B], object position / rotation errors [N, 1], contact matched [N, C] (bool)."""
+    bodies = torch.as_tensor(layout.bodies)
+    contacts = torch.as_tensor(layout.contact_bodies)
+    ref_rot, sim_rot = ref.body_rot[:, bodies].to(sim.body_rot), sim.body_rot[:, bodies]
+    return {
+        "body_pos": (ref.body_pos[:, bodies].to(sim.body_pos) - sim.body_pos[:, bodies]).norm(dim=-1),
+        "body_rot": quat_angle(quat_mul(ref_rot, quat_conj(sim_rot))),
+        "obj_pos": (ref.obj_pos.to(sim.obj_pos) - sim.obj_pos[:, 0]).norm(dim=-1, keepdim=True),
+        "obj_rot": quat_angle(quat_mul(ref.obj_rot.to(sim.obj_rot), quat_conj(sim.obj_rot[:, 0])))[:, None],
+        "contact": (ref.contact[:, contacts] > 0) == sim.object_contact[:, contacts].cpu(),
+    }
+
+
+def goals_met(errors: dict[str, Tensor], bits: Tensor, layout: GoalLayout, position_tolerance: float) -> Tensor:
+    """[N] bool: every given position / rotation of `bits` [N, G] within tolerance (contacts are scored apart)."""
+    sl = layout.bit_slices
+    ok = torch.ones(bits.shape[0], dtype=torch.bool)
+    for name, tol in (("body_pos", position_tolerance), ("obj_pos", position_tolerance),
+                      ("body_rot", ROTATION_TOLERANCE), ("obj_rot", ROTATION_TOLERANCE)):
+        ok &= ~(bits[:, sl[name]] & (errors[name] > tol)).any(dim=1)
+    return ok
+
+
+def given_position_error(errors: dict[str, Tensor], bits: Tensor, layout: GoalLayout) -> Tensor:
+    """[N] mean error (m) of the given body and object positions (NaN where none is given)."""
+    sl = layout.bit_slices
+    given = torch.cat([bits[:, sl["body_pos"]], bits[:, sl["obj_pos"]]], dim=1).float()
+    err = torch.cat([errors["body_pos"], errors["obj_pos"]], dim=1).float()
+    return (err * given).sum(1) / given.sum(1)
+
+
+def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: int = 300, rollouts: int = 1,
+                   seed: int = 0, sample: bool = False) -> tuple[list[dict], dict]:
+    """Run the prior on every clip with goals of `goal_type` and, beside it, with the zero goal. `model`: a
+    `MaskedGoalPrior`; `cfg`: its `DistillConfig`. -> (rows: one per clip and rollout, summary)."""
+    from interprior.envs.tracking import TrackingEnv
+    from interprior.models.prior import GoalPolicy
+    from interprior.train.distill import env_goal, student_env_config
+
+    if goal_type not in GOAL_TYPES:
+        raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(GOAL_TYPES)}")
+    layout = cfg.goals
+    m = len(clips) * rollouts
+    n = 2 * m  # rows [0, m): the goal; rows [m, 2m): the same targets, zero goal
+    env_cfg = replace(student_env_config(cfg), num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0,
+                      init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames,
+                      termination=replace(cfg.env.termination, enabled=False), backend="cpu", device=None)
+    env = TrackingEnv(clips, objects_dir, env_cfg)
+    clip_ids = torch.arange(len(clips)).repeat(rollouts).repeat(2)
+    env.reset_to(torch.arange(n), clip_ids, torch.zeros(n, dtype=torch.long), noise=False)
+    last = env.ref.lengths[clip_ids] - 1
+    sampling = replace(cfg.masks.restricted_to(goal_type), snapshot_frames=(SNAPSHOT_FRAMES, SNAPSHOT_FRAMES),
+                       repeat_prob=1.0)
+    schedule = GoalSchedule(n, layout, sampling, fps=1.0 / env.dt, generator=torch.Generator().manual_seed(seed))
+    horizon = torch.minimum(last, torch.full_like(last, max_frames))
+    schedule.reset(torch.arange(n), env.frame.clone(), last)
+    schedule.snapshot_frame[:] = torch.minimum(schedule.snapshot_frame, horizon)
+    _mirror(schedule, m)
+    policy = GoalPolicy(model, n, deterministic=not sample, seed=seed)
+    goal_rows = (torch.arange(n) < m)[:, None, None]
+    # what success is checked against: the first draw (repeat_prob 1 keeps the bits for the whole episode)
+    bits = schedule.bits.clone()
+    snapshot_at = schedule.snapshot_frame.clone()
+    if goal_type == "snapshot":
+        horizon = torch.minimum(horizon, snapshot_at)
+    has_snapshot, has_trajectory = bits[:, -1].any(1), bits[:, :-1, : layout.bit_slices["contact"].start].any((1, 2))
+    contact_bits = bits[:, :, layout.bit_slices["contact"]].any(1)
+
+    alive = torch.ones(n, dtype=torch.bool)
+    fell = torch.zeros(n, dtype=torch.bool)
+    frames_run = torch.zeros(n, dtype=torch.long)
+    snapshot_ok = torch.zeros(n, dtype=torch.bool)
+    trajectory_ok = torch.ones(n, dtype=torch.bool)
+    contact_hits, contact_pairs = torch.zeros(n), torch.zeros(n)
+    full_ok = torch.ones(n, dtype=torch.bool)
+    err_sum, err_count = torch.zeros(n, dtype=torch.float64), torch.zeros(n)
+    key = list(schema.KEY_BODIES)
+    sim = env.sim.state()
+    for _ in range(int(horizon.max())):
+        schedule.advance(env.frame, last)
+        _mirror(schedule, m)
+        goal = env_goal(env, sim, schedule, layout)
+        goal = goal.with_bits(goal.bits & goal_rows.to(goal.bits.device))
+        action = policy.act(self_observation(sim), goal)
+        frame = env.frame + 1  # the reference frame the state after this step should match
+        _, _, terminated, _, info = env.step(action)
+        after = info.get("pre_reset_state", env.prev)  # this step's state, before any auto-reset replaced it
+        sim = env.prev
+        ref = env.ref.state(clip_ids, frame)  # (envs that ended were auto-reset, possibly to other clips)
+        errors = component_errors(after, ref, layout)
+        now = alive.clone()
+        fell |= now & terminated.cpu()
+        frames_run += now.long()
+        # trajectory: the preview selection against the reference at every step
+        traj_bits = bits[:, 0] & _defined_now(ref, layout)
+        trajectory_ok &= ~now | ~has_trajectory | goals_met(errors, traj_bits, layout, TRAJECTORY_TOLERANCE)
+        # contact: matched (step, body) pairs among the given, known labels
+        known = ref.contact[:, torch.as_tensor(layout.contact_bodies)] != 0
+        given_c = contact_bits & known & now[:, None]
+        contact_hits += (errors["contact"] & given_c).sum(1).float()
+        contact_pairs += given_c.sum(1).float()
+        # snapshot: at its target frame
+        at_target = now & (frame == snapshot_at)
+        snap_bits = bits[:, -1] & _defined_now(ref, layout)
+        snapshot_ok |= at_target & goals_met(errors, snap_bits, layout, POSITION_TOLERANCE)
+        # full tracking
+        eh = (after.body_pos[:, key] - ref.body_pos[:, key].to(after.body_pos)).norm(dim=-1).mean(-1).cpu()
+        eo = object_drift(after, ref, env.points).cpu()
+        full_ok &= ~now | ((eh <= FULL_BODY_ERROR) & (eo <= FULL_OBJECT_ERROR))
+        # the reported error: E_h for full tracking, else the mean error of the given positions
+        step_err = eh if goal_type in ("full", "contact") else given_position_error(
+            errors, bits[:, -1] if goal_type == "snapshot" else bits[:, 0], layout)
+        if goal_type == "snapshot":
+            use = at_target
+        else:
+            use = now & ~torch.isnan(step_err)
+        err_sum += torch.where(use, step_err.double(), torch.zeros_like(err_sum))
+        err_count += use.float()
+        alive &= ~terminated.cpu() & (frame < horizon)
+        if not bool(alive.any()):
+            break
+
+    contact_rate = contact_hits / contact_pairs.clamp_min(1.0)
+    ok = {
+        "snapshot": snapshot_ok,
+        "trajectory": trajectory_ok,
+        "contact": contact_rate >= CONTACT_MATCH_RATE,
+        "full": full_ok,
+    }
+    if goal_type == "composed":
+        success = ((~has_snapshot | ok["snapshot"]) & (~has_trajectory | ok["trajectory"])
+                   & (~contact_bits.any(1) | ok["contact"]))
+    else:
+        success = ok[goal_type]
+    success &= ~fell
+    error_cm = 100.0 * err_sum / err_count.clamp_min(1.0)
+    rows = []
+    for i in range(m):
+        j = i + m
+        rows.append({
+            "clip": clips[int(clip_ids[i])].name, "rollout": i // len(clips), "frames": int(horizon[i]),
+            "success": bool(success[i]), "fell": bool(fell[i]), "duration": int(frames_run[i]),
+            "error_cm": float(error_cm[i]), "contact_match": float(contact_rate[i]),
+            "baseline_success": bool(success[j]), "baseline_fell": bool(fell[j]),
+            "baseline_duration": int(frames_run[j]), "baseline_error_cm": float(error_cm[j]),
+            "baseline_contact_match": float(contact_rate[j]),
+        })
+    mean = lambda k: sum(float(r[k]) for r in rows) / len(rows)  # noqa: E731
+    summary = {"goal": goal_type, "rule": SUCCESS_RULES[goal_type], "episodes": len(rows),
+               "success_rate": mean("success"), "fall_rate": mean("fell"), "mean_error_cm": mean("error_cm"),
+               "baseline_success_rate": mean("baseline_success"), "baseline_fall_rate": mean("baseline_fell"),
+               "baseline_mean_error_cm": mean("baseline_error_cm"), "sampled_latent": sample}
+    if goal_type in ("contact", "composed"):
+        summary["contact_match"] = mean("contact_match")
+        summary["baseline_contact_match"] = mean("baseline_contact_match")
+    return rows, summary
+
+
+def _mirror(schedule: GoalSchedule, m: int) -> None:
+    """The baseline rows [m, 2m) get exactly the goal rows' targets."""
+    schedule.bits[m:] = schedule.bits[:m]
+    schedule.snapshot_frame[m:] = schedule.snapshot_frame[:m]
+
+
+def _defined_now(ref, layout: GoalLayout) -> Tensor:
+    """[N, G] components the reference defines at one frame (unknown contact labels are not)."""
+    bits = torch.ones(ref.contact.shape[0], layout.bit_size, dtype=torch.bool)
+    bits[:, layout.bit_slices["contact"]] = ref.contact[:, torch.as_tensor(layout.contact_bodies)] != 0
+    return bits
+
+
+def format_goal_table(rows: list[dict], summary: dict) -> str:
+    """Per-episode table (prior with the goal | same prior, zero goal) and the summary lines."""
+    err = "E_h cm" if summary["goal"] in ("full", "contact") else "err cm"
+    lines = [f"goal: {summary['goal']}; success = {summary['rule']}",
+             f"{'':28s} {'':6s} {'prior + goal':^26s} | {'zero goal (baseline)':^26s}",
+             f"{'clip':24s} {'run':>3s} {'frames':>6s} {'ok':>4s} {'fell':>5s} {'dur':>5s} {err:>8s}"
+             f" | {'ok':>4s} {'fell':>5s} {'dur':>5s} {err:>8s}"]
+    for r in rows:
+        lines.append(f"{r['clip']:24s} {r['rollout']:3d} {r['frames']:6d} {_yn(r['success']):>4s} {_yn(r['fell']):>5s} "
+                     f"{r['duration']:5d} {r['error_cm']:8.1f} | {_yn(r['baseline_success']):>4s} "
+                     f"{_yn(r['baseline_fell']):>5s} {r['baseline_duration']:5d} {r['baseline_error_cm']:8.1f}")
+    s = summary
+    tail = (f"success: prior + goal {100 * s['success_rate']:.0f}%, zero goal {100 * s['baseline_success_rate']:.0f}%; "
+            f"falls {100 * s['fall_rate']:.0f}% vs {100 * s['baseline_fall_rate']:.0f}%; mean {err} "
+            f"{s['mean_error_cm']:.1f} vs {s['baseline_mean_error_cm']:.1f}")
+    if "contact_match" in s:
+        tail += f"; contacts matched {100 * s['contact_match']:.0f}% vs {100 * s['baseline_contact_match']:.0f}%"
+    lines.append(tail)
+    return "\n".join(lines)
+
+
+def _yn(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,250 @@
+"""Stage II: the masked goal-conditioned variational policy (InterPrior §3 "Stage II"; DESIGN.md §4).
+
+Three parts, all fed the student's self observation (`interprior.mdp.self_observation`) and a `Goal`
+(`interprior.mdp.goals`):
+
+* **prior** (deployable): a Transformer over one current-state token and the goal tokens (previews + snapshot).
+  A goal token is an MLP of [normalised masked residuals, mask bits, time to target] plus a learned slot
+  embedding; tokens with no given component are padded out of attention (their keys get exactly zero weight), so
+  their content cannot change the output. The state token's output gives the prior Gaussian (μ_p, log σ²_p).
+* **encoder** (training only): an MLP that also sees the *full* future reference (every defined residual of every
+  token); its output is a residual on the prior (MaskedMimic's posterior, protomotions facts §4.2):
+  μ_q = μ_p + μ_e, log σ²_q = log σ²_e.
+* **decoder**: an MLP from [self observation, z] to the action and to a reconstruction of the goal residuals
+  (trained on the hidden entries: the latent learns to *complete* intent).
+
+Latents live on the unit hypersphere: z = normalise(μ + σ ε) (ASE, InterPrior §3), with ε drawn once per episode
+by the caller (`GoalPolicy`, the trainer) so behaviour stays consistent along a rollout. Observations and goal
+residuals pass through running normalisers held inside the module (checkpoints carry them); hidden goal entries are
+re-zeroed after normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from interprior.mdp.goals import Goal, GoalLayout
+from interprior.models.actor_critic import mlp
+from interprior.models.normalizer import RunningNorm
+
+
+@dataclass
+class PriorModelConfig:
+    """Paper sizes by default (encoder/decoder MLPs 1024-1024-512, 4-layer Transformer prior, d_z = 64)."""
+
+    latent_dim: int = 64
+    width: int = 512  # token width of the Transformer prior
+    heads: int = 4
+    layers: int = 4
+    ff_width: int = 1024
+    token_hidden: tuple[int, ...] = (256,)  # MLPs that embed the state and goal tokens
+    encoder_hidden: tuple[int, ...] = (1024, 1024, 512)
+    decoder_hidden: tuple[int, ...] = (1024, 1024, 512)
+    logvar_range: tuple[float, float] = (-10.0, 2.0)  # keeps σ in a sane range early in training
+    obs_clamp: float = 5.0  # normalised inputs are clamped: a bounded observation space (InterPrior Table 1)
+
+
+def cpu_model_preset(cfg: PriorModelConfig) -> PriorModelConfig:
+    """Smaller widths for 2-core CPUs; same structure (4 layers, d_z 64)."""
+    cfg.width, cfg.ff_width, cfg.token_hidden = 128, 256, (128,)
+    cfg.encoder_hidden = cfg.decoder_hidden = (256, 256, 128)
+    return cfg
+
+
+def _trunk(in_dim: int, hidden: Sequence[int]) -> nn.Sequential:
+    """Linear + ReLU layers (the shared body in front of several heads)."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(in_dim, int(h)), nn.ReLU()]
+        in_dim = int(h)
+    return nn.Sequential(*layers)
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm Transformer encoder layer with explicit key padding. Written out (rather than
+    `nn.TransformerEncoderLayer`) so padded keys get exactly zero weight in every code path and the graph exports
+    to ONNX as plain matrix operations."""
+
+    def __init__(self, width: int, heads: int, ff_width: int):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by {heads} heads")
+        self.heads = heads
+        self.norm_attn = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm_ff = nn.LayerNorm(width)
+        self.ff = nn.Sequential(nn.Linear(width, ff_width), nn.ReLU(), nn.Linear(ff_width, width))
+
+    def forward(self, x: Tensor, padding: Tensor) -> Tensor:
+        """x [N, T, W]; padding [N, T] bool (True = ignore as a key). At least one key per row must be kept."""
+        n, t, w = x.shape
+        d = w // self.heads
+        q, k, v = self.qkv(self.norm_attn(x)).reshape(n, t, 3, self.heads, d).permute(2, 0, 3, 1, 4)
+        scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d))  # [N, H, T, T]
+        scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
+        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, t, w)
+        x = x + self.proj(attended)
+        return x + self.ff(self.norm_ff(x))
+
+
+def sphere_latent(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
+    """z = (μ + σ ε) / |μ + σ ε|: a latent on the unit hypersphere."""
+    return F.normalize(mu + torch.exp(0.5 * logvar) * eps, dim=-1, eps=1e-8)
+
+
+def gaussian_kl(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
+    """KL(N(μ_q, σ_q²) ‖ N(μ_p, σ_p²)) of diagonal Gaussians, summed over the last dimension."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).square()) / logvar_p.exp() - 1.0).sum(-1)
+
+
+class MaskedGoalPrior(nn.Module):
+    def __init__(self, state_dim: int, act_dim: int, layout: GoalLayout, cfg: PriorModelConfig | None = None):
+        super().__init__()
+        cfg = cfg or PriorModelConfig()
+        self.cfg, self.layout = cfg, layout
+        self.state_dim, self.act_dim = int(state_dim), int(act_dim)
+        k, f, g, dz = layout.num_tokens, layout.feature_size, layout.bit_size, cfg.latent_dim
+        self.state_norm = RunningNorm(state_dim, clamp=cfg.obs_clamp)
+        self.goal_norm = RunningNorm(f, clamp=cfg.obs_clamp)
+        self.register_buffer("entry_group", layout.entry_group.clone(), persistent=False)
+        # prior
+        self.state_token = mlp(state_dim, cfg.token_hidden, cfg.width)
+        self.goal_token = mlp(f + g + 1, cfg.token_hidden, cfg.width)
+        self.slot = nn.Parameter(0.02 * torch.randn(k + 1, cfg.width))  # state, previews..., snapshot
+        self.blocks = nn.ModuleList(AttentionBlock(cfg.width, cfg.heads, cfg.ff_width) for _ in range(cfg.layers))
+        self.prior_out = nn.Sequential(nn.LayerNorm(cfg.width), nn.Linear(cfg.width, 2 * dz))
+        # encoder (training only): self observation, the full reference goal, and what the prior was given
+        self.encoder = mlp(state_dim + k * (2 * f + g + 1), cfg.encoder_hidden, 2 * dz)
+        # decoder
+        self.decoder = _trunk(state_dim + dz, cfg.decoder_hidden)
+        self.action_head = nn.Linear(cfg.decoder_hidden[-1], act_dim)
+        self.recon_head = nn.Linear(cfg.decoder_hidden[-1], k * f)
+        nn.init.uniform_(self.action_head.weight, -1e-3, 1e-3)
+        nn.init.zeros_(self.action_head.bias)
+
+    # --- inputs ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def update_normalizers(self, state_obs: Tensor, goal_full: Tensor, goal_defined_entries: Tensor) -> None:
+        """Fold a batch into the running statistics: observations, and the goal residuals of the full reference
+        (only the defined entries; undefined ones take the mean so they do not move the statistics)."""
+        self.state_norm.update(state_obs)
+        mean = self.goal_norm.mean.to(goal_full.dtype)
+        self.goal_norm.update(torch.where(goal_defined_entries, goal_full, mean))
+
+    def _entry_mask(self, bits: Tensor) -> Tensor:
+        return bits.index_select(-1, self.entry_group).to(torch.float32)
+
+    def _goal_tokens_in(self, features: Tensor, bits: Tensor, time: Tensor) -> Tensor:
+        """[N, K, F + G + 1]: normalised residuals re-masked to exact zeros, the bits, the time to target."""
+        bits_f = bits.to(torch.float32)
+        masked = self.goal_norm(features.float()) * self._entry_mask(bits)
+        return torch.cat([masked, bits_f, time.float()[..., None]], dim=-1)
+
+    def _split(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = out.chunk(2, dim=-1)
+        lo, hi = self.cfg.logvar_range
+        return mu, logvar.clamp(lo, hi)
+
+    # --- the three parts -------------------------------------------------------------------------------------
+    def prior(self, state_n: Tensor, features: Tensor, bits: Tensor, time: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ_p, log σ²_p) [N, d_z] from the normalised self observation and the goal (masked again here, so
+        hidden entries are zero whatever the caller passed)."""
+        tokens = torch.cat([self.state_token(state_n)[:, None], self.goal_token(self._goal_tokens_in(features, bits,
+                                                                                                      time))], dim=1)
+        tokens = tokens + self.slot
+        padding = torch.cat([torch.zeros_like(bits[:, :1, 0]), bits.sum(dim=-1) == 0], dim=1)
+        for block in self.blocks:
+            tokens = block(tokens, padding)
+        return self._split(self.prior_out(tokens[:, 0]))
+
+    def posterior(self, state_n: Tensor, goal: Goal, mu_p: Tensor, logvar_p: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ_q, log σ²_q): the encoder's residual on the prior; it sees the full reference goal."""
+        n = state_n.shape[0]
+        full = self.goal_norm(goal.full.float()) * self._entry_mask(goal.defined)
+        given = self._goal_tokens_in(goal.features(), goal.bits, goal.time)
+        mu_e, logvar_e = self._split(self.encoder(torch.cat([state_n, full.reshape(n, -1), given.reshape(n, -1)], 1)))
+        return mu_p + mu_e, logvar_e
+
+    def decode(self, state_n: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        """(action [N, A], reconstructed normalised goal residuals [N, K, F])."""
+        h = self.decoder(torch.cat([state_n, z], dim=-1))
+        return self.action_head(h), self.recon_head(h).reshape(z.shape[0], self.layout.num_tokens, -1)
+
+    # --- training and rollouts -------------------------------------------------------------------------------
+    def forward_train(self, state_obs: Tensor, goal: Goal, eps: Tensor) -> dict[str, Tensor]:
+        """Everything the distillation losses need; the decoder runs on the posterior latent."""
+        s = self.state_norm(state_obs.float())
+        mu_p, logvar_p = self.prior(s, goal.features(), goal.bits, goal.time)
+        mu_q, logvar_q = self.posterior(s, goal, mu_p, logvar_p)
+        action, recon = self.decode(s, sphere_latent(mu_q, logvar_q, eps))
+        target = self.goal_norm(goal.full.float())
+        return {"mu_p": mu_p, "logvar_p": logvar_p, "mu_q": mu_q, "logvar_q": logvar_q, "action": action,
+                "recon": recon, "recon_target": target}
+
+    @torch.no_grad()
+    def rollout_action(self, state_obs: Tensor, goal: Goal, eps: Tensor, use_prior: Tensor) -> Tensor:
+        """Actions during distillation: the posterior latent, or the prior's where `use_prior` [N] is set."""
+        s = self.state_norm(state_obs.float())
+        mu_p, logvar_p = self.prior(s, goal.features(), goal.bits, goal.time)
+        mu_q, logvar_q = self.posterior(s, goal, mu_p, logvar_p)
+        pick = use_prior.to(mu_p.device)[:, None]
+        z = sphere_latent(torch.where(pick, mu_p, mu_q), torch.where(pick, logvar_p, logvar_q), eps)
+        return self.decode(s, z)[0]
+
+    def inference_graph(self) -> "PriorDecoder":
+        return PriorDecoder(self)
+
+
+class PriorDecoder(nn.Module):
+    """The deployable policy as one graph: prior + decoder, no encoder. Inputs are plain tensors (bits as 0/1
+    floats) so it exports to ONNX: (self obs [N, S], goal features [N, K, F], goal bits [N, K, G], time [N, K],
+    ε [N, d_z]) -> action [N, A]. ε = 0 gives the prior's mean direction."""
+
+    def __init__(self, model: MaskedGoalPrior):
+        super().__init__()
+        self.model = model
+
+    def forward(self, state_obs: Tensor, goal_features: Tensor, goal_bits: Tensor, goal_time: Tensor,
+                eps: Tensor) -> Tensor:
+        m = self.model
+        s = m.state_norm(state_obs.float())
+        mu_p, logvar_p = m.prior(s, goal_features, goal_bits > 0.5, goal_time)
+        return m.decode(s, sphere_latent(mu_p, logvar_p, eps))[0]
+
+
+class GoalPolicy:
+    """Inference: (self observation, goal) -> actions through the prior and decoder only, batched, CPU or GPU.
+
+    ε is drawn once per episode per env (`reset`) and held, so a rollout keeps one consistent behaviour;
+    `deterministic` uses ε = 0 (the prior's mean direction)."""
+
+    def __init__(self, model: MaskedGoalPrior, num_envs: int, device: str | torch.device = "cpu",
+                 deterministic: bool = False, seed: int = 0):
+        self.model = model.to(device).eval()
+        self.graph = model.inference_graph()
+        self.device = torch.device(device)
+        self.deterministic = deterministic
+        self.generator = torch.Generator().manual_seed(seed)
+        self.eps = torch.zeros(num_envs, model.cfg.latent_dim, device=self.device)
+        self.reset()
+
+    def reset(self, env_ids: Tensor | None = None) -> None:
+        """New episodes: fresh ε for `env_ids` (all envs by default)."""
+        ids = torch.arange(self.eps.shape[0]) if env_ids is None else env_ids.cpu()
+        if self.deterministic or len(ids) == 0:
+            return
+        self.eps[ids.to(self.device)] = torch.randn(len(ids), self.eps.shape[1], generator=self.generator).to(
+            self.device)
+
+    @torch.no_grad()
+    def act(self, state_obs: Tensor, goal: Goal) -> Tensor:
+        dev = self.device
+        return self.graph(state_obs.to(dev), goal.features().to(dev), goal.bits.to(dev).float(),
+                          goal.time.to(dev), self.eps)

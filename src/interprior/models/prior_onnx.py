@@ -1,0 +1,81 @@
+"""ONNX export of the deployable Stage II policy (prior + decoder, no encoder) and its check with onnxruntime.
+
+The graph's inputs and outputs (batch dimension dynamic):
+
+=================  ===============  ==========================================================
+name               shape            meaning
+=================  ===============  ==========================================================
+``state_obs``      [N, S]           `interprior.mdp.self_observation.self_observation`
+``goal_features``  [N, K, F]        `Goal.features()` (masked residuals; hidden entries zero)
+``goal_bits``      [N, K, G]        given components as 0/1 floats
+``goal_time``      [N, K]           seconds to each token's target
+``eps``            [N, d_z]         the episode's latent noise (zeros: the prior's mean direction)
+``action``         [N, A]           the action (the env's absolute PD-target mapping)
+=================  ===============  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+INPUT_NAMES = ("state_obs", "goal_features", "goal_bits", "goal_time", "eps")
+
+
+def example_inputs(model, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the graph's shapes (some goal tokens fully hidden)."""
+    g = torch.Generator().manual_seed(seed)
+    layout = model.layout
+    k, f, gb = layout.num_tokens, layout.feature_size, layout.bit_size
+    bits = (torch.rand(batch, k, gb, generator=g) < 0.3).float()
+    bits[:, 0] = 0.0  # one padded token
+    mask = bits.index_select(-1, layout.entry_group)
+    return (torch.randn(batch, model.state_dim, generator=g), torch.randn(batch, k, f, generator=g) * mask, bits,
+            torch.rand(batch, k, generator=g) * 3.0, torch.randn(batch, model.cfg.latent_dim, generator=g))
+
+
+def export_onnx(model, out: str | Path, opset: int = 17) -> Path:
+    """Write the prior + decoder graph of `model` (a `MaskedGoalPrior`) to `out`, atomically."""
+    import warnings
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    graph = model.inference_graph().eval()
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    batch = {0: "batch"}
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+            torch.onnx.export(graph, example_inputs(model), tmp, input_names=list(INPUT_NAMES),
+                              output_names=["action"], dynamic_axes={n: batch for n in (*INPUT_NAMES, "action")},
+                              opset_version=opset, dynamo=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def onnxruntime_problem() -> str | None:
+    """Why the ONNX check cannot run here, or None."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed (pip install onnxruntime, or pip install -e '.[onnx]')"
+    return None
+
+
+def max_difference(model, path: str | Path, batch: int = 8, seed: int = 1) -> float:
+    """Largest |action_onnx − action_torch| on random inputs (onnxruntime, CPU)."""
+    import onnxruntime as ort
+
+    inputs = example_inputs(model, batch=batch, seed=seed)
+    with torch.no_grad():
+        expected = model.inference_graph().eval()(*inputs)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(["action"], {n: x.numpy() for n, x in zip(INPUT_NAMES, inputs)})[0]
+    return float((torch.from_numpy(got) - expected).abs().max())

@@ -1,0 +1,372 @@
+"""Stage II: distil the frozen imitation expert into the masked goal prior by online DAgger. Resumable, logged.
+
+`interprior train prior` builds a `DistillConfig` from the expert's own config (its data selection and
+environment), writes it beside the checkpoints (`RUN/config.json`) and rebuilds everything from it on resume.
+
+Each iteration the **student drives** `horizon` steps of the tracking environment: per env, its latent comes from
+the posterior (the training-only encoder, MaskedMimic's rollout) or, for a `prior_rollout_prob` share of the
+episodes, from the deployable prior, so the data also covers the states the prior itself visits. The frozen expert
+labels **every visited state** with its mean action, computed from the full teacher observation
+`env.observe()`. The loss is the weighted ELBO of InterPrior §3 plus its two auxiliary terms:
+
+    w_a·‖a_student − a_expert‖² + w_r·(masked-goal reconstruction) + w_kl(samples)·KL(q ‖ p)
+    + w_n·(‖μ_p‖ − 1)² + w_t·‖μ_p(t) − μ_p(t−1)‖²
+
+with the KL weight ramped linearly over `kl_ramp_samples`. Minibatches are whole env trajectories (so
+consecutive priors of one episode sit in the same minibatch for the temporal term).
+
+**Actions.** With `student_actions = "absolute"` (default) the student outputs absolute PD targets (the env's
+offset + scale·a mapping) and the expert's labels are converted to that space: an expert trained with residual
+actions (PD target = next reference joint angles + scale·a, the CPU preset) reads the reference, which a sparse
+goal policy cannot. "expert" keeps the expert's own action space (only sensible for an absolute expert).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from interprior.envs.tracking import TrackingConfig, TrackingEnv
+from interprior.errors import DataFileError, InterpriorError
+from interprior.mdp.goal_masks import GoalSchedule, MaskSampling
+from interprior.mdp.goals import Goal, GoalLayout, build_goal, entry_mask, reference_frames
+from interprior.mdp.self_observation import SELF_OBS_SIZE, self_observation
+from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, gaussian_kl, sphere_latent
+from interprior.train.checkpoint import RunDir, load_checkpoint
+from interprior.train.expert import DataSelection
+from interprior.train.progress import Progress, TensorBoardLogger
+
+FORMAT = "interprior-prior-1"
+
+
+@dataclass
+class LossWeights:
+    action: float = 1.0
+    reconstruction: float = 0.1
+    kl_start: float = 1e-4  # MaskedMimic's ramp 1e-4 -> 1e-2 (protomotions facts §4.2)
+    kl_end: float = 1e-2
+    kl_ramp_samples: tuple[int, int] = (20_000_000, 80_000_000)
+    prior_norm: float = 0.1  # (|μ_p| − 1)²: the prior mean on the sphere the latents live on
+    temporal: float = 0.01  # |μ_p(t) − μ_p(t−1)|² within an episode
+
+    def kl_weight(self, samples: int) -> float:
+        a, b = self.kl_ramp_samples
+        frac = 1.0 if b <= a else min(max((samples - a) / (b - a), 0.0), 1.0)
+        return self.kl_start + frac * (self.kl_end - self.kl_start)
+
+
+@dataclass
+class DistillOptim:
+    lr: float = 2e-5
+    horizon: int = 32  # control steps per env per iteration
+    epochs: int = 6
+    minibatches: int = 8  # per epoch; each is a group of whole env trajectories
+    max_grad_norm: float = 50.0
+    seed: int = 0
+
+
+@dataclass
+class DistillConfig:
+    expert: str = ""  # run directory, checkpoint or exported expert file
+    data: DataSelection = field(default_factory=DataSelection)
+    env: TrackingConfig = field(default_factory=TrackingConfig)  # the expert's, with this run's env count
+    student_actions: str = "absolute"  # absolute | expert (see the module docstring)
+    prior_rollout_prob: float = 0.2  # share of episodes driven by the prior's latent instead of the posterior's
+    goals: GoalLayout = field(default_factory=GoalLayout)
+    masks: MaskSampling = field(default_factory=MaskSampling)
+    model: PriorModelConfig = field(default_factory=PriorModelConfig)
+    optim: DistillOptim = field(default_factory=DistillOptim)
+    loss: LossWeights = field(default_factory=LossWeights)
+    total_samples: int = 200_000_000
+    checkpoint_every_s: float = 300.0
+    torch_threads: int | None = None
+
+
+def cpu_preset(cfg: DistillConfig) -> DistillConfig:
+    """2-core CPU: 32 envs, narrow networks (same structure), larger learning rate, a short KL ramp."""
+    from interprior.models.prior import cpu_model_preset
+
+    cfg.env.num_envs = 32
+    cpu_model_preset(cfg.model)
+    cfg.optim.lr = 3e-4
+    cfg.optim.epochs = 4
+    cfg.optim.minibatches = 4
+    cfg.loss.kl_ramp_samples = (50_000, 500_000)
+    return cfg
+
+
+def student_env_config(cfg: DistillConfig) -> TrackingConfig:
+    if cfg.student_actions not in ("absolute", "expert"):
+        raise InterpriorError(f"student_actions must be absolute or expert, got {cfg.student_actions!r}")
+    return replace(cfg.env, action_mode="absolute") if cfg.student_actions == "absolute" else cfg.env
+
+
+# --- expert labels -----------------------------------------------------------------------------------------------
+def expert_labels(env: TrackingEnv, expert_env: TrackingConfig, expert_mu: torch.Tensor) -> torch.Tensor:
+    """The expert's mean actions as actions of `env`'s action space (see the module docstring)."""
+    mu = expert_mu.clamp(-1.0, 1.0)
+    if env.cfg.action_mode == expert_env.action_mode:
+        return mu
+    sim = env.sim
+    if expert_env.action_mode == "residual":
+        dof = torch.as_tensor(env.variant.dof_index)
+        ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, env.frame + 1)][:, dof]
+        targets = ref_next.to(sim.action_offset) + expert_env.residual_scale * mu.to(sim.action_offset)
+    else:
+        targets = sim.action_to_targets(mu)
+    if env.cfg.action_mode == "absolute":
+        return ((targets - sim.action_offset) / sim.action_scale).clamp(-1.0, 1.0).to(expert_mu.dtype)
+    raise InterpriorError("a residual student needs a residual expert")
+
+
+# --- goals from the env ------------------------------------------------------------------------------------------
+def env_goal(env: TrackingEnv, sim_state, schedule: GoalSchedule, layout: GoalLayout) -> Goal:
+    """The goal of every env now: the schedule's bits at its target frames (previews, snapshot)."""
+    frames, last = env.frame, env.ref.lengths[env.clip_ids] - 1
+    targets = schedule.target_frames(frames, last)
+    ref = reference_frames(env.ref, env.clip_ids, targets, env.device)
+    return build_goal(sim_state, ref, schedule.bits.to(env.device), schedule.times(frames, targets), layout)
+
+
+# --- rollout storage ---------------------------------------------------------------------------------------------
+class DistillBuffer:
+    """[T, N, ...] of what the losses replay: self obs, goal, the episode's ε, the expert label, episode starts."""
+
+    def __init__(self, horizon: int, num_envs: int, state_dim: int, act_dim: int, layout: GoalLayout,
+                 latent_dim: int, device):
+        t, n, k = horizon, num_envs, layout.num_tokens
+        z = lambda *s, dtype=torch.float32: torch.zeros(t, n, *s, dtype=dtype, device=device)  # noqa: E731
+        self.layout = layout
+        self.state_obs = z(state_dim)
+        self.full = z(k, layout.feature_size)
+        self.bits = z(k, layout.bit_size, dtype=torch.bool)
+        self.defined = z(k, layout.bit_size, dtype=torch.bool)
+        self.time = z(k)
+        self.eps = z(latent_dim)
+        self.label = z(act_dim)
+        self.first = z(dtype=torch.bool)
+
+    def add(self, t: int, state_obs, goal: Goal, eps, label, first) -> None:
+        self.state_obs[t], self.full[t], self.bits[t] = state_obs, goal.full, goal.bits
+        self.defined[t], self.time[t], self.eps[t] = goal.defined, goal.time, eps
+        self.label[t], self.first[t] = label, first
+
+    def envs(self, ids: torch.Tensor) -> dict:
+        """Whole trajectories of envs `ids`, flattened time-major to [T * n, ...]."""
+        flat = lambda x: x[:, ids].reshape((-1,) + x.shape[2:])  # noqa: E731
+        goal = Goal(flat(self.full), flat(self.bits), flat(self.defined), flat(self.time), self.layout)
+        return {"state_obs": flat(self.state_obs), "goal": goal, "eps": flat(self.eps), "label": flat(self.label),
+                "first": self.first[:, ids], "horizon": self.first.shape[0]}
+
+
+def distillation_losses(model: MaskedGoalPrior, batch: dict, weights: LossWeights, kl_weight: float) -> dict:
+    """The weighted ELBO + auxiliary terms on one minibatch (whole trajectories, see `DistillBuffer.envs`)."""
+    goal: Goal = batch["goal"]
+    out = model.forward_train(batch["state_obs"], goal, batch["eps"])
+    action = (out["action"] - batch["label"]).square().mean()
+    hidden = goal.hidden_entries().float()
+    recon = ((out["recon"] - out["recon_target"]).square() * hidden).sum() / hidden.sum().clamp_min(1.0)
+    kl = gaussian_kl(out["mu_q"], out["logvar_q"], out["mu_p"], out["logvar_p"]).mean()
+    prior_norm = (out["mu_p"].norm(dim=-1) - 1.0).square().mean()
+    mu = out["mu_p"].reshape(batch["horizon"], -1, out["mu_p"].shape[-1])
+    same_episode = (~batch["first"][1:]).float()
+    step = (mu[1:] - mu[:-1]).square().sum(-1)
+    temporal = (step * same_episode).sum() / same_episode.sum().clamp_min(1.0)
+    total = (weights.action * action + weights.reconstruction * recon + kl_weight * kl
+             + weights.prior_norm * prior_norm + weights.temporal * temporal)
+    with torch.no_grad():  # the deployable policy's error: decode the prior's latent with the same ε
+        s = model.state_norm(batch["state_obs"].float())
+        prior_action = model.decode(s, sphere_latent(out["mu_p"], out["logvar_p"], batch["eps"]))[0]
+        prior_err = (prior_action - batch["label"]).square().mean()
+    return {"total": total, "action": action, "reconstruction": recon, "kl": kl, "prior_norm": prior_norm,
+            "temporal": temporal, "action_prior": prior_err}
+
+
+# --- loading ------------------------------------------------------------------------------------------------------
+def load_prior(checkpoint: str | Path):
+    """(config, model in eval mode, checkpoint dict) from a run directory (its latest checkpoint) or a checkpoint
+    file inside one."""
+    path = Path(checkpoint)
+    if not path.exists():
+        raise DataFileError(path, "no such run directory or checkpoint file")
+    run = RunDir(path if path.is_dir() else path.parent.parent)
+    cfg = run.load_config(DistillConfig)
+    ckpt = run.latest() if path.is_dir() else path
+    if ckpt is None:
+        raise DataFileError(path, "run directory has no checkpoint yet")
+    state = load_checkpoint(ckpt)
+    if state.get("format") != FORMAT:
+        raise DataFileError(ckpt, f"not a Stage II prior checkpoint (format {state.get('format')!r})")
+    model = MaskedGoalPrior(state["state_dim"], state["act_dim"], cfg.goals, cfg.model)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return cfg, model, state
+
+
+# --- the trainer --------------------------------------------------------------------------------------------------
+class PriorDistiller:
+    def __init__(self, cfg: DistillConfig, out: str | Path, restart: bool = False):
+        from interprior.train.export import load_expert
+
+        self.cfg = cfg
+        self.run = RunDir(out)
+        self.run.write_config(cfg, restart=restart, ignore=("total_samples", "checkpoint_every_s"))
+        self.learn_threads = cfg.torch_threads or torch.get_num_threads()
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
+        expert_cfg, self.expert, _ = load_expert(cfg.expert)
+        self.expert_env = expert_cfg.env
+        clips = cfg.data.load()
+        self.clip_names = [c.name for c in clips]
+        self.env = TrackingEnv(clips, cfg.data.objects, student_env_config(cfg))
+        if (self.expert.obs_dim, self.expert.act_dim) != (self.env.obs_dim, self.env.act_dim):
+            raise InterpriorError(f"expert {cfg.expert} takes obs {self.expert.obs_dim} / acts {self.expert.act_dim}, "
+                                  f"the env has {self.env.obs_dim} / {self.env.act_dim}: use the expert's env config")
+        dev = self.env.device
+        self.expert.to(dev)
+        for p in self.expert.parameters():
+            p.requires_grad_(False)
+        self.model = MaskedGoalPrior(SELF_OBS_SIZE, self.env.act_dim, cfg.goals, cfg.model).to(dev)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr)
+        n = cfg.env.num_envs
+        self.generator = torch.Generator().manual_seed(cfg.optim.seed)
+        self.schedule = GoalSchedule(n, cfg.goals, cfg.masks, fps=1.0 / self.env.dt, generator=self.generator)
+        self.buffer = DistillBuffer(cfg.optim.horizon, n, SELF_OBS_SIZE, self.env.act_dim, cfg.goals,
+                                    cfg.model.latent_dim, dev)
+        self.eps = torch.zeros(n, cfg.model.latent_dim, device=dev)
+        self.use_prior = torch.zeros(n, dtype=torch.bool)
+        self.first = torch.ones(n, dtype=torch.bool)
+        self.samples = 0
+        self.iteration = 0
+        self.history: list[dict] = []  # learning curve: samples, losses, episode length
+        state = self.run.load_latest()
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
+            self.history = list(state.get("history", []))
+            print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
+
+    def checkpoint(self) -> Path:
+        return self.run.save(self.iteration, {
+            "format": FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "samples": self.samples, "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
+            "state_dim": SELF_OBS_SIZE, "act_dim": self.env.act_dim,
+        })
+
+    # --- episodes ---------------------------------------------------------------------------------------------
+    def _new_episodes(self, ids: torch.Tensor) -> None:
+        """Fresh goals, ε and rollout latent (prior or posterior) for envs that just started an episode."""
+        env = self.env
+        self.schedule.reset(ids, env.frame[ids], env.ref.lengths[env.clip_ids[ids]] - 1)
+        self.eps[ids.to(self.eps.device)] = torch.randn(len(ids), self.eps.shape[1], generator=self.generator).to(
+            self.eps)
+        self.use_prior[ids] = torch.rand(len(ids), generator=self.generator) < self.cfg.prior_rollout_prob
+        self.first[ids] = True
+
+    def collect(self) -> dict:
+        env, buf, model = self.env, self.buffer, self.model
+        lengths, ended_by = [], {}
+        for t in range(self.cfg.optim.horizon):
+            sim = self._sim
+            self.schedule.advance(env.frame, env.ref.lengths[env.clip_ids] - 1)
+            goal = env_goal(env, sim, self.schedule, self.cfg.goals)
+            state_obs = self_observation(sim)
+            with torch.no_grad():
+                label = expert_labels(env, self.expert_env, self.expert.mu(self._obs))
+                action = model.rollout_action(state_obs, goal, self.eps, self.use_prior)
+            buf.add(t, state_obs, goal, self.eps, label, self.first.to(buf.first.device))
+            self.first[:] = False
+            obs, _, _, _, info = env.step(action)
+            if "done_ids" in info:
+                self._new_episodes(info["done_ids"])
+                lengths += info["episode_length"].tolist()
+                for why, hit in info["reasons"].items():
+                    ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
+            self._obs, self._sim = obs, env.prev
+        stats = {}
+        if lengths:
+            stats["episode/length"] = sum(lengths) / len(lengths)
+            stats.update({f"ended_by/{why}": k / len(lengths) for why, k in ended_by.items()})
+        return stats
+
+    def update(self) -> dict:
+        cfg, buf, model = self.cfg, self.buffer, self.model
+        model.update_normalizers(buf.state_obs, buf.full, entry_mask(buf.defined, cfg.goals))
+        kl_weight = cfg.loss.kl_weight(self.samples)
+        n = cfg.env.num_envs
+        per = max(1, n // max(1, cfg.optim.minibatches))
+        sums, count = {}, 0
+        for _ in range(cfg.optim.epochs):
+            for ids in torch.randperm(n, generator=self.generator).split(per):
+                losses = distillation_losses(model, buf.envs(ids.to(buf.first.device)), cfg.loss, kl_weight)
+                self.optimizer.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
+                self.optimizer.step()
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                count += 1
+        stats = {f"loss/{k}": v / count for k, v in sums.items()}
+        stats["loss/kl_weight"] = kl_weight
+        return stats
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+    def train(self, max_seconds: float | None = None) -> None:
+        self.env.reset()
+        self._new_episodes(torch.arange(self.env.num_envs))
+        self._obs, self._sim = self.env.observe(), self.env.sim.state()
+        self._start_samples = self.samples
+        self._collect_s = self._learn_s = 0.0
+        with TensorBoardLogger(self.run.root) as tb:
+            try:
+                self._loop(tb, max_seconds)
+            except KeyboardInterrupt:  # Ctrl-C: keep what was learned, then stop
+                self.checkpoint()
+                print(f"interrupted: checkpoint written at iteration {self.iteration}")
+                raise
+        self.checkpoint()
+        total = self._collect_s + self._learn_s
+        if total > 0:
+            done = self.samples - self._start_samples
+            print(f"distillation: {done} samples in {total:.0f} s = {done / total:.0f} samples/s "
+                  f"(collection {self._collect_s:.0f} s, learning {self._learn_s:.0f} s)")
+
+    def _loop(self, tb, max_seconds: float | None) -> None:
+        cfg = self.cfg
+        per_iter = cfg.env.num_envs * cfg.optim.horizon
+        progress = Progress(cfg.total_samples, start_samples=self.samples, deadline_s=max_seconds)
+        last_ckpt = start = time.time()
+        while self.samples < cfg.total_samples:
+            t0 = time.perf_counter()
+            torch.set_num_threads(1)  # many small kernels while stepping: threads only add overhead
+            stats = self.collect()
+            torch.set_num_threads(self.learn_threads)
+            t1 = time.perf_counter()
+            stats.update(self.update())
+            t2 = time.perf_counter()
+            self._collect_s += t1 - t0
+            self._learn_s += t2 - t1
+            self.samples += per_iter
+            self.iteration += 1
+            stats["perf/samples_per_s"] = per_iter / (t2 - t0)
+            stats["perf/collect_share"] = (t1 - t0) / (t2 - t0)
+            point = {"samples": self.samples, "action": stats["loss/action"],
+                     "action_prior": stats["loss/action_prior"], "kl": stats["loss/kl"]}
+            if "episode/length" in stats:
+                point["episode_length"] = stats["episode/length"]
+            self.history.append(point)
+            tb.scalars(self.samples, stats)
+            metrics = {"action": stats["loss/action"], "prior": stats["loss/action_prior"], "kl": stats["loss/kl"],
+                       "ep_len": stats.get("episode/length", float("nan"))}
+            now = time.time()
+            last = self.samples >= cfg.total_samples or (max_seconds is not None and now - start >= max_seconds)
+            progress.update(self.samples, force=last, **metrics)
+            if now - last_ckpt >= cfg.checkpoint_every_s:
+                self.checkpoint()
+                last_ckpt = now
+            if last:
+                break

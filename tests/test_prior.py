@@ -1,0 +1,217 @@
+"""Stage II model kernels (padding, hypersphere, KL, per-episode ε, ONNX) and a tiny end-to-end distillation from
+the bundled demo expert on one synthetic clip: checkpoint + resume, the goals evaluation CLI, ONNX export."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from interprior.mdp.goals import Goal, GoalLayout
+from interprior.models.prior import (GoalPolicy, MaskedGoalPrior, PriorModelConfig, gaussian_kl, sphere_latent)
+
+LAYOUT = GoalLayout()
+TINY = dict(width=32, heads=4, layers=2, ff_width=64, token_hidden=(32,), encoder_hidden=(32,), decoder_hidden=(32,))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: one thread avoids contention stalls."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _model(state_dim=20, act_dim=5, seed=0) -> MaskedGoalPrior:
+    torch.manual_seed(seed)
+    return MaskedGoalPrior(state_dim, act_dim, LAYOUT, PriorModelConfig(**TINY)).eval()
+
+
+def _goal(n: int, g: torch.Generator, p: float = 0.3) -> Goal:
+    k = LAYOUT.num_tokens
+    return Goal(full=torch.randn(n, k, LAYOUT.feature_size, generator=g),
+                bits=torch.rand(n, k, LAYOUT.bit_size, generator=g) < p,
+                defined=torch.ones(n, k, LAYOUT.bit_size, dtype=torch.bool),
+                time=torch.rand(n, k, generator=g), layout=LAYOUT)
+
+
+def test_all_hidden_goal_tokens_are_padded_out():
+    g = torch.Generator().manual_seed(0)
+    model = _model()
+    goal = _goal(4, g)
+    goal.bits[:, 1] = False  # token 1 fully hidden
+    goal.bits[:, 3] = False
+    state = model.state_norm(torch.randn(4, model.state_dim, generator=g))
+    with torch.no_grad():
+        mu, logvar = model.prior(state, goal.features(), goal.bits, goal.time)
+        other = goal.full.clone()
+        other[:, [1, 3]] = 100.0 * torch.randn(4, 2, LAYOUT.feature_size, generator=g)
+        other_time = goal.time.clone()
+        other_time[:, [1, 3]] = 7.0
+        # raw features of hidden tokens and of hidden entries, and the hidden tokens' times: nothing changes
+        mu2, logvar2 = model.prior(state, other, goal.bits, other_time)
+    assert torch.equal(mu, mu2) and torch.equal(logvar, logvar2)
+    # ...while a given component does change the output
+    goal.bits[:, 1, 0] = True
+    with torch.no_grad():
+        mu3, _ = model.prior(state, goal.full, goal.bits, goal.time)
+    assert not torch.allclose(mu, mu3)
+    # the all-hidden goal is well defined (the state token is never padded)
+    with torch.no_grad():
+        mu0, _ = model.prior(state, goal.full, torch.zeros_like(goal.bits), goal.time)
+    assert torch.isfinite(mu0).all()
+
+
+def test_latents_lie_on_the_unit_sphere():
+    g = torch.Generator().manual_seed(1)
+    mu, logvar = 5.0 * torch.randn(64, 64, generator=g), torch.randn(64, 64, generator=g)
+    for eps in (torch.randn(64, 64, generator=g), torch.zeros(64, 64)):
+        z = sphere_latent(mu, logvar, eps)
+        assert torch.allclose(z.norm(dim=-1), torch.ones(64), atol=1e-6)
+    # the decoder only ever sees sphere latents: the training path too
+    model = _model()
+    seen = []
+    model.decoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0][:, model.state_dim:]))
+    goal = _goal(3, g)
+    model.forward_train(torch.randn(3, model.state_dim, generator=g), goal, torch.randn(3, 64, generator=g))
+    GoalPolicy(model, 3).act(torch.randn(3, model.state_dim, generator=g), goal)
+    assert len(seen) == 2 and all(torch.allclose(z.norm(dim=-1), torch.ones(3), atol=1e-5) for z in seen)
+
+
+def test_kl_matches_the_closed_form():
+    # KL(N(1, 1) || N(0, 1)) = 1/2 per dimension
+    assert torch.allclose(gaussian_kl(torch.ones(1, 3), torch.zeros(1, 3), torch.zeros(1, 3), torch.zeros(1, 3)),
+                          torch.tensor([1.5]))
+    # KL(N(mq, sq^2) || N(mp, sp^2)) = log(sp / sq) + (sq^2 + (mq - mp)^2) / (2 sp^2) - 1/2
+    mq, sq, mp, sp = 0.3, 0.5, -1.0, 2.0
+    expected = math.log(sp / sq) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2) - 0.5
+    got = gaussian_kl(torch.tensor([[mq]]), torch.tensor([[2 * math.log(sq)]]), torch.tensor([[mp]]),
+                      torch.tensor([[2 * math.log(sp)]]))
+    assert abs(float(got) - expected) < 1e-6
+    same = gaussian_kl(torch.zeros(2, 4), torch.full((2, 4), 0.7), torch.zeros(2, 4), torch.full((2, 4), 0.7))
+    assert torch.allclose(same, torch.zeros(2), atol=1e-7)
+
+
+def test_episode_noise_is_fixed_within_an_episode():
+    g = torch.Generator().manual_seed(2)
+    model = _model()
+    policy = GoalPolicy(model, 3, seed=5)
+    state, goal = torch.randn(3, model.state_dim, generator=g), _goal(3, g)
+    eps0 = policy.eps.clone()
+    a0 = policy.act(state, goal)
+    a1 = policy.act(state, goal)
+    assert torch.equal(policy.eps, eps0) and torch.equal(a0, a1)
+    policy.reset(torch.tensor([1]))
+    assert torch.equal(policy.eps[[0, 2]], eps0[[0, 2]]) and not torch.equal(policy.eps[1], eps0[1])
+    a2 = policy.act(state, goal)
+    assert torch.equal(a2[[0, 2]], a0[[0, 2]]) and not torch.equal(a2[1], a0[1])
+    assert GoalPolicy(model, 2, deterministic=True).eps.abs().sum() == 0
+
+
+def test_onnx_graph_matches_pytorch():
+    from interprior.models.prior_onnx import export_onnx, max_difference, onnxruntime_problem
+
+    problem = onnxruntime_problem()
+    if problem:
+        pytest.skip(problem)
+    import tempfile
+    from pathlib import Path
+
+    model = _model(state_dim=30, act_dim=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(model, Path(tmp) / "prior.onnx")
+        assert max_difference(model, path, batch=5) < 1e-4
+
+
+# --- end to end ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from interprior.data.synth.dataset import SynthOptions, write_dataset
+
+    out = tmp_path_factory.mktemp("synth")
+    write_dataset(SynthOptions(out=out, clips=1, objects=("box",), skills=("pickup",)))
+    return out
+
+
+def _tiny_distill_config(synthetic):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from interprior.commands.demo import bundled_expert_path
+    from interprior.train.distill import DistillConfig, cpu_preset
+    from interprior.train.export import load_expert
+
+    expert = bundled_expert_path()
+    expert_cfg, _, _ = load_expert(expert)
+    cfg = cpu_preset(DistillConfig())
+    cfg.expert = str(Path(expert).resolve())
+    cfg.data = replace(expert_cfg.data, data=str(synthetic / "clips"), objects=str(synthetic / "objects"))
+    cfg.env = replace(expert_cfg.env, num_envs=4, psi_slots=1, episode_length=4)  # episodes end inside a rollout
+    cfg.model = PriorModelConfig(**TINY)
+    cfg.optim.horizon, cfg.optim.epochs, cfg.optim.minibatches = 6, 1, 2
+    cfg.prior_rollout_prob = 0.5
+    cfg.total_samples = 48
+    cfg.torch_threads = 1
+    return cfg
+
+
+def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
+    from interprior.cli import main
+    from interprior.train.distill import PriorDistiller
+
+    cfg = _tiny_distill_config(synthetic)
+    first = PriorDistiller(cfg, tmp_path / "run")
+    first.train()
+    assert first.iteration == 2 and first.samples == 48 and len(first.history) == 2
+    assert all(math.isfinite(p["action"]) for p in first.history)
+    # every buffered step carries its episode's ε: unchanged until an episode starts, fresh when one does
+    buf = first.buffer
+    same = (buf.eps[1:] == buf.eps[:-1]).all(-1)
+    assert buf.first[1:].any() and torch.equal(same, ~buf.first[1:])
+    assert first.expert.training is False and not any(p.requires_grad for p in first.expert.parameters())
+
+    cfg.total_samples = 72  # asking for more continues the same run
+    second = PriorDistiller(cfg, tmp_path / "run")
+    assert second.iteration == 2 and second.samples == 48
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    second.train()
+    assert second.iteration == 3 and second.samples == 72 and len(second.history) == 3
+    capsys.readouterr()
+
+    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "snapshot",
+                 "--max-frames", "40"]) == 0
+    table = capsys.readouterr().out
+    assert "sub0_box_000" in table and "zero goal" in table and "success: prior + goal" in table
+    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "full", "--max-frames", "20",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    ep = res["episodes"][0]
+    assert res["summary"]["goal"] == "full" and 1 <= ep["duration"] <= 20 and ep["frames"] == 20
+    assert set(ep) >= {"success", "baseline_success", "error_cm", "baseline_error_cm"}
+
+    from interprior.models.prior_onnx import onnxruntime_problem
+
+    assert main(["train", "export-prior", "--checkpoint", str(tmp_path / "run"), "--out",
+                 str(tmp_path / "prior.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "prior.onnx").stat().st_size > 10_000
+    if onnxruntime_problem() is None:
+        diff = float(out.split("max |diff|")[1].split()[0])
+        assert diff < 1e-4
+
+
+def test_train_prior_cli_builds_from_the_expert(synthetic, tmp_path, capsys):
+    from interprior.cli import build_parser
+    from interprior.commands.demo import bundled_expert_path
+    from interprior.commands.train import build_prior_config
+
+    args = build_parser().parse_args(["train", "prior", "--expert", str(bundled_expert_path()),
+                                      "--data", str(synthetic / "clips"), "--objects", str(synthetic / "objects"),
+                                      "--out", str(tmp_path / "r"), "--set", "torch_threads=1",
+                                      "--set", "loss.temporal=0.05"])
+    cfg = build_prior_config(args)
+    assert cfg.env.action_mode == "residual"  # the expert's env config; the student acts in absolute mode
+    assert cfg.loss.temporal == 0.05 and cfg.torch_threads == 1 and cfg.model.width == 128
+    assert cfg.data.data == str(synthetic / "clips") and cfg.env.num_envs == 32
