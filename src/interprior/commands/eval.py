@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the PD-replay baseline")
     p.add_argument("--video", default=None, help="directory for one MP4 per clip")
     p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change the run's config for this evaluation, e.g. --set env.termination.hand_contact_frames=10")
     p.set_defaults(func=run_tracking)
 
     _register_goals(esub)
@@ -42,7 +44,10 @@ def run_tracking(args) -> int:
 
     from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
 
+    from interprior.train.checkpoint import apply_overrides
+
     cfg, model, state = load_expert(args.checkpoint)
+    cfg = apply_overrides(cfg, args.overrides)
     selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0)
     if args.objects:
         selection = replace(selection, objects=args.objects)
