@@ -134,6 +134,7 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     trajectory_ok = torch.ones(n, dtype=torch.bool)
     contact_hits, contact_pairs = torch.zeros(n), torch.zeros(n)
     full_ok = torch.ones(n, dtype=torch.bool)
+    tracked = torch.zeros(n, dtype=torch.long)  # frames before the full-tracking rule first failed
     err_sum, err_count = torch.zeros(n, dtype=torch.float64), torch.zeros(n)
     key = list(schema.KEY_BODIES)
     sim = env.sim.state()
@@ -168,13 +169,11 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
         eh = (after.body_pos[:, key] - ref.body_pos[:, key].to(after.body_pos)).norm(dim=-1).mean(-1).cpu()
         eo = object_drift(after, ref, env.points).cpu()
         full_ok &= ~now | ((eh <= FULL_BODY_ERROR) & (eo <= FULL_OBJECT_ERROR))
+        tracked += (now & full_ok & ~terminated.cpu()).long()
         # the reported error: E_h for full tracking, else the mean error of the given positions
         step_err = eh if goal_type in ("full", "contact") else given_position_error(
             errors, bits[:, -1] if goal_type == "snapshot" else bits[:, 0], layout)
-        if goal_type == "snapshot":
-            use = at_target
-        else:
-            use = now & ~torch.isnan(step_err)
+        use = (at_target if goal_type == "snapshot" else now) & ~torch.isnan(step_err)
         err_sum += torch.where(use, step_err.double(), torch.zeros_like(err_sum))
         err_count += use.float()
         alive &= ~terminated.cpu() & (frame < horizon)
@@ -194,27 +193,36 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     else:
         success = ok[goal_type]
     success &= ~fell
-    error_cm = 100.0 * err_sum / err_count.clamp_min(1.0)
+    # NaN where nothing was measured (e.g. a fall before the snapshot's target time)
+    error_cm = torch.where(err_count > 0, 100.0 * err_sum / err_count.clamp_min(1.0), float("nan"))
     rows = []
     for i in range(m):
         j = i + m
         rows.append({
             "clip": clips[int(clip_ids[i])].name, "rollout": i // len(clips), "frames": int(horizon[i]),
             "success": bool(success[i]), "fell": bool(fell[i]), "duration": int(frames_run[i]),
-            "error_cm": float(error_cm[i]), "contact_match": float(contact_rate[i]),
+            "tracked": int(tracked[i]), "error_cm": float(error_cm[i]), "contact_match": float(contact_rate[i]),
             "baseline_success": bool(success[j]), "baseline_fell": bool(fell[j]),
-            "baseline_duration": int(frames_run[j]), "baseline_error_cm": float(error_cm[j]),
+            "baseline_duration": int(frames_run[j]), "baseline_tracked": int(tracked[j]),
+            "baseline_error_cm": float(error_cm[j]),
             "baseline_contact_match": float(contact_rate[j]),
         })
-    mean = lambda k: sum(float(r[k]) for r in rows) / len(rows)  # noqa: E731
     summary = {"goal": goal_type, "rule": SUCCESS_RULES[goal_type], "episodes": len(rows),
-               "success_rate": mean("success"), "fall_rate": mean("fell"), "mean_error_cm": mean("error_cm"),
-               "baseline_success_rate": mean("baseline_success"), "baseline_fall_rate": mean("baseline_fell"),
-               "baseline_mean_error_cm": mean("baseline_error_cm"), "sampled_latent": sample}
+               "sampled_latent": sample, "mean_frames": _mean(rows, "frames")}
+    for name, key in (("success_rate", "success"), ("fall_rate", "fell"), ("mean_duration", "duration"),
+                      ("mean_tracked", "tracked"), ("mean_error_cm", "error_cm")):
+        summary[name] = _mean(rows, key)
+        summary[f"baseline_{name}"] = _mean(rows, f"baseline_{key}")
     if goal_type in ("contact", "composed"):
-        summary["contact_match"] = mean("contact_match")
-        summary["baseline_contact_match"] = mean("baseline_contact_match")
+        summary["contact_match"] = _mean(rows, "contact_match")
+        summary["baseline_contact_match"] = _mean(rows, "baseline_contact_match")
     return rows, summary
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    """Mean of a column over the episodes where it was measured (NaN when it never was)."""
+    values = [float(r[key]) for r in rows if float(r[key]) == float(r[key])]
+    return sum(values) / len(values) if values else float("nan")
 
 
 def _mirror(schedule: GoalSchedule, m: int) -> None:
@@ -231,19 +239,24 @@ def _defined_now(ref, layout: GoalLayout) -> Tensor:
 
 
 def format_goal_table(rows: list[dict], summary: dict) -> str:
-    """Per-episode table (prior with the goal | same prior, zero goal) and the summary lines."""
+    """Per-episode table (prior with the goal | same prior, zero goal) and the summary lines. `dur`: frames before
+    a fall or the horizon; for full tracking, frames before the tracking rule first failed."""
+    full = summary["goal"] == "full"
     err = "E_h cm" if summary["goal"] in ("full", "contact") else "err cm"
+    dur, base_dur = ("tracked", "baseline_tracked") if full else ("duration", "baseline_duration")
     lines = [f"goal: {summary['goal']}; success = {summary['rule']}",
-             f"{'':28s} {'':6s} {'prior + goal':^26s} | {'zero goal (baseline)':^26s}",
+             f"{'':35s} {'prior + goal':^26s} | {'zero goal (baseline)':^26s}",
              f"{'clip':24s} {'run':>3s} {'frames':>6s} {'ok':>4s} {'fell':>5s} {'dur':>5s} {err:>8s}"
              f" | {'ok':>4s} {'fell':>5s} {'dur':>5s} {err:>8s}"]
     for r in rows:
         lines.append(f"{r['clip']:24s} {r['rollout']:3d} {r['frames']:6d} {_yn(r['success']):>4s} {_yn(r['fell']):>5s} "
-                     f"{r['duration']:5d} {r['error_cm']:8.1f} | {_yn(r['baseline_success']):>4s} "
-                     f"{_yn(r['baseline_fell']):>5s} {r['baseline_duration']:5d} {r['baseline_error_cm']:8.1f}")
+                     f"{r[dur]:5d} {r['error_cm']:8.1f} | {_yn(r['baseline_success']):>4s} "
+                     f"{_yn(r['baseline_fell']):>5s} {r[base_dur]:5d} {r['baseline_error_cm']:8.1f}")
     s = summary
+    key = "tracked" if full else "duration"
     tail = (f"success: prior + goal {100 * s['success_rate']:.0f}%, zero goal {100 * s['baseline_success_rate']:.0f}%; "
-            f"falls {100 * s['fall_rate']:.0f}% vs {100 * s['baseline_fall_rate']:.0f}%; mean {err} "
+            f"falls {100 * s['fall_rate']:.0f}% vs {100 * s['baseline_fall_rate']:.0f}%; mean dur "
+            f"{s['mean_' + key]:.1f} vs {s['baseline_mean_' + key]:.1f} of {s['mean_frames']:.1f} frames; mean {err} "
             f"{s['mean_error_cm']:.1f} vs {s['baseline_mean_error_cm']:.1f}")
     if "contact_match" in s:
         tail += f"; contacts matched {100 * s['contact_match']:.0f}% vs {100 * s['baseline_contact_match']:.0f}%"
