@@ -21,6 +21,9 @@ from interprior.data.synth.objects import SynthObject
 HAND_SPACING_PUSH = 0.13  # m from the centre line to each palm centre when pushing
 PALM_FROM_NEAR_EDGE = 0.11  # m from a box's near edge to the palm centres when holding it by its sides
 CYLINDER_GRIP_ANGLE = 0.45  # rad from the cylinder's sides toward the humanoid
+# Holding palms sit this far inside the side surfaces: position-controlled hands squeeze only when their target is
+# inside the object (as captured grasps are: skin and fingers compress), so a PD replay can lift what it holds.
+GRIP_SQUEEZE = 0.008  # m
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,11 @@ def grip_anchors(obj: SynthObject, u: np.ndarray, finger_pitch: float) -> list[H
             r, a = obj.grip_part.half[0], CYLINDER_GRIP_ANGLE
             radial = np.cos(a) * sign * left + np.sin(a) * u
             n = np.array([radial[0], radial[1], 0.0])
-            point = centre + r * n
+            point = centre + (r - GRIP_SQUEEZE) * n
         else:
             n = np.array([sign * left[0], sign * left[1], 0.0])
             toward = max(0.0, depth_of(obj, u) - PALM_FROM_NEAR_EDGE)
-            point = centre + n * obj.side_distance(n[:2]) + np.array([u[0], u[1], 0.0]) * toward
+            point = centre + n * (obj.side_distance(n[:2]) - GRIP_SQUEEZE) + np.array([u[0], u[1], 0.0]) * toward
         point[2] = obj.grip_z
         rot, pos = wrist_pose(side, point, n, fingers)
         # forearm back along the fingers and up, angled ~20° off the surface
