@@ -27,7 +27,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="built-in demo: the bundled expert moves a box in physics on new synthetic clips (no downloads)",
-        description="Generates synthetic clips (the humanoid reaching for, grasping and lifting a box) with a seed "
+        description="Generates synthetic clips (the humanoid grasping a box with both hands, lifting it, holding it and "
+        "putting it down) with a seed "
         "the bundled expert never saw, runs the expert on them in physics (deterministic actions, no noise), prints "
         "success, duration, E_h and E_o per clip next to the PD replay of the same clips without a policy, and "
         "writes a video of the expert on the first clip. Everything is written under --out.",
