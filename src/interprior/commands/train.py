@@ -33,14 +33,7 @@ def register(sub) -> None:
     p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
     p.add_argument("--backend", choices=["cpu", "warp"], default=None, help="simulation backend (default cpu)")
     p.add_argument("--device", default=None, help="device for warp and the networks (e.g. cuda:0)")
-    p.add_argument("--seed", type=int, default=None, help="random seed of envs and minibatches (default 0)")
-    p.add_argument("--config", default=None,
-                   help="start from this config.json (e.g. a run's, or a committed recipe) instead of a preset; "
-                   "the options above still override it")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="set any config field, dotted, JSON value (repeatable), e.g. --set ppo.epochs=4 "
-                   "--set env.termination.hand_contact_frames=20")
-    p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
+    add_run_options(p, "--set ppo.epochs=4 --set env.termination.hand_contact_frames=20")
     p.set_defaults(func=run_expert)
 
     e = tsub.add_parser(
@@ -54,6 +47,17 @@ def register(sub) -> None:
     e.set_defaults(func=run_export)
 
     _register_prior(tsub)
+
+
+def add_run_options(p, set_example: str) -> None:
+    """Options every training command shares: seed, recipe file, field overrides, restart."""
+    p.add_argument("--seed", type=int, default=None, help="random seed of envs and minibatches (default 0)")
+    p.add_argument("--config", default=None,
+                   help="start from this config.json (e.g. a run's, or a committed recipe) instead of a preset; "
+                   "the options above still override it")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"set any config field, dotted, JSON value (repeatable), e.g. {set_example}")
+    p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
 
 
 def build_config(args):
@@ -139,12 +143,7 @@ def _register_prior(tsub) -> None:
                    "(default: cpu when the expert ran on the cpu backend)")
     p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 5e6)")
     p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
-    p.add_argument("--seed", type=int, default=None, help="random seed of envs, goals and minibatches")
-    p.add_argument("--config", default=None, help="start from this config.json instead of a preset")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="set any config field, dotted, JSON value (repeatable), e.g. --set loss.temporal=0.05 "
-                   "--set torch_threads=1")
-    p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
+    add_run_options(p, "--set loss.temporal=0.05 --set torch_threads=1")
     p.set_defaults(func=run_prior)
 
     e = tsub.add_parser(
