@@ -60,19 +60,26 @@ def add_run_options(p, set_example: str) -> None:
     p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
 
 
-def build_config(args):
+def load_recipe(cls, path: str):
+    """A config dataclass from a JSON recipe (a run's config.json); a bad file is a one-line error naming it."""
     import json
     from pathlib import Path
 
     from interprior.errors import InterpriorError
-    from interprior.train.checkpoint import apply_overrides, dict_to_config
+    from interprior.train.checkpoint import dict_to_config
+
+    try:
+        return dict_to_config(cls, json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as e:
+        raise InterpriorError(f"--config {path}: {e}") from e
+
+
+def build_config(args):
+    from interprior.train.checkpoint import apply_overrides
     from interprior.train.expert import DataSelection, ExpertConfig, cpu_preset
 
     if args.config:
-        try:
-            cfg = dict_to_config(ExpertConfig, json.loads(Path(args.config).read_text()))
-        except (OSError, ValueError) as e:
-            raise InterpriorError(f"--config {args.config}: {e}") from e
+        cfg = load_recipe(ExpertConfig, args.config)
     else:
         cfg = ExpertConfig()
         preset = args.preset or ("cpu" if args.backend in (None, "cpu") else "paper")
@@ -160,21 +167,16 @@ def _register_prior(tsub) -> None:
 
 
 def build_prior_config(args):
-    import json
     from dataclasses import replace
     from pathlib import Path
 
-    from interprior.errors import InterpriorError
-    from interprior.train.checkpoint import apply_overrides, dict_to_config
+    from interprior.train.checkpoint import apply_overrides
     from interprior.train.distill import DistillConfig, cpu_preset
     from interprior.train.export import load_expert
 
     expert_cfg, _, _ = load_expert(args.expert)
     if args.config:
-        try:
-            cfg = dict_to_config(DistillConfig, json.loads(Path(args.config).read_text()))
-        except (OSError, ValueError) as e:
-            raise InterpriorError(f"--config {args.config}: {e}") from e
+        cfg = load_recipe(DistillConfig, args.config)
     else:
         cfg = DistillConfig(data=expert_cfg.data, env=expert_cfg.env)
         preset = args.preset or ("cpu" if expert_cfg.env.backend == "cpu" else "paper")
