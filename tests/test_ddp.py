@@ -14,21 +14,27 @@ import torch.distributed as dist
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
+def _torchrun(args: list[str], timeout: int) -> subprocess.CompletedProcess:
+    """Run `torchrun --standalone --nproc_per_node=2 ARGS` on CPU; skip where no local rendezvous is possible."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"torchrun timed out after {timeout} s")
+    if proc.returncode != 0 and ("Address family not supported" in proc.stderr or "errno: 97" in proc.stderr):
+        pytest.skip("torchrun cannot open a local TCP rendezvous in this sandbox")
+    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
 def test_ppo_ranks_stay_in_sync(tmp_path):
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with the gloo backend is not available in this torch build")
     out = tmp_path / "report.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER), str(out)]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        pytest.fail("torchrun worker timed out after 120 s")
-    if proc.returncode != 0 and ("Address family not supported" in proc.stderr or "errno: 97" in proc.stderr):
-        pytest.skip("torchrun cannot open a local TCP rendezvous in this sandbox")
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    _torchrun([str(WORKER), str(out)], timeout=120)
     report = json.loads(out.read_text())
     assert report["world_size"] == 2
     assert len(report["max_diff"]) == 3
@@ -43,21 +49,11 @@ def test_train_expert_under_torchrun(tmp_path, sample_dir):
     """The CLI itself under torchrun: clips sharded over 2 gloo processes, one run directory, ranks in sync."""
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with the gloo backend is not available in this torch build")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "interprior.cli",
-           "train", "expert", "--data", str(sample_dir / "OMOMO_new"), "--objects", str(sample_dir / "objects"),
-           "--object", "largetable", "--shortest", "2", "--out", str(run), "--envs", "2", "--samples", "16",
-           "--set", "ppo.horizon=2", "--set", "model.hidden=[16]", "--set", "torch_threads=1"]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        pytest.fail("torchrun training timed out after 300 s")
-    if proc.returncode != 0 and ("Address family not supported" in proc.stderr or "errno: 97" in proc.stderr):
-        pytest.skip("torchrun cannot open a local TCP rendezvous in this sandbox")
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    proc = _torchrun(["-m", "interprior.cli", "train", "expert", "--data", str(sample_dir / "OMOMO_new"),
+                      "--objects", str(sample_dir / "objects"), "--object", "largetable", "--shortest", "2",
+                      "--out", str(run), "--envs", "2", "--samples", "16", "--set", "ppo.horizon=2",
+                      "--set", "model.hidden=[16]", "--set", "torch_threads=1"], timeout=300)
     out = proc.stdout
     assert out.count("training on 2 clips") == 1  # rank 0 prints, rank 1 does not
     assert "x 2 process(es)" in out

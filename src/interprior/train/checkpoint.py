@@ -253,3 +253,17 @@ class RunDir:
         for _, p in self.checkpoints():
             p.unlink(missing_ok=True)
         self.pointer.unlink(missing_ok=True)
+
+
+def load_run_checkpoint(path: str | Path, config_cls: type) -> tuple[Any, dict, Path]:
+    """(config, checkpoint dict, checkpoint file) from a run directory (its latest checkpoint) or a checkpoint
+    file inside one (``RUN/checkpoints/step_*.pt``); clear errors naming the path otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(path, "no such run directory or checkpoint file")
+    run = RunDir(path if path.is_dir() else path.parent.parent)
+    cfg = run.load_config(config_cls)
+    ckpt = run.latest() if path.is_dir() else path
+    if ckpt is None:
+        raise DataFileError(path, "run directory has no checkpoint yet")
+    return cfg, load_checkpoint(ckpt), ckpt

@@ -35,7 +35,7 @@ from interprior.mdp.goal_masks import GoalSchedule, MaskSampling
 from interprior.mdp.goals import Goal, GoalLayout, build_goal, entry_mask, reference_frames
 from interprior.mdp.self_observation import SELF_OBS_SIZE, self_observation
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, gaussian_kl, sphere_latent
-from interprior.train.checkpoint import RunDir, load_checkpoint
+from interprior.train.checkpoint import RunDir, load_run_checkpoint
 from interprior.train.expert import DataSelection
 from interprior.train.progress import Progress, TensorBoardLogger
 
@@ -189,15 +189,7 @@ def distillation_losses(model: MaskedGoalPrior, batch: dict, weights: LossWeight
 def load_prior(checkpoint: str | Path):
     """(config, model in eval mode, checkpoint dict) from a run directory (its latest checkpoint) or a checkpoint
     file inside one."""
-    path = Path(checkpoint)
-    if not path.exists():
-        raise DataFileError(path, "no such run directory or checkpoint file")
-    run = RunDir(path if path.is_dir() else path.parent.parent)
-    cfg = run.load_config(DistillConfig)
-    ckpt = run.latest() if path.is_dir() else path
-    if ckpt is None:
-        raise DataFileError(path, "run directory has no checkpoint yet")
-    state = load_checkpoint(ckpt)
+    cfg, state, ckpt = load_run_checkpoint(checkpoint, DistillConfig)
     if state.get("format") != FORMAT:
         raise DataFileError(ckpt, f"not a Stage II prior checkpoint (format {state.get('format')!r})")
     model = MaskedGoalPrior(state["state_dim"], state["act_dim"], cfg.goals, cfg.model)

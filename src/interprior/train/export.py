@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from interprior.errors import DataFileError
-from interprior.train.checkpoint import (RunDir, config_to_dict, dict_to_config, load_checkpoint,
+from interprior.train.checkpoint import (config_to_dict, dict_to_config, load_checkpoint, load_run_checkpoint,
                                          save_checkpoint)
 
 FORMAT = "interprior-expert-1"
@@ -29,12 +29,7 @@ def load_expert(checkpoint: str | Path):
             raise DataFileError(path, f"not an exported expert (format {state.get('format')!r}, expected {FORMAT!r})")
         cfg = dict_to_config(ExpertConfig, state["config"])
     else:
-        run = RunDir(path if path.is_dir() else path.parent.parent)
-        cfg = run.load_config(ExpertConfig)
-        ckpt = run.latest() if path.is_dir() else path
-        if ckpt is None:
-            raise DataFileError(path, "run directory has no checkpoint yet")
-        state = load_checkpoint(ckpt)
+        cfg, state, _ = load_run_checkpoint(path, ExpertConfig)
     model = ActorCritic(state["obs_dim"], state["act_dim"], hidden=cfg.model.hidden,
                         critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std)
     model.load_state_dict(state["model"])
