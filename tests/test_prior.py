@@ -191,6 +191,14 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert res["summary"]["goal"] == "full" and 1 <= ep["duration"] <= 20 and ep["frames"] == 20
     assert set(ep) >= {"success", "baseline_success", "error_cm", "baseline_error_cm"}
 
+    # generativity: sampled latents on one fixed goal spread apart; the ε = 0 run is one of them at distance > 0
+    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "snapshot", "--latents", "3",
+                 "--max-frames", "30", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    row = res["episodes"][0]
+    assert res["summary"]["latents"] == 3 and row["pairwise_cm"] > 0.0 and row["to_mean_latent_cm"] > 0.0
+    assert 0.0 <= row["sampled_success"] <= 1.0
+
     from interprior.models.prior_onnx import onnxruntime_problem
 
     assert main(["train", "export-prior", "--checkpoint", str(tmp_path / "run"), "--out",

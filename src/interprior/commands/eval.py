@@ -88,6 +88,9 @@ def _register_goals(esub) -> None:
     p.add_argument("--max-frames", type=int, default=300, help="episode horizon in frames (default 300)")
     p.add_argument("--seed", type=int, default=0, help="seed of the goal draws (default 0)")
     p.add_argument("--sample", action="store_true", help="draw one latent noise per episode (default: ε = 0)")
+    p.add_argument("--latents", type=int, default=0, metavar="K",
+                   help="generativity instead: one fixed goal per clip, run with K sampled latents and with ε = 0; "
+                   "prints their mean pairwise trajectory distance and goal success")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run_goals)
 
@@ -96,11 +99,13 @@ def run_goals(args) -> int:
     from dataclasses import replace
 
     from interprior.errors import InterpriorError
-    from interprior.eval.goals import evaluate_goals, format_goal_table
+    from interprior.eval.goals import evaluate_diversity, evaluate_goals, format_diversity_table, format_goal_table
     from interprior.train.distill import load_prior
 
     if args.rollouts < 1 or args.max_frames < 2:
         raise InterpriorError("--rollouts must be >= 1 and --max-frames >= 2")
+    if args.latents == 1 or args.latents < 0:
+        raise InterpriorError(f"--latents must be 0 (off) or >= 2 to compare runs, got {args.latents}")
     import torch
 
     torch.set_num_threads(1)  # a few envs, many small kernels per step: more threads only add overhead
@@ -109,11 +114,17 @@ def run_goals(args) -> int:
     if args.objects:
         selection = replace(selection, objects=args.objects)
     clips = selection.load()
-    rows, summary = evaluate_goals(model, cfg, clips, selection.objects, args.goal, max_frames=args.max_frames,
-                                   rollouts=args.rollouts, seed=args.seed, sample=args.sample)
+    if args.latents:
+        rows, summary = evaluate_diversity(model, cfg, clips, selection.objects, args.goal, latents=args.latents,
+                                           max_frames=args.max_frames, seed=args.seed)
+        table = format_diversity_table
+    else:
+        rows, summary = evaluate_goals(model, cfg, clips, selection.objects, args.goal, max_frames=args.max_frames,
+                                       rollouts=args.rollouts, seed=args.seed, sample=args.sample)
+        table = format_goal_table
     summary["checkpoint_samples"] = state.get("samples")
     if args.json:
         print(json.dumps({"summary": summary, "episodes": rows}, indent=2))
         return 0
-    print(format_goal_table(rows, summary))
+    print(table(rows, summary))
     return 0

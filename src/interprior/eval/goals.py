@@ -94,6 +94,93 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
                    seed: int = 0, sample: bool = False) -> tuple[list[dict], dict]:
     """Run the prior on every clip with goals of `goal_type` and, beside it, with the zero goal. `model`: a
     `MaskedGoalPrior`; `cfg`: its `DistillConfig`. -> (rows: one per clip and rollout, summary)."""
+    m = len(clips) * rollouts
+    n = 2 * m  # rows [0, m): the goal; rows [m, 2m): the same targets, zero goal
+    clip_ids = torch.arange(len(clips)).repeat(rollouts).repeat(2)
+    out = _run_episodes(model, cfg, clips, objects_dir, goal_type, clip_ids, goal_on=torch.arange(n) < m,
+                        goal_source=torch.arange(n) % m, sample=torch.full((n,), sample), max_frames=max_frames,
+                        seed=seed)
+    rows = []
+    for i in range(m):
+        row = {"clip": clips[int(clip_ids[i])].name, "rollout": i // len(clips), "frames": int(out["horizon"][i])}
+        for prefix, j in (("", i), ("baseline_", i + m)):
+            row.update({prefix + k: _item(out[k][j]) for k in ("success", "fell", "duration", "tracked", "error_cm",
+                                                               "contact_match")})
+        rows.append(row)
+    summary = {"goal": goal_type, "rule": SUCCESS_RULES[goal_type], "episodes": len(rows),
+               "sampled_latent": sample, "mean_frames": _mean(rows, "frames")}
+    for name, key in (("success_rate", "success"), ("fall_rate", "fell"), ("mean_duration", "duration"),
+                      ("mean_tracked", "tracked"), ("mean_error_cm", "error_cm")):
+        summary[name] = _mean(rows, key)
+        summary[f"baseline_{name}"] = _mean(rows, f"baseline_{key}")
+    if goal_type in ("contact", "composed"):
+        summary["contact_match"] = _mean(rows, "contact_match")
+        summary["baseline_contact_match"] = _mean(rows, "baseline_contact_match")
+    return rows, summary
+
+
+def evaluate_diversity(model, cfg, clips, objects_dir, goal_type: str = "snapshot", latents: int = 8,
+                       max_frames: int = 300, seed: int = 0) -> tuple[list[dict], dict]:
+    """Generativity: per clip one fixed goal of `goal_type`, run with `latents` sampled ε (one per episode) and once
+    with ε = 0 (the prior's mean direction). Trajectory distance = mean over steps (until the horizon, or the first
+    fall of the pair) and key bodies of the distance between two runs' body positions. -> (rows per clip, summary)
+    with the mean pairwise distance among the sampled runs, their mean distance to the ε = 0 run, and the goal's
+    success rate of both."""
+    if latents < 2:
+        raise ValueError(f"latents must be >= 2 to measure pairwise distances, got {latents}")
+    c = len(clips)
+    n = c * (latents + 1)  # rows [0, c·latents): sampled ε; the last c rows: ε = 0
+    clip_ids = torch.arange(c).repeat(latents + 1)
+    sampled = torch.arange(n) < c * latents
+    out = _run_episodes(model, cfg, clips, objects_dir, goal_type, clip_ids, goal_on=torch.ones(n, dtype=torch.bool),
+                        goal_source=torch.arange(n) % c, sample=sampled, max_frames=max_frames, seed=seed,
+                        record=True)
+    paths, alive = out["key_pos"], out["alive_steps"]  # [T, n, B, 3], [T, n]
+    rows = []
+    for i in range(c):
+        runs = torch.arange(i, c * latents, c)
+        mean_row = c * latents + i
+        pairs = [(int(a), int(b)) for k, a in enumerate(runs) for b in runs[k + 1:]]
+        pairwise = [_path_distance(paths, alive, a, b) for a, b in pairs]
+        to_mean = [_path_distance(paths, alive, int(a), mean_row) for a in runs]
+        rows.append({"clip": clips[i].name, "frames": int(out["horizon"][i]), "latents": latents,
+                     "pairwise_cm": 100.0 * _nanmean(pairwise), "to_mean_latent_cm": 100.0 * _nanmean(to_mean),
+                     "sampled_success": float(out["success"][runs].float().mean()),
+                     "sampled_fell": float(out["fell"][runs].float().mean()),
+                     "mean_latent_success": bool(out["success"][mean_row]),
+                     "mean_latent_fell": bool(out["fell"][mean_row])})
+    summary = {"goal": goal_type, "rule": SUCCESS_RULES[goal_type], "clips": c, "latents": latents,
+               "mean_frames": _mean(rows, "frames")}
+    for key in ("pairwise_cm", "to_mean_latent_cm", "sampled_success", "sampled_fell", "mean_latent_success",
+                "mean_latent_fell"):
+        summary[key] = _mean(rows, key)
+    return rows, summary
+
+
+def _path_distance(paths: Tensor, alive: Tensor, a: int, b: int) -> float:
+    """Mean key-body distance (m) between runs a and b over the steps both were running (NaN if none)."""
+    both = alive[:, a] & alive[:, b]
+    if not bool(both.any()):
+        return float("nan")
+    return float((paths[both, a] - paths[both, b]).norm(dim=-1).mean())
+
+
+def _nanmean(values: list[float]) -> float:
+    kept = [v for v in values if v == v]
+    return sum(kept) / len(kept) if kept else float("nan")
+
+
+def _item(value: Tensor):
+    return value.item() if value.dtype != torch.bool else bool(value)
+
+
+def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, goal_on: Tensor,
+                  goal_source: Tensor, sample: Tensor, max_frames: int, seed: int, record: bool = False) -> dict:
+    """One episode per row from clip `clip_ids[row]`'s first frame. Goal bits are drawn for `goal_type`, then row
+    r takes row `goal_source[r]`'s bits and snapshot time; rows with `goal_on` false get the zero goal (their
+    success is still scored against those bits). `sample` [n]: rows that draw one ε per episode (else ε = 0).
+    -> per-row tensors (success, fell, duration, tracked, error_cm, contact_match, horizon) and, with `record`,
+    key-body positions [T, n, B, 3] and the rows still running at each step [T, n]."""
     from interprior.envs.tracking import TrackingEnv
     from interprior.models.prior import GoalPolicy
     from interprior.train.distill import env_goal, student_env_config
@@ -101,13 +188,11 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     if goal_type not in GOAL_TYPES:
         raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(GOAL_TYPES)}")
     layout = cfg.goals
-    m = len(clips) * rollouts
-    n = 2 * m  # rows [0, m): the goal; rows [m, 2m): the same targets, zero goal
+    n = len(clip_ids)
     env_cfg = replace(student_env_config(cfg), num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0,
                       init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames,
                       termination=replace(cfg.env.termination, enabled=False), backend="cpu", device=None)
     env = TrackingEnv(clips, objects_dir, env_cfg)
-    clip_ids = torch.arange(len(clips)).repeat(rollouts).repeat(2)
     env.reset_to(torch.arange(n), clip_ids, torch.zeros(n, dtype=torch.long), noise=False)
     last = env.ref.lengths[clip_ids] - 1
     sampling = replace(cfg.masks.restricted_to(goal_type), snapshot_frames=(SNAPSHOT_FRAMES, SNAPSHOT_FRAMES),
@@ -116,9 +201,10 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     horizon = torch.minimum(last, torch.full_like(last, max_frames))
     schedule.reset(torch.arange(n), env.frame.clone(), last)
     schedule.snapshot_frame[:] = torch.minimum(schedule.snapshot_frame, horizon)
-    _mirror(schedule, m)
-    policy = GoalPolicy(model, n, deterministic=not sample, seed=seed)
-    goal_rows = (torch.arange(n) < m)[:, None, None]
+    _share(schedule, goal_source)
+    policy = GoalPolicy(model, n, deterministic=False, seed=seed)
+    policy.eps[~sample.to(policy.eps.device)] = 0.0
+    goal_rows = goal_on[:, None, None]
     # what success is checked against: the first draw (repeat_prob 1 keeps the bits for the whole episode)
     bits = schedule.bits.clone()
     snapshot_at = schedule.snapshot_frame.clone()
@@ -137,10 +223,11 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     tracked = torch.zeros(n, dtype=torch.long)  # frames before the full-tracking rule first failed
     err_sum, err_count = torch.zeros(n, dtype=torch.float64), torch.zeros(n)
     key = list(schema.KEY_BODIES)
+    key_pos, running = [], []
     sim = env.sim.state()
     for _ in range(int(horizon.max())):
         schedule.advance(env.frame, last)
-        _mirror(schedule, m)
+        _share(schedule, goal_source)
         goal = env_goal(env, sim, schedule, layout)
         goal = goal.with_bits(goal.bits & goal_rows.to(goal.bits.device))
         action = policy.act(self_observation(sim), goal)
@@ -153,6 +240,9 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
         now = alive.clone()
         fell |= now & terminated.cpu()
         frames_run += now.long()
+        if record:
+            key_pos.append(after.body_pos[:, key].cpu())
+            running.append(now & ~terminated.cpu())
         # trajectory: the preview selection against the reference at every step
         traj_bits = bits[:, 0] & _defined_now(ref, layout)
         trajectory_ok &= ~now | ~has_trajectory | goals_met(errors, traj_bits, layout, TRAJECTORY_TOLERANCE)
@@ -195,28 +285,11 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     success &= ~fell
     # NaN where nothing was measured (e.g. a fall before the snapshot's target time)
     error_cm = torch.where(err_count > 0, 100.0 * err_sum / err_count.clamp_min(1.0), float("nan"))
-    rows = []
-    for i in range(m):
-        j = i + m
-        rows.append({
-            "clip": clips[int(clip_ids[i])].name, "rollout": i // len(clips), "frames": int(horizon[i]),
-            "success": bool(success[i]), "fell": bool(fell[i]), "duration": int(frames_run[i]),
-            "tracked": int(tracked[i]), "error_cm": float(error_cm[i]), "contact_match": float(contact_rate[i]),
-            "baseline_success": bool(success[j]), "baseline_fell": bool(fell[j]),
-            "baseline_duration": int(frames_run[j]), "baseline_tracked": int(tracked[j]),
-            "baseline_error_cm": float(error_cm[j]),
-            "baseline_contact_match": float(contact_rate[j]),
-        })
-    summary = {"goal": goal_type, "rule": SUCCESS_RULES[goal_type], "episodes": len(rows),
-               "sampled_latent": sample, "mean_frames": _mean(rows, "frames")}
-    for name, key in (("success_rate", "success"), ("fall_rate", "fell"), ("mean_duration", "duration"),
-                      ("mean_tracked", "tracked"), ("mean_error_cm", "error_cm")):
-        summary[name] = _mean(rows, key)
-        summary[f"baseline_{name}"] = _mean(rows, f"baseline_{key}")
-    if goal_type in ("contact", "composed"):
-        summary["contact_match"] = _mean(rows, "contact_match")
-        summary["baseline_contact_match"] = _mean(rows, "baseline_contact_match")
-    return rows, summary
+    out = {"success": success, "fell": fell, "duration": frames_run, "tracked": tracked, "error_cm": error_cm,
+           "contact_match": contact_rate, "horizon": horizon}
+    if record:
+        out["key_pos"], out["alive_steps"] = torch.stack(key_pos), torch.stack(running)
+    return out
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -225,10 +298,10 @@ def _mean(rows: list[dict], key: str) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def _mirror(schedule: GoalSchedule, m: int) -> None:
-    """The baseline rows [m, 2m) get exactly the goal rows' targets."""
-    schedule.bits[m:] = schedule.bits[:m]
-    schedule.snapshot_frame[m:] = schedule.snapshot_frame[:m]
+def _share(schedule: GoalSchedule, source: Tensor) -> None:
+    """Row r takes exactly row `source[r]`'s goal bits and snapshot time (rows compared on one goal)."""
+    schedule.bits[:] = schedule.bits[source]
+    schedule.snapshot_frame[:] = schedule.snapshot_frame[source]
 
 
 def _defined_now(ref, layout: GoalLayout) -> Tensor:
@@ -266,3 +339,20 @@ def format_goal_table(rows: list[dict], summary: dict) -> str:
 
 def _yn(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def format_diversity_table(rows: list[dict], summary: dict) -> str:
+    """Per clip: spread of the sampled-latent runs, their distance to the ε = 0 run, and goal success of both."""
+    lines = [f"goal: {summary['goal']} (one fixed goal per clip); success = {summary['rule']}",
+             f"{summary['latents']} sampled latents per clip against the prior's mean latent (ε = 0); distances are "
+             "mean key-body position gaps between runs, in cm",
+             f"{'clip':24s} {'frames':>6s} {'pairwise':>9s} {'to mean':>8s} {'ok (sampled)':>13s} {'ok (mean)':>10s}"]
+    for r in rows:
+        lines.append(f"{r['clip']:24s} {r['frames']:6d} {r['pairwise_cm']:9.1f} {r['to_mean_latent_cm']:8.1f} "
+                     f"{100 * r['sampled_success']:12.0f}% {_yn(r['mean_latent_success']):>10s}")
+    s = summary
+    lines.append(f"mean pairwise distance {s['pairwise_cm']:.1f} cm, to the mean-latent run {s['to_mean_latent_cm']:.1f}"
+                 f" cm; success: sampled {100 * s['sampled_success']:.0f}%, mean latent "
+                 f"{100 * s['mean_latent_success']:.0f}%; falls {100 * s['sampled_fell']:.0f}% vs "
+                 f"{100 * s['mean_latent_fell']:.0f}%")
+    return "\n".join(lines)
