@@ -122,6 +122,28 @@ def test_onnx_graph_matches_pytorch():
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, Path(tmp) / "prior.onnx")
         assert max_difference(model, path, batch=5) < 1e-4
+    # the policy object on the onnxruntime runtime: same actions as on PyTorch, with the same per-episode ε
+    g = torch.Generator().manual_seed(3)
+    goal, state = _goal(5, g), torch.randn(5, 30, generator=g)
+    fast, ref = GoalPolicy(model, 5, seed=1, runtime="onnx"), GoalPolicy(model, 5, seed=1)
+    assert torch.equal(fast.eps, ref.eps) and fast.eps.abs().sum() > 0
+    assert (fast.act(state, goal) - ref.act(state, goal)).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="runtime"):
+        GoalPolicy(model, 1, runtime="tensorrt")
+
+
+def test_last_layer_reads_token_zero_only():
+    """The prior's last block computes token 0 alone; the result equals the full block's token 0."""
+    g = torch.Generator().manual_seed(0)
+    model = _model()
+    block = model.blocks[-1]
+    x = torch.randn(3, LAYOUT.num_tokens + 1, TINY["width"], generator=g)
+    padding = torch.zeros(3, LAYOUT.num_tokens + 1, dtype=torch.bool)
+    padding[0, 2:] = True
+    with torch.no_grad():
+        full, first = block(x, padding), block(x, padding, first_only=True)
+    assert first.shape == (3, 1, TINY["width"])
+    assert torch.allclose(full[:, :1], first, atol=1e-6)
 
 
 # --- end to end ----------------------------------------------------------------------------------------------------

@@ -132,9 +132,7 @@ def _register_prior(bsub) -> None:
 
 def run_prior(args) -> int:
     import statistics
-    import tempfile
     import time
-    from pathlib import Path
 
     import torch
 
@@ -181,21 +179,13 @@ def run_prior(args) -> int:
            "torch_ms_median": statistics.median(torch_ms),
            "torch_ms_p90": sorted(torch_ms)[int(0.9 * (len(torch_ms) - 1))]}
     if args.onnx:
-        from interprior.models.prior_onnx import INPUT_NAMES, export_onnx, onnxruntime_problem
+        from interprior.models.prior_onnx import onnxruntime_problem
 
         problem = onnxruntime_problem()
         if problem:
             raise InterpriorError(f"--onnx: {problem}")
-        import onnxruntime as ort
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx(model, Path(tmp) / "prior.onnx")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = opts.inter_op_num_threads = args.threads
-            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            feed = dict(zip(INPUT_NAMES, (state.numpy(), goal.features().numpy(), goal.bits.float().numpy(),
-                                          goal.time.numpy(), policy.eps.numpy())))
-            onnx_ms = timed(lambda: session.run(["action"], feed))
+        onnx_policy = GoalPolicy(model, 1, runtime="onnx", threads=args.threads)
+        onnx_ms = timed(lambda: onnx_policy.act(state, goal))
         res["onnx_ms_median"] = statistics.median(onnx_ms)
         res["onnx_ms_p90"] = sorted(onnx_ms)[int(0.9 * (len(onnx_ms) - 1))]
     if args.json:

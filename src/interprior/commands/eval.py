@@ -88,6 +88,8 @@ def _register_goals(esub) -> None:
     p.add_argument("--max-frames", type=int, default=300, help="episode horizon in frames (default 300)")
     p.add_argument("--seed", type=int, default=0, help="seed of the goal draws (default 0)")
     p.add_argument("--sample", action="store_true", help="draw one latent noise per episode (default: ε = 0)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="run the prior + decoder in PyTorch or, exported, in onnxruntime (default torch)")
     p.add_argument("--latents", type=int, default=0, metavar="K",
                    help="generativity instead: one fixed goal per clip, run with K sampled latents and with ε = 0; "
                    "prints their mean pairwise trajectory distance and goal success")
@@ -116,11 +118,12 @@ def run_goals(args) -> int:
     clips = selection.load()
     if args.latents:
         rows, summary = evaluate_diversity(model, cfg, clips, selection.objects, args.goal, latents=args.latents,
-                                           max_frames=args.max_frames, seed=args.seed)
+                                           max_frames=args.max_frames, seed=args.seed, runtime=args.runtime)
         table = format_diversity_table
     else:
         rows, summary = evaluate_goals(model, cfg, clips, selection.objects, args.goal, max_frames=args.max_frames,
-                                       rollouts=args.rollouts, seed=args.seed, sample=args.sample)
+                                       rollouts=args.rollouts, seed=args.seed, sample=args.sample,
+                                       runtime=args.runtime)
         table = format_goal_table
     summary["checkpoint_samples"] = state.get("samples")
     if args.json:

@@ -91,7 +91,7 @@ def given_position_error(errors: dict[str, Tensor], bits: Tensor, layout: GoalLa
 
 
 def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: int = 300, rollouts: int = 1,
-                   seed: int = 0, sample: bool = False) -> tuple[list[dict], dict]:
+                   seed: int = 0, sample: bool = False, runtime: str = "torch") -> tuple[list[dict], dict]:
     """Run the prior on every clip with goals of `goal_type` and, beside it, with the zero goal. `model`: a
     `MaskedGoalPrior`; `cfg`: its `DistillConfig`. -> (rows: one per clip and rollout, summary)."""
     m = len(clips) * rollouts
@@ -99,7 +99,7 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     clip_ids = torch.arange(len(clips)).repeat(rollouts).repeat(2)
     out = _run_episodes(model, cfg, clips, objects_dir, goal_type, clip_ids, goal_on=torch.arange(n) < m,
                         goal_source=torch.arange(n) % m, sample=torch.full((n,), sample), max_frames=max_frames,
-                        seed=seed)
+                        seed=seed, runtime=runtime)
     rows = []
     for i in range(m):
         row = {"clip": clips[int(clip_ids[i])].name, "rollout": i // len(clips), "frames": int(out["horizon"][i])}
@@ -120,7 +120,7 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
 
 
 def evaluate_diversity(model, cfg, clips, objects_dir, goal_type: str = "snapshot", latents: int = 8,
-                       max_frames: int = 300, seed: int = 0) -> tuple[list[dict], dict]:
+                       max_frames: int = 300, seed: int = 0, runtime: str = "torch") -> tuple[list[dict], dict]:
     """Generativity: per clip one fixed goal of `goal_type`, run with `latents` sampled ε (one per episode) and once
     with ε = 0 (the prior's mean direction). Trajectory distance = mean over steps (until the horizon, or the first
     fall of the pair) and key bodies of the distance between two runs' body positions. -> (rows per clip, summary)
@@ -134,7 +134,7 @@ def evaluate_diversity(model, cfg, clips, objects_dir, goal_type: str = "snapsho
     sampled = torch.arange(n) < c * latents
     out = _run_episodes(model, cfg, clips, objects_dir, goal_type, clip_ids, goal_on=torch.ones(n, dtype=torch.bool),
                         goal_source=torch.arange(n) % c, sample=sampled, max_frames=max_frames, seed=seed,
-                        record=True)
+                        record=True, runtime=runtime)
     paths, alive = out["key_pos"], out["alive_steps"]  # [T, n, B, 3], [T, n]
     rows = []
     for i in range(c):
@@ -175,10 +175,12 @@ def _item(value: Tensor):
 
 
 def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, goal_on: Tensor,
-                  goal_source: Tensor, sample: Tensor, max_frames: int, seed: int, record: bool = False) -> dict:
+                  goal_source: Tensor, sample: Tensor, max_frames: int, seed: int, record: bool = False,
+                  runtime: str = "torch") -> dict:
     """One episode per row from clip `clip_ids[row]`'s first frame. Goal bits are drawn for `goal_type`, then row
     r takes row `goal_source[r]`'s bits and snapshot time; rows with `goal_on` false get the zero goal (their
     success is still scored against those bits). `sample` [n]: rows that draw one ε per episode (else ε = 0).
+    `runtime`: "torch" or "onnx" (`GoalPolicy`).
     -> per-row tensors (success, fell, duration, tracked, error_cm, contact_match, horizon) and, with `record`,
     key-body positions [T, n, B, 3] and the rows still running at each step [T, n]."""
     from interprior.envs.tracking import TrackingEnv
@@ -202,7 +204,7 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
     schedule.reset(torch.arange(n), env.frame.clone(), last)
     schedule.snapshot_frame[:] = torch.minimum(schedule.snapshot_frame, horizon)
     _share(schedule, goal_source)
-    policy = GoalPolicy(model, n, deterministic=False, seed=seed)
+    policy = GoalPolicy(model, n, deterministic=False, seed=seed, runtime=runtime)
     policy.eps[~sample.to(policy.eps.device)] = 0.0
     goal_rows = goal_on[:, None, None]
     # what success is checked against: the first draw (repeat_prob 1 keeps the bits for the whole episode)

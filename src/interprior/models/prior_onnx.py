@@ -69,6 +69,20 @@ def onnxruntime_problem() -> str | None:
     return None
 
 
+def onnx_session(model, threads: int = 1):
+    """An onnxruntime CPU session of `model`'s prior + decoder graph (exported through a temporary file)."""
+    problem = onnxruntime_problem()
+    if problem:
+        raise ImportError(problem)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(model.cpu(), Path(tmp) / "prior.onnx")
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def max_difference(model, path: str | Path, batch: int = 8, seed: int = 1) -> float:
     """Largest |action_onnx − action_torch| on random inputs (onnxruntime, CPU)."""
     import onnxruntime as ort
