@@ -245,3 +245,17 @@ def test_train_prior_cli_builds_from_the_expert(synthetic, tmp_path, capsys):
     assert cfg.env.action_mode == "residual"  # the expert's env config; the student acts in absolute mode
     assert cfg.loss.temporal == 0.05 and cfg.torch_threads == 1 and cfg.model.width == 128
     assert cfg.data.data == str(synthetic / "clips") and cfg.env.num_envs == 32
+
+
+def test_bench_prior_times_both_runtimes(capsys):
+    from interprior.cli import main
+    from interprior.models.prior_onnx import onnxruntime_problem
+
+    args = ["bench", "prior", "--preset", "cpu", "--variant", "body_only", "--steps", "5", "--json"]
+    if onnxruntime_problem() is None:
+        args.append("--onnx")
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["torch_ms_median"] > 0 and res["parameters_prior_decoder"] > 100_000
+    if "--onnx" in args:
+        assert res["onnx_ms_median"] > 0
