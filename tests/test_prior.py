@@ -213,6 +213,11 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert res["summary"]["goal"] == "full" and 1 <= ep["duration"] <= 20 and ep["frames"] == 20
     assert set(ep) >= {"success", "baseline_success", "error_cm", "baseline_error_cm"}
 
+    # the prior under the expert's tracking protocol and rules, every goal bit on
+    assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--no-baseline", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["summary"]["clips"] == 1 and 1 <= res["clips"][0]["duration"] <= res["clips"][0]["frames"]
+
     # generativity: sampled latents on one fixed goal spread apart; the ε = 0 run is one of them at distance > 0
     assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "snapshot", "--latents", "3",
                  "--max-frames", "30", "--json"]) == 0

@@ -18,7 +18,9 @@ def register(sub) -> None:
         "mean key-body position error (cm); E_o = mean object surface-point error (cm); best of --rollouts. The "
         "no-policy PD replay of each clip is shown alongside.",
     )
-    p.add_argument("--checkpoint", required=True, help="run directory (latest checkpoint), a checkpoint file, or an exported expert (train export)")
+    p.add_argument("--checkpoint", required=True,
+                   help="expert run directory (latest checkpoint), a checkpoint file, or an exported expert (train "
+                   "export); or a Stage II prior run, tracked through the prior with every goal bit on")
     p.add_argument("--data", default=None, help="clips to evaluate (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--rollouts", type=int, default=1, help="rollouts per clip; the best counts (default 1)")
@@ -39,6 +41,16 @@ def load_expert(checkpoint: str):
     return load(checkpoint)
 
 
+def is_prior_run(checkpoint: str) -> bool:
+    """True for a Stage II run directory or a checkpoint file inside one (its config names an expert)."""
+    path = Path(checkpoint)
+    config = (path if path.is_dir() else path.parent.parent) / "config.json"
+    try:
+        return "expert" in json.loads(config.read_text())
+    except (OSError, ValueError):
+        return False
+
+
 def run_tracking(args) -> int:
     from dataclasses import replace
 
@@ -46,13 +58,22 @@ def run_tracking(args) -> int:
 
     from interprior.train.checkpoint import apply_overrides
 
-    cfg, model, state = load_expert(args.checkpoint)
-    cfg = apply_overrides(cfg, args.overrides)
+    if is_prior_run(args.checkpoint):  # a Stage II prior: tracked with every goal bit on, under the same rules
+        from interprior.eval.goals import FullGoalTracker
+        from interprior.train.distill import load_prior, student_env_config
+
+        cfg, prior, state = load_prior(args.checkpoint)
+        cfg = apply_overrides(cfg, args.overrides)
+        model, env_cfg = FullGoalTracker(prior, cfg), student_env_config(cfg)
+    else:
+        cfg, model, state = load_expert(args.checkpoint)
+        cfg = apply_overrides(cfg, args.overrides)
+        env_cfg = cfg.env
     selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0)
     if args.objects:
         selection = replace(selection, objects=args.objects)
     clips = selection.load()
-    rows, summary, env, tracks = compare_with_baseline(model, clips, selection.objects, cfg.env,
+    rows, summary, env, tracks = compare_with_baseline(model, clips, selection.objects, env_cfg,
                                                        rollouts=args.rollouts, baseline=not args.no_baseline,
                                                        record=args.video is not None)
     summary["checkpoint_samples"] = state.get("samples")

@@ -294,6 +294,43 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
     return out
 
 
+class FullGoalTracker:
+    """A Stage II prior as a full-reference tracker for `evaluate_tracking`: every goal bit on (the "full" goal type:
+    previews and snapshot of every body, the object and the known contacts), prior + decoder only, ε = 0. The
+    expert's protocol and termination rules then apply unchanged, so student and expert durations compare
+    like for like."""
+
+    def __init__(self, model, cfg, runtime: str = "torch"):
+        self.model, self.cfg, self.runtime = model, cfg, runtime
+        self.env = None
+
+    def bind_env(self, env) -> None:
+        from interprior.models.prior import GoalPolicy
+
+        layout = self.cfg.goals
+        n = env.num_envs
+        self.env = env
+        self.policy = GoalPolicy(self.model, n, deterministic=True, runtime=self.runtime)
+        every_bit = torch.ones(layout.num_tokens, layout.bit_size, dtype=torch.bool)
+        self.schedule = GoalSchedule(n, layout, self.cfg.masks, fps=1.0 / env.dt, fixed_bits=every_bit)
+        self._started = False
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, deterministic: bool = True):
+        """(None, None, None, action): the expert's `act` signature; `obs` (the tracking observation) is unused."""
+        from interprior.train.distill import env_goal
+
+        env, layout = self.env, self.cfg.goals
+        last = env.ref.lengths[env.clip_ids] - 1
+        if not self._started:
+            self.schedule.reset(torch.arange(env.num_envs), env.frame.clone(), last)
+            self._started = True
+        self.schedule.advance(env.frame, last)
+        sim = env.prev if env.prev is not None else env.sim.state()
+        action = self.policy.act(self_observation(sim), env_goal(env, sim, self.schedule, layout))
+        return None, None, None, action
+
+
 def _mean(rows: list[dict], key: str) -> float:
     """Mean of a column over the episodes where it was measured (NaN when it never was)."""
     values = [float(r[key]) for r in rows if float(r[key]) == float(r[key])]

@@ -29,7 +29,9 @@ class ClipResult:
 def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max_frames: int = 1000,
                       record: bool = False):
     """Returns per-clip best results (longest, then lowest E_h + E_o) and, with `record`, qpos tracks.
-    `model` None: no policy - PD targets are the next reference frame (PD replay) under the same rules."""
+    `model`: an expert (`act(obs, deterministic=True)` on the tracking observation); None: no policy - PD targets
+    are the next reference frame (PD replay) under the same rules; or a policy that reads the env itself, with
+    `bind_env(env)` called once the env exists (`interprior.eval.goals.FullGoalTracker`, a Stage II prior)."""
     from interprior.envs.tracking import TrackingEnv
 
     n = len(clips) * rollouts
@@ -38,6 +40,8 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
     cfg = replace(env_cfg, num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0, init_noise_rot=0.0,
                   perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames)
     env = TrackingEnv(clips, objects_dir, cfg)
+    if hasattr(model, "bind_env"):
+        model.bind_env(env)
     clip_ids = torch.arange(len(clips)).repeat(rollouts)
     env.reset_to(torch.arange(n), clip_ids, torch.zeros(n, dtype=torch.long), noise=False)
     env.clip_ids[:], env.frame[:], env.start[:] = clip_ids, 0, 0
