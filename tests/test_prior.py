@@ -175,7 +175,18 @@ def _tiny_distill_config(synthetic):
     cfg.prior_rollout_prob = 0.5
     cfg.total_samples = 48
     cfg.torch_threads = 1
+    cfg.optim.lr_decay_samples, cfg.optim.lr_final_scale = (0, 96), 0.5
     return cfg
+
+
+def test_learning_rate_schedule():
+    from interprior.train.distill import DistillOptim
+
+    constant = DistillOptim(lr=1e-3)
+    assert constant.lr_at(0) == constant.lr_at(10**9) == 1e-3
+    decay = DistillOptim(lr=1e-3, lr_decay_samples=(100, 300), lr_final_scale=0.1)
+    assert decay.lr_at(0) == decay.lr_at(100) == 1e-3
+    assert decay.lr_at(200) == pytest.approx(5.5e-4) and decay.lr_at(300) == decay.lr_at(10**6) == pytest.approx(1e-4)
 
 
 def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
@@ -186,6 +197,8 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     first = PriorDistiller(cfg, tmp_path / "run")
     first.train()
     assert first.iteration == 2 and first.samples == 48 and len(first.history) == 2
+    lr = first.optimizer.param_groups[0]["lr"]  # the schedule's rate at the last update (24 samples in)
+    assert lr == pytest.approx(cfg.optim.lr_at(24)) and lr < cfg.optim.lr
     assert all(math.isfinite(p["action"]) for p in first.history)
     # every buffered step carries its episode's ε: unchanged until an episode starts, fresh when one does
     buf = first.buffer

@@ -61,11 +61,22 @@ class LossWeights:
 @dataclass
 class DistillOptim:
     lr: float = 2e-5
+    # the rate falls linearly to lr × lr_final_scale between these sample counts (equal counts: constant rate);
+    # a lower rate at the end steadies the student, whose weights otherwise keep jumping with each minibatch
+    lr_decay_samples: tuple[int, int] = (0, 0)
+    lr_final_scale: float = 1.0
     horizon: int = 32  # control steps per env per iteration
     epochs: int = 6
     minibatches: int = 8  # per epoch; each is a group of whole env trajectories
     max_grad_norm: float = 50.0
     seed: int = 0
+
+    def lr_at(self, samples: int) -> float:
+        a, b = self.lr_decay_samples
+        if b <= a:
+            return self.lr
+        frac = min(max((samples - a) / (b - a), 0.0), 1.0)
+        return self.lr * (1.0 + frac * (self.lr_final_scale - 1.0))
 
 
 @dataclass
@@ -289,6 +300,9 @@ class PriorDistiller:
         cfg, buf, model = self.cfg, self.buffer, self.model
         model.update_normalizers(buf.state_obs, buf.full, entry_mask(buf.defined, cfg.goals))
         kl_weight = cfg.loss.kl_weight(self.samples)
+        lr = cfg.optim.lr_at(self.samples)
+        for group in self.optimizer.param_groups:  # the config's rate, also over a resumed optimiser's saved one
+            group["lr"] = lr
         n = cfg.env.num_envs
         per = max(1, n // max(1, cfg.optim.minibatches))
         sums, count = {}, 0
@@ -304,6 +318,7 @@ class PriorDistiller:
                 count += 1
         stats = {f"loss/{k}": v / count for k, v in sums.items()}
         stats["loss/kl_weight"] = kl_weight
+        stats["loss/lr"] = lr
         return stats
 
     # --- the loop ---------------------------------------------------------------------------------------------
