@@ -201,7 +201,9 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
                        repeat_prob=1.0)
     schedule = GoalSchedule(n, layout, sampling, fps=1.0 / env.dt, generator=torch.Generator().manual_seed(seed))
     horizon = torch.minimum(last, torch.full_like(last, max_frames))
-    schedule.reset(torch.arange(n), env.frame.clone(), last)
+    # draw for the source rows only, so the same seed gives the same goal per clip whatever the rows around them
+    sources = goal_source.unique()
+    schedule.reset(sources, env.frame[sources].clone(), last[sources])
     schedule.snapshot_frame[:] = torch.minimum(schedule.snapshot_frame, horizon)
     _share(schedule, goal_source)
     policy = GoalPolicy(model, n, deterministic=False, seed=seed, runtime=runtime)
