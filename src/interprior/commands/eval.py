@@ -127,6 +127,11 @@ def run_goals(args) -> int:
 
     if args.rollouts < 1 or args.max_frames < 2:
         raise InterpriorError("--rollouts must be >= 1 and --max-frames >= 2")
+    if args.runtime == "onnx":
+        from interprior.models.prior_onnx import onnxruntime_problem
+
+        if onnxruntime_problem():
+            raise InterpriorError(f"--runtime onnx: {onnxruntime_problem()}")
     if args.latents == 1 or args.latents < 0:
         raise InterpriorError(f"--latents must be 0 (off) or >= 2 to compare runs, got {args.latents}")
     import torch
