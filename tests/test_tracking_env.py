@@ -108,7 +108,11 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
     assert "junk.pt" in capsys.readouterr().err
 
 
-def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path, stop):
+    import os
+    import signal
+
     from interprior.train.expert import ExpertTrainer
 
     cfg = _tiny_config(clips[:1], sample_dir, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=100)
@@ -118,6 +122,8 @@ def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):
     def update_then_interrupt(buffer):
         calls.append(1)
         if len(calls) == 3:
+            if stop == "sigterm":  # what `kill PID` sends to a background run
+                os.kill(os.getpid(), signal.SIGTERM)
             raise KeyboardInterrupt
         return real_update(buffer)
 
@@ -126,3 +132,25 @@ def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path):
         trainer.train(bench=False)
     resumed = ExpertTrainer(cfg, tmp_path / "run")
     assert resumed.iteration == 2 and resumed.samples == 8
+
+
+def test_new_run_starts_from_another_experts_weights(clips, sample_dir, tmp_path, capsys):
+    from interprior.errors import InterpriorError
+    from interprior.train.expert import ExpertTrainer
+
+    cfg = _tiny_config(clips[:1], sample_dir, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=8)
+    source = ExpertTrainer(cfg, tmp_path / "a")
+    source.train(bench=False)
+    tuned = dataclasses.replace(cfg, init=str(tmp_path / "a"))
+    tuned.env = dataclasses.replace(cfg.env, reward=dataclasses.replace(cfg.env.reward, op=50.0))
+    fine = ExpertTrainer(tuned, tmp_path / "b")
+    assert fine.samples == 0 and fine.iteration == 0
+    for a, b in zip(source.model.state_dict().values(), fine.model.state_dict().values()):
+        assert torch.equal(a, b)  # weights and observation statistics
+    # a resumed run keeps its own weights, whatever init says; thread counts may change between resumes
+    fine.train(bench=False)
+    again = ExpertTrainer(dataclasses.replace(tuned, init=None, torch_threads=1), tmp_path / "b")
+    assert again.samples == 8 and not torch.equal(again.model.actor[0].weight, source.model.actor[0].weight)
+    other = dataclasses.replace(tuned, model=dataclasses.replace(cfg.model, hidden=(8,)))
+    with pytest.raises(InterpriorError, match="init .*does not fit"):
+        ExpertTrainer(other, tmp_path / "c")

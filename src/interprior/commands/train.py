@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
     p.add_argument("--backend", choices=["cpu", "warp"], default=None, help="simulation backend (default cpu)")
     p.add_argument("--device", default=None, help="device for warp and the networks (e.g. cuda:0)")
+    p.add_argument("--init", default=None, metavar="EXPERT",
+                   help="start a new run from this expert's weights (run directory, checkpoint or exported file; "
+                   "same network sizes): fine-tuning with other rewards or clips. Ignored when RUN resumes")
     add_run_options(p, "--set ppo.epochs=4 --set env.termination.hand_contact_frames=20")
     p.set_defaults(func=run_expert)
 
@@ -99,6 +102,8 @@ def build_config(args):
         cfg.env.device = args.device
     if args.seed is not None:
         cfg.env.seed = cfg.ppo.seed = args.seed
+    if args.init:
+        cfg.init = args.init
     return apply_overrides(cfg, args.overrides)
 
 

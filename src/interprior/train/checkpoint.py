@@ -12,12 +12,15 @@ target with ``os.replace`` (atomic on POSIX and Windows): a crash mid-write leav
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import types
 import typing
 from pathlib import Path
@@ -177,6 +180,11 @@ def apply_overrides(cfg: Any, assignments: list[str]) -> Any:
 # ------------------------------------------------------------------------------------------------------- run dir
 
 
+# config keys that may change when a run resumes: how long and how fast it runs, not what it learns (`init` is
+# read only when a run starts)
+RESUMABLE_KEYS = ("total_samples", "checkpoint_every_s", "torch_threads", "env.threads", "init")
+
+
 class RunDir:
     """A training run's output directory: config.json + rotating checkpoints + a ``latest.txt`` pointer."""
 
@@ -267,3 +275,22 @@ def load_run_checkpoint(path: str | Path, config_cls: type) -> tuple[Any, dict, 
     if ckpt is None:
         raise DataFileError(path, "run directory has no checkpoint yet")
     return cfg, load_checkpoint(ckpt), ckpt
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm():
+    """Inside the block SIGTERM (``kill``, a scheduler's stop) raises KeyboardInterrupt like Ctrl-C, so a training
+    loop writes its checkpoint before it stops. Background jobs started by a shell ignore SIGINT; this is how they
+    stop cleanly. A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -35,7 +35,7 @@ from interprior.mdp.goal_masks import GoalSchedule, MaskSampling
 from interprior.mdp.goals import Goal, GoalLayout, build_goal, entry_mask, reference_frames
 from interprior.mdp.self_observation import SELF_OBS_SIZE, self_observation
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, gaussian_kl, sphere_latent
-from interprior.train.checkpoint import RunDir, load_run_checkpoint
+from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm, load_run_checkpoint
 from interprior.train.expert import DataSelection
 from interprior.train.progress import Progress, TensorBoardLogger
 
@@ -219,7 +219,7 @@ class PriorDistiller:
 
         self.cfg = cfg
         self.run = RunDir(out)
-        self.run.write_config(cfg, restart=restart, ignore=("total_samples", "checkpoint_every_s"))
+        self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
@@ -331,10 +331,10 @@ class PriorDistiller:
         self._obs, self._sim = self.env.observe(), self.env.sim.state()
         self._start_samples = self.samples
         self._collect_s = self._learn_s = 0.0
-        with TensorBoardLogger(self.run.root) as tb:
+        with TensorBoardLogger(self.run.root) as tb, interrupt_on_sigterm():
             try:
                 self._loop(tb, max_seconds)
-            except KeyboardInterrupt:  # Ctrl-C: keep what was learned, then stop
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned, then stop
                 self.checkpoint()
                 print(f"interrupted: checkpoint written at iteration {self.iteration}")
                 raise

@@ -17,7 +17,7 @@ from interprior.data.intermimic import list_clips, load_clip
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import InterpriorError
 from interprior.models.actor_critic import ActorCritic
-from interprior.train.checkpoint import RunDir
+from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm
 from interprior.train.distributed import (all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main,
                                           shard)
 from interprior.train.progress import Progress, TensorBoardLogger
@@ -65,6 +65,10 @@ class ExpertConfig:
     total_samples: int = 20_000_000
     checkpoint_every_s: float = 300.0
     torch_threads: int | None = None
+    # a new run starts from these policy weights (and observation statistics): an expert run directory, a checkpoint
+    # or an exported file with the same observation/action sizes and network. Fine-tuning with changed rewards or
+    # clips. Read only when the run has no checkpoint yet; the optimiser and the sample count start afresh.
+    init: str | None = None
 
 
 def cpu_preset(cfg: ExpertConfig) -> ExpertConfig:
@@ -94,7 +98,7 @@ class ExpertTrainer:
         self.world = dist_info.world_size
         self.run = RunDir(out)
         if is_main():
-            self.run.write_config(cfg, restart=restart, ignore=("total_samples", "checkpoint_every_s"))
+            self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
         barrier()
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         clips = cfg.data.load()
@@ -124,6 +128,24 @@ class ExpertTrainer:
             self.history = list(state.get("history", []))
             if is_main():
                 print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
+        elif cfg.init:
+            self._init_from(cfg.init)
+            broadcast_module(self.model)
+
+    def _init_from(self, source: str) -> None:
+        from interprior.train.export import load_expert
+
+        _, model, state = load_expert(source)
+        mine = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if mine != theirs:
+            diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+            raise InterpriorError(f"init {source}: its network does not fit this run (obs {state['obs_dim']} vs "
+                                  f"{self.env.obs_dim}, act {state['act_dim']} vs {self.env.act_dim}; differing "
+                                  f"tensors: {', '.join(diff[:4])})")
+        self.model.load_state_dict(model.state_dict())
+        if is_main():
+            print(f"initialised from {source} ({state.get('samples')} samples)")
 
     def checkpoint(self) -> Path | None:
         if not is_main():  # every rank holds the same weights and optimiser state; rank 0 writes them
@@ -208,10 +230,10 @@ class ExpertTrainer:
         self._start_samples = self.samples
         self.env.sim.seconds = 0.0
         self._collect_s = self._learn_s = 0.0
-        with TensorBoardLogger(self.run.root) as tb:
+        with TensorBoardLogger(self.run.root) as tb, interrupt_on_sigterm():
             try:
                 self._loop(tb, max_seconds)
-            except KeyboardInterrupt:  # Ctrl-C: keep what was learned, then stop
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned, then stop
                 if self.checkpoint() is not None:
                     print(f"interrupted: checkpoint written at iteration {self.iteration}")
                 raise
