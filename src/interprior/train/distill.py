@@ -10,7 +10,7 @@ labels **every visited state** with its mean action, computed from the full teac
 `env.observe()`. The loss is the weighted ELBO of InterPrior §3 plus its two auxiliary terms:
 
     w_a·‖a_student − a_expert‖² + w_r·(masked-goal reconstruction) + w_kl(samples)·KL(q ‖ p)
-    + w_n·(‖μ_p‖ − 1)² + w_t·‖μ_p(t) − μ_p(t−1)‖²
+    + w_n·(‖μ_p‖ − 1)² + w_t·‖μ_p(t) − μ_p(t−1)‖² [+ w_pa·‖a_prior − a_expert‖², optional, off by default]
 
 with the KL weight ramped linearly over `kl_ramp_samples`. Minibatches are whole env trajectories (so
 consecutive priors of one episode sit in the same minibatch for the temporal term).
@@ -51,6 +51,9 @@ class LossWeights:
     kl_ramp_samples: tuple[int, int] = (20_000_000, 80_000_000)
     prior_norm: float = 0.1  # (|μ_p| − 1)²: the prior mean on the sphere the latents live on
     temporal: float = 0.01  # |μ_p(t) − μ_p(t−1)|² within an episode
+    # ‖decode(prior latent) − a_expert‖²: imitation through the deployable path too. 0 = the paper's loss, where
+    # the prior learns only through the KL and, at its small weight, imitates about twice as badly as the posterior
+    prior_action: float = 0.0
 
     def kl_weight(self, samples: int) -> float:
         a, b = self.kl_ramp_samples
@@ -189,12 +192,15 @@ def distillation_losses(model: MaskedGoalPrior, batch: dict, weights: LossWeight
     same_episode = (~batch["first"][1:]).float()
     step = (mu[1:] - mu[:-1]).square().sum(-1)
     temporal = (step * same_episode).sum() / same_episode.sum().clamp_min(1.0)
+    # the deployable policy's error: decode the prior's latent with the same ε (a loss term when weighted)
+    with torch.set_grad_enabled(weights.prior_action > 0 and torch.is_grad_enabled()):
+        s = model.state_norm(batch["state_obs"].float())
+        prior_action = model.decode_action(s, sphere_latent(out["mu_p"], out["logvar_p"], batch["eps"]))
+        prior_err = (prior_action - batch["label"]).square().mean()
     total = (weights.action * action + weights.reconstruction * recon + kl_weight * kl
              + weights.prior_norm * prior_norm + weights.temporal * temporal)
-    with torch.no_grad():  # the deployable policy's error: decode the prior's latent with the same ε
-        s = model.state_norm(batch["state_obs"].float())
-        prior_action = model.decode(s, sphere_latent(out["mu_p"], out["logvar_p"], batch["eps"]))[0]
-        prior_err = (prior_action - batch["label"]).square().mean()
+    if weights.prior_action > 0:
+        total = total + weights.prior_action * prior_err
     return {"total": total, "action": action, "reconstruction": recon, "kl": kl, "prior_norm": prior_norm,
             "temporal": temporal, "action_prior": prior_err}
 
