@@ -92,10 +92,16 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
     assert row["clip"] == clips[0].name and 1 <= row["duration"] < row["frames"]
     assert row["e_h_cm"] > 0 and row["baseline_duration"] > 0 and 1 <= row["pd_duration"] < row["frames"]
     assert out["summary"]["success_rate"] in (0.0, 1.0)
+    # like-for-like errors over the frames both lasted: the longer run's are cut to the shorter's duration
+    assert row["common_frames"] == min(row["duration"], row["pd_duration"])
+    if row["duration"] == row["common_frames"]:
+        assert row["e_h_cm_common"] == pytest.approx(row["e_h_cm"]) and row["e_o_cm_common"] == pytest.approx(row["e_o_cm"])
+    if row["pd_duration"] == row["common_frames"]:
+        assert row["pd_e_h_cm_common"] == pytest.approx(row["pd_e_h_cm"])
     from interprior.eval.tracking import format_table
 
     table = format_table(out["clips"], out["summary"])
-    assert clips[0].name in table and "PD replay, same rules: duration" in table
+    assert clips[0].name in table and "PD replay, same rules: duration" in table and "frames both lasted" in table
     assert row["ended_by"] in ("end", "fall", "body", "object", "interaction_graph", "hand_contact", "non_finite")
     # an exported expert is one file that evaluates to the same numbers
     assert main(["train", "export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "x.pt")]) == 0

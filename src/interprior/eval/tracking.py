@@ -4,7 +4,7 @@ duration (frames); E_h = mean key-body error (cm); E_o = mean object surface-poi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -21,9 +21,19 @@ class ClipResult:
     e_h_cm: float
     e_o_cm: float
     ended_by: str = ""  # the termination rule that stopped it ("end": reached the clip's end; "limit": max_frames)
+    e_h_frames: list[float] = field(default_factory=list, repr=False)  # per tracked frame (cm)
+    e_o_frames: list[float] = field(default_factory=list, repr=False)
+
+    def errors_over(self, frames: int) -> tuple[float, float]:
+        """(E_h, E_o) in cm over the first `frames` tracked frames (another run's duration: a like-for-like
+        comparison when the two lasted differently long)."""
+        k = max(1, min(int(frames), len(self.e_h_frames)))
+        return sum(self.e_h_frames[:k]) / k, sum(self.e_o_frames[:k]) / k
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["e_h_frames"], d["e_o_frames"]
+        return d
 
 
 def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max_frames: int = 1000,
@@ -53,6 +63,7 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
     err_h = torch.zeros(n, dtype=torch.float64)
     err_o = torch.zeros(n, dtype=torch.float64)
     ended_by = ["limit"] * n
+    per_frame_h, per_frame_o = [], []  # [n] per step, while alive
     key = list(schema.KEY_BODIES)
     tracks = [[] for _ in range(n)] if record else None
     if record:
@@ -74,6 +85,8 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         eo = (sim_pts - ref_pts).norm(dim=-1).mean(-1).double().cpu()
         err_h += torch.where(alive, eh, torch.zeros_like(eh))
         err_o += torch.where(alive, eo, torch.zeros_like(eo))
+        per_frame_h.append(torch.where(alive, eh, torch.nan))
+        per_frame_o.append(torch.where(alive, eo, torch.nan))
         duration += alive.long()
         ended = (terminated | timeout).cpu()
         reached_end = (frame_before + 1 >= lengths - 1).cpu()
@@ -89,13 +102,17 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         if not bool(alive.any()):
             break
     results = []
+    per_frame_h = 100.0 * torch.stack(per_frame_h, 1) if per_frame_h else torch.zeros(n, 0, dtype=torch.float64)
+    per_frame_o = 100.0 * torch.stack(per_frame_o, 1) if per_frame_o else torch.zeros(n, 0, dtype=torch.float64)
     for c, clip in enumerate(clips):
         rows = [i for i in range(n) if int(clip_ids[i]) == c]
         best = max(rows, key=lambda i: (int(duration[i]), -float(err_h[i] + err_o[i]) / max(int(duration[i]), 1)))
         d = max(int(duration[best]), 1)
         results.append(ClipResult(clip=clip.name, frames=clip.num_frames, success=bool(success[best]),
                                   duration=int(duration[best]), e_h_cm=100.0 * float(err_h[best]) / d,
-                                  e_o_cm=100.0 * float(err_o[best]) / d, ended_by=ended_by[best]))
+                                  e_o_cm=100.0 * float(err_o[best]) / d, ended_by=ended_by[best],
+                                  e_h_frames=per_frame_h[best, : int(duration[best])].tolist(),
+                                  e_o_frames=per_frame_o[best, : int(duration[best])].tolist()))
     best_tracks = None
     if record:
         best_tracks = {}
@@ -121,6 +138,11 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
         row = res.as_dict()
         if baseline:
             row["pd_duration"], row["pd_e_h_cm"], row["pd_e_o_cm"] = pd.duration, pd.e_h_cm, pd.e_o_cm
+            # like for like: both runs' errors over the frames both lasted (the shorter one's duration)
+            common = min(res.duration, pd.duration)
+            row["common_frames"] = common
+            row["e_h_cm_common"], row["e_o_cm_common"] = res.errors_over(common)
+            row["pd_e_h_cm_common"], row["pd_e_o_cm_common"] = pd.errors_over(common)
             base, _, _ = physics_replay(clip, objects_dir, variant=env.variant)
             row["baseline_duration"] = base.frames_before_fall
             row["baseline_e_h_cm"], row["baseline_e_o_cm"] = base.e_h_cm, base.e_o_cm or 0.0
@@ -131,7 +153,9 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
     if baseline:
         summary.update(pd_mean_duration=mean("pd_duration"), pd_mean_e_h_cm=mean("pd_e_h_cm"),
                        pd_mean_e_o_cm=mean("pd_e_o_cm"), baseline_mean_duration=mean("baseline_duration"), baseline_mean_e_h_cm=mean("baseline_e_h_cm"),
-                       baseline_mean_e_o_cm=mean("baseline_e_o_cm"))
+                       baseline_mean_e_o_cm=mean("baseline_e_o_cm"), mean_common_frames=mean("common_frames"),
+                       mean_e_h_cm_common=mean("e_h_cm_common"), mean_e_o_cm_common=mean("e_o_cm_common"),
+                       pd_mean_e_h_cm_common=mean("pd_e_h_cm_common"), pd_mean_e_o_cm_common=mean("pd_e_o_cm_common"))
     return rows, summary, env, tracks
 
 
@@ -156,7 +180,10 @@ def format_table(rows: list[dict], summary: dict) -> str:
     if baseline:
         tail += (f"\nPD replay, same rules: duration {s['pd_mean_duration']:.1f}, E_h {s['pd_mean_e_h_cm']:.1f} cm, "
                  f"E_o {s['pd_mean_e_o_cm']:.1f} cm; PD replay to a fall: duration {s['baseline_mean_duration']:.1f}, "
-                 f"E_h {s['baseline_mean_e_h_cm']:.1f} cm, E_o {s['baseline_mean_e_o_cm']:.1f} cm")
+                 f"E_h {s['baseline_mean_e_h_cm']:.1f} cm, E_o {s['baseline_mean_e_o_cm']:.1f} cm"
+                 f"\nover the frames both lasted (mean {s['mean_common_frames']:.1f}): policy E_h "
+                 f"{s['mean_e_h_cm_common']:.1f} cm, E_o {s['mean_e_o_cm_common']:.1f} cm; PD replay, same rules: E_h "
+                 f"{s['pd_mean_e_h_cm_common']:.1f} cm, E_o {s['pd_mean_e_o_cm_common']:.1f} cm")
     lines.append(tail)
     return "\n".join(lines)
 
