@@ -160,3 +160,26 @@ def test_new_run_starts_from_another_experts_weights(clips, sample_dir, tmp_path
     other = dataclasses.replace(tuned, model=dataclasses.replace(cfg.model, hidden=(8,)))
     with pytest.raises(InterpriorError, match="init .*does not fit"):
         ExpertTrainer(other, tmp_path / "c")
+
+
+def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, sample_dir):
+    """A delta-action student's label, applied from the current pose, is the PD target the residual expert chose."""
+    from interprior.envs.tracking import TrackingConfig
+    from interprior.train.distill import expert_labels
+
+    env = _env(clips, sample_dir, action_mode="delta", residual_scale=0.5)
+    env.reset()
+    for step in range(3):
+        mu = 0.3 * torch.randn(4, env.act_dim, generator=torch.Generator().manual_seed(step))
+        label = expert_labels(env, TrackingConfig(action_mode="residual", residual_scale=0.5), mu)
+        current = env.current_dof_pos().double()
+        ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, env.frame + 1)][:, env._dof_index].double()
+        unclamped = label.abs() < 1
+        assert unclamped.float().mean() > 0.9
+        want = ref_next + 0.5 * mu.double().clamp(-1, 1)
+        diff = ((current + 0.5 * label.double()) - want)[unclamped].abs()
+        assert float(diff.max()) < 1e-5, (step, float(diff.max()), diff.argmax())
+        env.step(label)
+        assert env.prev is not None and torch.isfinite(env.prev.dof_pos).all()
+    with pytest.raises(Exception, match="delta"):
+        _env(clips, sample_dir, action_mode="sideways")

@@ -38,8 +38,10 @@ class TrackingConfig:
     obs_offsets: tuple[int, ...] = (1, 16)
     # absolute: PD target = offset + scale·a (InterMimic's rule). residual: PD target = the next reference frame's
     # joint angles + residual_scale·a, so an untrained policy starts at the PD-replay baseline (a CPU-budget choice).
+    # delta: PD target = the current joint angles + residual_scale·a (reads no reference: for goal policies, whose
+    # labels are then small corrections instead of whole poses)
     action_mode: str = "absolute"
-    residual_scale: float = 0.5  # rad
+    residual_scale: float = 0.5  # rad per unit action (residual and delta)
     episode_length: int = 300  # control steps (training); evaluation uses 1000
     init: str = "hybrid"  # start | random | hybrid
     start_prob: float = 0.1  # hybrid: probability of starting at frame 0
@@ -101,8 +103,8 @@ class TrackingEnv:
         self.traj = torch.zeros(n, cfg.episode_length + 1, self._state_dim()) if self.psi is not None else None
         if cfg.randomize_dynamics:
             self._randomize()
-        if cfg.action_mode not in ("absolute", "residual"):
-            raise InterpriorError(f"action_mode must be absolute or residual, got {cfg.action_mode!r}")
+        if cfg.action_mode not in ("absolute", "residual", "delta"):
+            raise InterpriorError(f"action_mode must be absolute, residual or delta, got {cfg.action_mode!r}")
         self._dof_index = torch.as_tensor(self.variant.dof_index)
         self.obs_dim = obs_terms.observation_size(cfg.obs_offsets)
         self.act_dim = self.variant.num_dofs
@@ -173,6 +175,11 @@ class TrackingEnv:
         self.clip_ids[ids], self.frame[ids], self.start[ids] = clip_ids, frames, frames
         self.hand_counter[ids.to(self.device)] = 0
         self.episode_return[ids] = 0.0
+        self.prev = None  # some rows changed; `step` sets it again
+
+    def current_dof_pos(self) -> Tensor:
+        """[N, D] joint angles now (the last step's state, or read from the simulator after a reset)."""
+        return (self.prev if self.prev is not None else self.sim.state()).dof_pos
 
     # PSI stores the reset-relevant simulated state as one flat vector per (clip, frame, slot)
     def _pack(self, s) -> Tensor:
@@ -212,6 +219,9 @@ class TrackingEnv:
             ref_next = self.ref.tracks["dof_pos"][self.ref.flat(self.clip_ids, self.frame + 1)]
             targets = ref_next[:, self._dof_index].to(self.device, torch.float64)
             self.sim.step(targets=targets + self.cfg.residual_scale * action.to(targets).clamp(-1.0, 1.0))
+        elif self.cfg.action_mode == "delta":
+            current = self.current_dof_pos().to(torch.float64)
+            self.sim.step(targets=current + self.cfg.residual_scale * action.to(current).clamp(-1.0, 1.0))
         else:
             self.sim.step(action=action)
         state = self.sim.state()

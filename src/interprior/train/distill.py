@@ -18,7 +18,10 @@ consecutive priors of one episode sit in the same minibatch for the temporal ter
 **Actions.** With `student_actions = "absolute"` (default) the student outputs absolute PD targets (the env's
 offset + scale·a mapping) and the expert's labels are converted to that space: an expert trained with residual
 actions (PD target = next reference joint angles + scale·a, the CPU preset) reads the reference, which a sparse
-goal policy cannot. "expert" keeps the expert's own action space (only sensible for an absolute expert).
+goal policy cannot. "delta" makes the student's PD target the *current* joint angles + scale·a (labels converted
+the same way): it reads no reference either, and its labels are small corrections rather than whole poses, which
+a small network imitates far more precisely. "expert" keeps the expert's own action space (only sensible for an
+absolute expert).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class DistillConfig:
     expert: str = ""  # run directory, checkpoint or exported expert file
     data: DataSelection = field(default_factory=DataSelection)
     env: TrackingConfig = field(default_factory=TrackingConfig)  # the expert's, with this run's env count
-    student_actions: str = "absolute"  # absolute | expert (see the module docstring)
+    student_actions: str = "absolute"  # absolute | delta | expert (see the module docstring)
     prior_rollout_prob: float = 0.2  # share of episodes driven by the prior's latent instead of the posterior's
     goals: GoalLayout = field(default_factory=GoalLayout)
     masks: MaskSampling = field(default_factory=MaskSampling)
@@ -116,9 +119,9 @@ def cpu_preset(cfg: DistillConfig) -> DistillConfig:
 
 
 def student_env_config(cfg: DistillConfig) -> TrackingConfig:
-    if cfg.student_actions not in ("absolute", "expert"):
-        raise InterpriorError(f"student_actions must be absolute or expert, got {cfg.student_actions!r}")
-    return replace(cfg.env, action_mode="absolute") if cfg.student_actions == "absolute" else cfg.env
+    if cfg.student_actions not in ("absolute", "delta", "expert"):
+        raise InterpriorError(f"student_actions must be absolute, delta or expert, got {cfg.student_actions!r}")
+    return cfg.env if cfg.student_actions == "expert" else replace(cfg.env, action_mode=cfg.student_actions)
 
 
 # --- expert labels -----------------------------------------------------------------------------------------------
@@ -136,6 +139,9 @@ def expert_labels(env: TrackingEnv, expert_env: TrackingConfig, expert_mu: torch
         targets = sim.action_to_targets(mu)
     if env.cfg.action_mode == "absolute":
         return ((targets - sim.action_offset) / sim.action_scale).clamp(-1.0, 1.0).to(expert_mu.dtype)
+    if env.cfg.action_mode == "delta":
+        current = env.current_dof_pos().to(targets)
+        return ((targets - current) / env.cfg.residual_scale).clamp(-1.0, 1.0).to(expert_mu.dtype)
     raise InterpriorError("a residual student needs a residual expert")
 
 
