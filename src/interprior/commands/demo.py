@@ -2,8 +2,8 @@
 
 Generates synthetic human-object clips the bundled expert never saw (same recipe as its training data, another
 seed), runs the bundled expert on them in physics, prints per-clip tracking metrics next to the no-policy PD
-replay, and writes a video. The expert was trained by `interprior train expert` with the committed recipe
-`configs/demo_expert.json` (see the README).
+replay, and writes a video. The expert was trained by `interprior train expert` with the committed recipes
+`configs/demo_expert.json` and `configs/demo_expert_finetune.json` (see the README).
 """
 
 from __future__ import annotations
