@@ -26,7 +26,10 @@ def load_expert(checkpoint: str | Path):
     if path.is_file() and path.parent.name != "checkpoints":
         state = load_checkpoint(path)
         if state.get("format") != FORMAT:
-            raise DataFileError(path, f"not an exported expert (format {state.get('format')!r}, expected {FORMAT!r})")
+            hint = ("; a training checkpoint is read from its run's checkpoints/ folder, beside the run's config.json"
+                    if "model" in state and "iteration" in state else "")
+            raise DataFileError(path, f"not an exported expert (format {state.get('format')!r}, expected "
+                                      f"{FORMAT!r}){hint}")
         cfg = dict_to_config(ExpertConfig, state["config"])
     else:
         cfg, state, _ = load_run_checkpoint(path, ExpertConfig)
