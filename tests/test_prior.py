@@ -255,6 +255,10 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--no-baseline", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["summary"]["clips"] == 1 and 1 <= res["clips"][0]["duration"] <= res["clips"][0]["frames"]
+    assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--no-baseline", "--json",
+                 "--sample"]) == 0  # latents sampled per episode instead of the prior's mean: other actions
+    sampled = json.loads(capsys.readouterr().out)["clips"][0]
+    assert sampled["e_h_cm"] != res["clips"][0]["e_h_cm"]
 
     # generativity: sampled latents on one fixed goal spread apart; the ε = 0 run is one of them at distance > 0
     assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "snapshot", "--latents", "3",

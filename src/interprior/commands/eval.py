@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--rollouts", type=int, default=1, help="rollouts per clip; the best counts (default 1)")
     p.add_argument("--no-baseline", action="store_true", help="skip the PD-replay baseline")
+    p.add_argument("--sample", action="store_true",
+                   help="a Stage II prior: sampled latents (ε drawn per episode) instead of the prior's mean (ε = 0)")
     p.add_argument("--video", default=None, help="directory for one MP4 per clip")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -64,8 +66,10 @@ def run_tracking(args) -> int:
 
         cfg, prior, state = load_prior(args.checkpoint)
         cfg = apply_overrides(cfg, args.overrides)
-        model, env_cfg = FullGoalTracker(prior, cfg), student_env_config(cfg)
+        model, env_cfg = FullGoalTracker(prior, cfg, deterministic=not args.sample), student_env_config(cfg)
     else:
+        if args.sample:
+            raise InterpriorError("--sample is for a Stage II prior; an expert always acts with its mean action")
         cfg, model, state = load_expert(args.checkpoint)
         cfg = apply_overrides(cfg, args.overrides)
         env_cfg = cfg.env

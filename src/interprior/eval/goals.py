@@ -298,12 +298,13 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
 
 class FullGoalTracker:
     """A Stage II prior as a full-reference tracker for `evaluate_tracking`: every goal bit on (the "full" goal type:
-    previews and snapshot of every body, the object and the known contacts), prior + decoder only, ε = 0. The
+    previews and snapshot of every body, the object and the known contacts), prior + decoder only, ε = 0 (or, with
+    `deterministic=False`, ε drawn per episode). The
     expert's protocol and termination rules then apply unchanged, so student and expert durations compare
     like for like."""
 
-    def __init__(self, model, cfg, runtime: str = "torch"):
-        self.model, self.cfg, self.runtime = model, cfg, runtime
+    def __init__(self, model, cfg, runtime: str = "torch", deterministic: bool = True):
+        self.model, self.cfg, self.runtime, self.deterministic = model, cfg, runtime, deterministic
         self.env = None
 
     def bind_env(self, env) -> None:
@@ -312,7 +313,7 @@ class FullGoalTracker:
         layout = self.cfg.goals
         n = env.num_envs
         self.env = env
-        self.policy = GoalPolicy(self.model, n, deterministic=True, runtime=self.runtime)
+        self.policy = GoalPolicy(self.model, n, deterministic=self.deterministic, runtime=self.runtime)
         every_bit = torch.ones(layout.num_tokens, layout.bit_size, dtype=torch.bool)
         self.schedule = GoalSchedule(n, layout, self.cfg.masks, fps=1.0 / env.dt, fixed_bits=every_bit)
         self._started = False
