@@ -289,7 +289,8 @@ def test_train_prior_cli_builds_from_the_expert(synthetic, tmp_path, capsys):
                                       "--out", str(tmp_path / "r"), "--set", "torch_threads=1",
                                       "--set", "loss.temporal=0.05"])
     cfg = build_prior_config(args)
-    assert cfg.env.action_mode == "residual"  # the expert's env config; the student acts in absolute mode
+    assert cfg.env.action_mode == "residual"  # the expert's env config; the student acts in delta mode
+    assert cfg.student_actions == "delta"
     assert cfg.loss.temporal == 0.05 and cfg.torch_threads == 1 and cfg.model.width == 128
     assert cfg.data.data == str(synthetic / "clips") and cfg.env.num_envs == 32
 
