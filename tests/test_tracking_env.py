@@ -160,6 +160,8 @@ def test_new_run_starts_from_another_experts_weights(clips, sample_dir, tmp_path
     other = dataclasses.replace(tuned, model=dataclasses.replace(cfg.model, hidden=(8,)))
     with pytest.raises(InterpriorError, match="init .*does not fit"):
         ExpertTrainer(other, tmp_path / "c")
+    with pytest.raises(InterpriorError, match="--init: .*missing.*no such run directory"):
+        ExpertTrainer(dataclasses.replace(cfg, init=str(tmp_path / "missing")), tmp_path / "d")
 
 
 def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, sample_dir):

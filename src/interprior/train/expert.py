@@ -135,7 +135,10 @@ class ExpertTrainer:
     def _init_from(self, source: str) -> None:
         from interprior.train.export import load_expert
 
-        _, model, state = load_expert(source)
+        try:
+            _, model, state = load_expert(source)
+        except InterpriorError as e:
+            raise InterpriorError(f"--init: {e}") from e
         mine = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
         theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         if mine != theirs:
