@@ -173,6 +173,7 @@ def _tiny_distill_config(synthetic):
     cfg.model = PriorModelConfig(**TINY)
     cfg.optim.horizon, cfg.optim.epochs, cfg.optim.minibatches = 6, 1, 2
     cfg.prior_rollout_prob = 0.5
+    cfg.mean_latent_prob = 0.0  # every new episode draws fresh ε (asserted below)
     cfg.total_samples = 48
     cfg.torch_threads = 1
     cfg.optim.lr_decay_samples, cfg.optim.lr_final_scale = (0, 96), 0.5
@@ -277,6 +278,22 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     if onnxruntime_problem() is None:
         diff = float(out.split("max |diff|")[1].split()[0])
         assert diff < 1e-4
+
+
+def test_mean_latent_share_zeroes_episode_noise(synthetic, tmp_path):
+    """`mean_latent_prob` episodes run at ε = 0 (the prior's mean direction); the others draw fresh noise."""
+    from interprior.train.distill import PriorDistiller
+
+    cfg = _tiny_distill_config(synthetic)
+    cfg.mean_latent_prob = 1.0
+    distiller = PriorDistiller(cfg, tmp_path / "all")
+    ids = torch.arange(cfg.env.num_envs)
+    distiller.eps[:] = 1.0
+    distiller._new_episodes(ids)
+    assert distiller.eps.abs().sum() == 0
+    distiller.cfg.mean_latent_prob = 0.0
+    distiller._new_episodes(ids)
+    assert (distiller.eps.abs().sum(-1) > 0).all()
 
 
 def test_train_prior_cli_builds_from_the_expert(synthetic, tmp_path, capsys):
