@@ -295,6 +295,13 @@ def test_mean_latent_share_zeroes_episode_noise(synthetic, tmp_path):
     distiller._new_episodes(ids)
     assert (distiller.eps.abs().sum(-1) > 0).all()
 
+    from interprior.errors import InterpriorError
+    from interprior.train.distill import student_env_config
+
+    cfg.mean_latent_prob = 1.5
+    with pytest.raises(InterpriorError, match="mean_latent_prob"):
+        student_env_config(cfg)
+
 
 def test_train_prior_cli_builds_from_the_expert(synthetic, tmp_path, capsys):
     from interprior.cli import build_parser

@@ -130,6 +130,9 @@ def cpu_preset(cfg: DistillConfig) -> DistillConfig:
 
 
 def student_env_config(cfg: DistillConfig) -> TrackingConfig:
+    for key in ("prior_rollout_prob", "mean_latent_prob"):
+        if not 0.0 <= getattr(cfg, key) <= 1.0:
+            raise InterpriorError(f"{key} is a share of episodes, between 0 and 1; got {getattr(cfg, key)}")
     if cfg.student_actions not in ("absolute", "delta", "expert"):
         raise InterpriorError(f"student_actions must be absolute, delta or expert, got {cfg.student_actions!r}")
     return cfg.env if cfg.student_actions == "expert" else replace(cfg.env, action_mode=cfg.student_actions)
@@ -241,6 +244,7 @@ class PriorDistiller:
         from interprior.train.export import load_expert
 
         self.cfg = cfg
+        student_env = student_env_config(cfg)  # checks the config before anything is written
         self.run = RunDir(out)
         self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
@@ -250,7 +254,7 @@ class PriorDistiller:
         self.expert_env = expert_cfg.env
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
-        self.env = TrackingEnv(clips, cfg.data.objects, student_env_config(cfg))
+        self.env = TrackingEnv(clips, cfg.data.objects, student_env)
         if (self.expert.obs_dim, self.expert.act_dim) != (self.env.obs_dim, self.env.act_dim):
             raise InterpriorError(f"expert {cfg.expert} takes obs {self.expert.obs_dim} / acts {self.expert.act_dim}, "
                                   f"the env has {self.env.obs_dim} / {self.env.act_dim}: use the expert's env config")
