@@ -1,4 +1,5 @@
-"""`interprior eval tracking`: InterMimic's full-reference tracking protocol for a trained expert."""
+"""`interprior eval tracking | goals | curve`: InterMimic's full-reference tracking protocol for a trained expert,
+goal following of a Stage II prior, and a run's learning curve."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def register(sub) -> None:
     p.set_defaults(func=run_tracking)
 
     _register_goals(esub)
+    _register_curve(esub)
 
 
 def load_expert(checkpoint: str):
@@ -160,4 +162,43 @@ def run_goals(args) -> int:
         print(json.dumps({"summary": summary, "episodes": rows}, indent=2))
         return 0
     print(table(rows, summary))
+    return 0
+
+
+# --- learning curves ---------------------------------------------------------------------------------------------------
+def _register_curve(esub) -> None:
+    p = esub.add_parser(
+        "curve",
+        help="a run's learning curve: episode length, reward or losses against samples (table, JSON, SVG)",
+        description="Reads the history stored in a run's latest checkpoint (or in the checkpoint file given) and "
+        "prints its scalars averaged over sample buckets: an expert's reward and episode length, a prior's losses "
+        "and episode length. --svg draws every scalar against samples, one panel each.",
+    )
+    p.add_argument("run", help="run directory (expert or prior) or a checkpoint file inside one")
+    p.add_argument("--every", type=float, default=0, metavar="SAMPLES",
+                   help="bucket width in samples, e.g. 5e5 (default: a round width giving about 10 rows)")
+    p.add_argument("--svg", default=None, metavar="FILE", help="also write the curves as an SVG image")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=run_curve)
+
+
+def run_curve(args) -> int:
+    from interprior.errors import InterpriorError
+    from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
+
+    if args.every < 0 or (0 < args.every < 1):
+        raise InterpriorError(f"--every is a bucket width in samples (>= 1), got {args.every:g}")
+    history = load_history(args.run)
+    width = int(args.every) or nice_width(max(int(p["samples"]) for p in history))
+    rows, names = bucket_means(history, width), series_names(history)
+    if args.svg:
+        out = Path(args.svg)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(curve_svg(rows, names, title=f"{args.run}: means per {width:,} samples"))
+        print(f"svg: {out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"run": str(args.run), "bucket_samples": width, "rows": rows}, indent=2))
+        return 0
+    print(f"{args.run}: means per {width:,} samples")
+    print(format_curve(rows, names))
     return 0
