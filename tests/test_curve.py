@@ -44,7 +44,7 @@ def test_eval_curve_cli_table_json_and_svg(tmp_path, capsys):
     root = ET.parse(svg).getroot()
     lines = [e for e in root.iter() if e.tag.endswith("polyline")]
     assert len(lines) == 2  # one panel per scalar
-    assert len(lines[0].get("points").split()) == 5
+    assert len(lines[0].get("points").split()) == 25  # five times the table's resolution
     assert main(["eval", "curve", str(run)]) == 0
     out = capsys.readouterr().out
     assert "episode_length" in out and "reward" in out and "0.10M" in out

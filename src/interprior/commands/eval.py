@@ -172,7 +172,8 @@ def _register_curve(esub) -> None:
         help="a run's learning curve: episode length, reward or losses against samples (table, JSON, SVG)",
         description="Reads the history stored in a run's latest checkpoint (or in the checkpoint file given) and "
         "prints its scalars averaged over sample buckets: an expert's reward and episode length, a prior's losses "
-        "and episode length. --svg draws every scalar against samples, one panel each.",
+        "and episode length. --svg draws every scalar against samples, one panel each, at five times the table's "
+        "resolution.",
     )
     p.add_argument("run", help="run directory (expert or prior) or a checkpoint file inside one")
     p.add_argument("--every", type=float, default=0, metavar="SAMPLES",
@@ -194,7 +195,8 @@ def run_curve(args) -> int:
     if args.svg:
         out = Path(args.svg)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(curve_svg(rows, names, title=f"{args.run}: means per {width:,} samples"))
+        fine = max(1, width // 5)  # the plot shows 5 points per table row
+        out.write_text(curve_svg(bucket_means(history, fine), names, title=f"{args.run}: means per {fine:,} samples"))
         print(f"svg: {out}", file=sys.stderr)
     if args.json:
         print(json.dumps({"run": str(args.run), "bucket_samples": width, "rows": rows}, indent=2))
