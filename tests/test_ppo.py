@@ -258,6 +258,24 @@ def test_rundir_keep_latest_and_config(tmp_path):
     assert run.latest() is None and run.load_config(Cfg) == changed
 
 
+def test_run_written_before_a_field_existed_still_resumes(tmp_path):
+    """A config.json without a field added since (it takes its default) is the same config; a changed value of an
+    old field is still refused."""
+    import json
+
+    run = RunDir(tmp_path / "r")
+    cfg = _Cfg(out=Path("/x/y"))
+    run.write_config(cfg)
+    saved = json.loads(run.config_path.read_text())
+    del saved["lr"], saved["net"]["hidden"]  # as if both fields were added after this run started
+    run.config_path.write_text(json.dumps(saved))
+    run.write_config(cfg)  # defaults: the same config
+    saved["total_samples"] = 7
+    run.config_path.write_text(json.dumps(saved))
+    with pytest.raises(ConfigMismatch, match="total_samples"):
+        run.write_config(cfg)
+
+
 def test_load_checkpoint_errors(tmp_path):
     from interprior.errors import DataFileError
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from interprior.errors import InterpriorError
+
 
 def register(sub) -> None:
     ev = sub.add_parser("eval", help="evaluate trained policies", description="Evaluation protocols.")
@@ -24,6 +26,8 @@ def register(sub) -> None:
                    "export); or a Stage II prior run, tracked through the prior with every goal bit on")
     p.add_argument("--data", default=None, help="clips to evaluate (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
+    p.add_argument("--held-out", action="store_true",
+                   help="evaluate the clips the run held out of training (train expert --hold-out) instead")
     p.add_argument("--rollouts", type=int, default=1, help="rollouts per clip; the best counts (default 1)")
     p.add_argument("--no-baseline", action="store_true", help="skip the PD-replay baseline")
     p.add_argument("--sample", action="store_true",
@@ -59,7 +63,6 @@ def run_tracking(args) -> int:
     from dataclasses import replace
 
     from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
-
     from interprior.train.checkpoint import apply_overrides
 
     if is_prior_run(args.checkpoint):  # a Stage II prior: tracked with every goal bit on, under the same rules
@@ -75,10 +78,13 @@ def run_tracking(args) -> int:
         cfg, model, state = load_expert(args.checkpoint)
         cfg = apply_overrides(cfg, args.overrides)
         env_cfg = cfg.env
-    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0)
+    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0, holdout=0)
     if args.objects:
         selection = replace(selection, objects=args.objects)
-    clips = selection.load()
+    if args.held_out and not selection.holdout:
+        raise InterpriorError(f"--held-out: {args.checkpoint} held no clips out of training (or --data replaced "
+                              "its selection)")
+    clips = selection.load(held_out=args.held_out)
     rows, summary, env, tracks = compare_with_baseline(model, clips, selection.objects, env_cfg,
                                                        rollouts=args.rollouts, baseline=not args.no_baseline,
                                                        record=args.video is not None)
@@ -127,7 +133,6 @@ def _register_goals(esub) -> None:
 def run_goals(args) -> int:
     from dataclasses import replace
 
-    from interprior.errors import InterpriorError
     from interprior.eval.goals import evaluate_diversity, evaluate_goals, format_diversity_table, format_goal_table
     from interprior.train.distill import load_prior
 
@@ -144,7 +149,7 @@ def run_goals(args) -> int:
 
     torch.set_num_threads(1)  # a few envs, many small kernels per step: more threads only add overhead
     cfg, model, state = load_prior(args.checkpoint)
-    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0)
+    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0, holdout=0)
     if args.objects:
         selection = replace(selection, objects=args.objects)
     clips = selection.load()
@@ -184,7 +189,6 @@ def _register_curve(esub) -> None:
 
 
 def run_curve(args) -> int:
-    from interprior.errors import InterpriorError
     from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
 
     if args.every < 0 or (0 < args.every < 1):

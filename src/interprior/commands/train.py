@@ -11,7 +11,8 @@ def register(sub) -> None:
     p = tsub.add_parser(
         "expert",
         help="Stage I: imitation expert tracking HOI clips with PPO (resumable)",
-        description="Trains an InterMimic-style tracking expert with PPO on clips of one subject and one object. "
+        description="Trains an InterMimic-style tracking expert with PPO on clips of one subject (one object, or "
+        "several with --object). "
         "Writes RUN/config.json, atomic checkpoints in RUN/checkpoints and TensorBoard logs in RUN/tb. Starting "
         "again with the same --out resumes from the last checkpoint (a different config is refused unless "
         "--restart).",
@@ -19,10 +20,15 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="folder of InterMimic-format clips (or one clip)")
     p.add_argument("--objects", required=True, help="objects folder with <name>/<name>.obj")
     p.add_argument("--out", required=True, help="run directory (created or resumed)")
-    p.add_argument("--object", default=None, help="train on clips of this object (default: the first clip's)")
+    p.add_argument("--object", default=None,
+                   help="train on clips of this object; several comma-separated, or 'all' (default: the first "
+                   "clip's). Each env uses its clip's object")
     p.add_argument("--subjects", nargs="*", default=(), help="keep clips of these subjects (e.g. sub2)")
     p.add_argument("--shortest", type=int, default=0, help="keep only the N shortest clips")
     p.add_argument("--clips", nargs="*", default=(), help="explicit clip names (file stems)")
+    p.add_argument("--hold-out", type=int, default=0, metavar="N",
+                   help="leave N of the selected clips out of training, spread over them in name order; "
+                   "`eval tracking --held-out` evaluates them")
     p.add_argument("--envs", type=int, default=None, help="parallel environments (preset: 64 cpu, 4096 gpu)")
     p.add_argument("--variant", choices=sorted(schema.VARIANTS), default=None,
                    help="humanoid: full (153 DoF) or body_only (63 DoF, rigid hands; CPU default)")
@@ -89,7 +95,8 @@ def build_config(args):
         if preset == "cpu":
             cpu_preset(cfg)
     cfg.data = DataSelection(data=args.data, objects=args.objects, object_name=args.object,
-                             subjects=tuple(args.subjects), shortest=args.shortest, clips=tuple(args.clips))
+                             subjects=tuple(args.subjects), shortest=args.shortest, clips=tuple(args.clips),
+                             holdout=args.hold_out)
     if args.envs:
         cfg.env.num_envs = cfg.ppo.num_envs = args.envs
     if args.variant:

@@ -1,8 +1,9 @@
 """Stage I tracking environment: N humanoids each tracking a clip of the motion library, with its object.
 
 Stateful bookkeeping only (which clip and frame each env is at, episode starts, counters, PSI); everything else
-is the pure kernels of `interprior.mdp`. One object type per env set (clips of one object; one subject's
-skeleton), like one InterMimic teacher per subject.
+is the pure kernels of `interprior.mdp`. One subject's skeleton per env set, like one InterMimic teacher per
+subject; its clips may use several objects: the scene holds each once, every env uses its clip's object (object 0
+of the simulated state, what the kernels read) and keeps the others parked out of reach.
 
 Time convention: an env at `frame` f holds the simulated state that should match reference frame f. `step`
 applies the action, the state moves to f + 1, the reward and terminations compare it with reference f + 1, and
@@ -75,20 +76,22 @@ def subject_skeleton(clips: list[Clip]) -> tuple:
 
 class TrackingEnv:
     def __init__(self, clips: list[Clip], objects_dir, cfg: TrackingConfig):
-        names = {c.object_name for c in clips}
-        if len(names) != 1 or None in names:
-            raise InterpriorError(f"clips must share one object, got {sorted(map(str, names))}")
+        missing = [c.name for c in clips if not c.object_name]
+        if missing or not clips:
+            raise InterpriorError(f"every clip needs an object; none named in {missing[:3] or 'an empty clip list'}")
         self.cfg = cfg
         self.variant = schema.VARIANTS[cfg.variant]
-        asset = load_object(objects_dir, names.pop())
-        self.scene = build_scene(SceneConfig(variant=self.variant, offsets=subject_skeleton(clips), objects=(asset,)))
+        self.object_names = list(dict.fromkeys(c.object_name for c in clips))  # scene order: first use
+        assets = [load_object(objects_dir, name) for name in self.object_names]
+        self.clip_object = torch.tensor([self.object_names.index(c.object_name) for c in clips])  # [clips]
+        self.scene = build_scene(SceneConfig(variant=self.variant, offsets=subject_skeleton(clips),
+                                             objects=tuple(assets)))
         backend = make_backend(self.scene.model, cfg.num_envs, self.scene.config.substeps, cfg.backend, cfg.device,
                                cfg.threads)
         self.sim = BatchedSim(self.scene, backend)
         self.device = self.sim.device
         self.num_envs = cfg.num_envs
-        self.ref = ReferenceMotion(clips, torch.as_tensor(asset.surface_points))
-        self.points = self.ref.object_points.to(self.device)
+        self.ref = ReferenceMotion(clips, [torch.as_tensor(assets[i].surface_points) for i in self.clip_object])
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.dt = self.scene.config.control_dt
         n = cfg.num_envs
@@ -108,6 +111,17 @@ class TrackingEnv:
         self._dof_index = torch.as_tensor(self.variant.dof_index)
         self.obs_dim = obs_terms.observation_size(cfg.obs_offsets)
         self.act_dim = self.variant.num_dofs
+
+    @property
+    def points(self) -> Tensor:
+        """Object-frame surface points of each env's object: [P, 3] (one object) or [N, P, 3]."""
+        return self.sim.env_points()
+
+    def clip_points(self, clip_ids: Tensor) -> Tensor:
+        """Object-frame surface points of the given clips' objects: [P, 3] (one object) or [n, P, 3]."""
+        if len(self.object_names) == 1:
+            return self.sim.object_points
+        return self.sim.points_by_object[self.clip_object[clip_ids.cpu()].to(self.device)]
 
     # --- resets ---------------------------------------------------------------------------------------------
     def _make_psi(self):
@@ -169,6 +183,7 @@ class TrackingEnv:
         if self.psi is not None and noise:
             state = self.psi.apply(state, clip_ids, frames, self.generator, pack=self._pack, unpack=self._unpack)
         state = self._noisy(state) if noise else state
+        self.sim.set_active(ids, self.clip_object[clip_ids.cpu()])
         self.sim.reset(ids.to(self.device), state)
         if self.traj is not None:
             self.traj[ids, 0] = self._pack(state)

@@ -261,7 +261,7 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
         snapshot_ok |= at_target & goals_met(errors, snap_bits, layout, POSITION_TOLERANCE)
         # full tracking
         eh = (after.body_pos[:, key] - ref.body_pos[:, key].to(after.body_pos)).norm(dim=-1).mean(-1).cpu()
-        eo = object_drift(after, ref, env.points).cpu()
+        eo = object_drift(after, ref, env.clip_points(clip_ids)).cpu()
         full_ok &= ~now | ((eh <= FULL_BODY_ERROR) & (eo <= FULL_OBJECT_ERROR))
         tracked += (now & full_ok & ~terminated.cpu()).long()
         # the reported error: E_h for full tracking, else the mean error of the given positions

@@ -80,8 +80,9 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         obs, _, terminated, timeout, info = env.step(mu)
         st = info.get("pre_reset_state", env.prev)  # this step's state, before any auto-reset replaced it
         eh = (st.body_pos[:, key] - state_ref.body_pos[:, key]).norm(dim=-1).mean(-1).double().cpu()
-        sim_pts = object_points_world(st.obj_pos[:, 0], st.obj_rot[:, 0], env.points)
-        ref_pts = object_points_world(state_ref.obj_pos, state_ref.obj_rot, env.points)
+        points = env.clip_points(clip_ids)  # this row's clip, even where an ended env was reset to another
+        sim_pts = object_points_world(st.obj_pos[:, 0], st.obj_rot[:, 0], points)
+        ref_pts = object_points_world(state_ref.obj_pos, state_ref.obj_rot, points)
         eo = (sim_pts - ref_pts).norm(dim=-1).mean(-1).double().cpu()
         err_h += torch.where(alive, eh, torch.zeros_like(eh))
         err_o += torch.where(alive, eo, torch.zeros_like(eo))

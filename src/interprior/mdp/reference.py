@@ -43,12 +43,18 @@ def _clip_tracks(clip: Clip, points: Tensor) -> dict[str, Tensor]:
 
 
 class ReferenceMotion:
-    """Clips of one object type, flat over frames (CPU, float32). `state(clip_ids, frames)` gathers a batch."""
+    """Clips flat over frames (CPU, float32). `state(clip_ids, frames)` gathers a batch.
+    `object_points`: the object-frame surface points [P, 3] of the clips' object, or one [P, 3] per clip when the
+    clips use different objects."""
 
-    def __init__(self, clips: Sequence[Clip], object_points: Tensor):
+    def __init__(self, clips: Sequence[Clip], object_points: Tensor | Sequence[Tensor]):
         self.library = MotionLibrary(clips)
-        self.object_points = object_points.float()
-        tracks = [_clip_tracks(c, self.object_points) for c in clips]
+        per_clip = ([torch.as_tensor(p).float() for p in object_points] if isinstance(object_points, (list, tuple))
+                    else [torch.as_tensor(object_points).float()] * len(clips))
+        if len(per_clip) != len(clips):
+            raise ValueError(f"{len(per_clip)} point sets for {len(clips)} clips")
+        self.object_points = per_clip[0]
+        tracks = [_clip_tracks(c, pts) for c, pts in zip(clips, per_clip)]
         self.tracks = {k: torch.cat([t[k] for t in tracks]).float() for k in _FIELDS}
         self.lengths = self.library.lengths
         self.starts = self.library.starts

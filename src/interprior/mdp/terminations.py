@@ -60,7 +60,8 @@ def body_too_far(sim, ref, cfg: TerminationConfig = TerminationConfig()) -> Tens
 
 
 def object_drift(sim, ref, points: Tensor) -> Tensor:
-    """[N] mean error (m) of the object's surface points (object-frame points [P, 3]; object 0 of the sim)."""
+    """[N] mean error (m) of the object's surface points (object-frame points [P, 3], or [N, P, 3] per env; object 0
+    of the sim)."""
     pts = points.to(sim.obj_pos)
     # sim_p - ref_p = (R_sim - R_ref) p + (t_sim - t_ref): one batched matmul instead of two point transforms
     rot_diff = quat_to_matrix(sim.obj_rot[:, 0]) - quat_to_matrix(ref.obj_rot.to(pts))

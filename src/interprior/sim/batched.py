@@ -48,6 +48,7 @@ class SimState:
     object_contact: Tensor  # [N, 52] bool
     ground_contact: Tensor  # [N, 52] bool
     nearest_object_vec: Tensor  # [N, 52, 3] from each body to the nearest surface point of object 0
+    # object 0 is the env's active object (`BatchedSim.set_active`); with several, the others follow in scene order
 
     def to(self, device) -> "SimState":
         return SimState(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -91,17 +92,37 @@ def _all_cores(device):
 
 def nearest_point_vectors(body_pos: Tensor, obj_pos: Tensor, obj_rot: Tensor, points: Tensor) -> Tensor:
     """[N, B, 3] world vectors from each body to its nearest object surface point.
-    points [P, 3] in the object frame; obj_pos [N, 3]; obj_rot [N, 4]. Bodies are moved into the object frame so
-    all envs share one point set and the search is one matrix product."""
+    points in the object frame: [P, 3] shared by all envs, or [N, P, 3] per env (envs with different objects);
+    obj_pos [N, 3]; obj_rot [N, 4]. Bodies are moved into the object frame, so the search is one matrix product."""
     rot = obj_rot.float()[:, None, :].expand(-1, body_pos.shape[1], -1)
     local = quat_apply_inverse(rot, body_pos.float() - obj_pos.float()[:, None, :])  # [N, B, 3]
     pts = points.float()
     # argmin |b − p|² = argmax (b·p − |p|²/2): one matmul with the points augmented by −|p|²/2
-    aug_pts = torch.cat([pts, -0.5 * pts.square().sum(-1, keepdim=True)], dim=-1)  # [P, 4]
-    aug_body = torch.cat([local.reshape(-1, 3), torch.ones_like(local.reshape(-1, 3)[:, :1])], dim=-1)
+    aug_pts = torch.cat([pts, -0.5 * pts.square().sum(-1, keepdim=True)], dim=-1)  # [(N,) P, 4]
+    aug_body = torch.cat([local, torch.ones_like(local[..., :1])], dim=-1)  # [N, B, 4]
     with _all_cores(local.device):  # the one large reduction of a step: worth every core even mid-rollout
-        nearest = pts[(aug_body @ aug_pts.T).argmax(dim=-1)].reshape(local.shape)
+        if pts.dim() == 2:
+            best = (aug_body.reshape(-1, 4) @ aug_pts.T).argmax(dim=-1)
+            nearest = pts[best].reshape(local.shape)
+        else:
+            best = (aug_body @ aug_pts.transpose(1, 2)).argmax(dim=-1)  # [N, B]
+            nearest = torch.gather(pts, 1, best[..., None].expand(-1, -1, 3))
     return quat_apply(rot, nearest - local).to(body_pos.dtype)
+
+
+PARKING_SPOT = (100.0, 100.0)  # m; where the objects an env does not use rest, far from any motion
+PARKING_GAP = 5.0  # m between parked objects
+
+
+def parking_poses(object_points: list) -> tuple[Tensor, Tensor]:
+    """([K, 3] positions, [K, 4] identity rotations): each object upright on the floor at its own parking place
+    (its lowest surface point 5 mm above the floor). Envs of a multi-object scene keep the objects their clip does
+    not use there, out of reach."""
+    pos = torch.tensor([[PARKING_SPOT[0] + PARKING_GAP * j, PARKING_SPOT[1], 0.005 - float(np.min(p[:, 2]))]
+                        for j, p in enumerate(object_points)], dtype=torch.float64).reshape(-1, 3)
+    rot = torch.zeros(len(object_points), 4, dtype=torch.float64)
+    rot[:, 0] = 1.0
+    return pos, rot
 
 
 class BatchedSim:
@@ -126,8 +147,13 @@ class BatchedSim:
         self.action_offset = torch.as_tensor(lay.action_offset, dtype=dt, device=dev)
         self.action_scale = torch.as_tensor(lay.action_scale, dtype=dt, device=dev)
         pts = [np.asarray(a.surface_points) for a in scene.config.objects]
-        self.object_points = torch.as_tensor(pts[0], dtype=dt, device=dev) if pts else None
         self.num_objects = k
+        # each env uses one object, its active one; the state lists it first (object 0, what the kernels read) and
+        # a reset parks the others out of reach. With one object this is the identity.
+        self.active = torch.zeros(self.num_envs, dtype=torch.long, device=dev)
+        self.points_by_object = torch.as_tensor(np.stack(pts), dtype=dt, device=dev) if pts else None  # [K, P, 3]
+        self.object_points = self.points_by_object[0] if pts else None  # [P, 3] (object 0's, or per env below)
+        self._park_pos, self._park_rot = (t.to(dev, dt) for t in parking_poses(pts)) if pts else (None, None)
         self.nq, self.nv = scene.model.nq, scene.model.nv
         self.seconds = 0.0  # wall time spent stepping and extracting state (for overhead reports)
 
@@ -145,6 +171,27 @@ class BatchedSim:
         self.backend.step(ctrl)
         self.seconds += time.perf_counter() - start
 
+    # --- objects in use -------------------------------------------------------------------------------------
+    def set_active(self, env_ids: Tensor, objects: Tensor) -> None:
+        """Envs `env_ids` use object `objects` (indices into the scene's objects) from their next reset on."""
+        objects = objects.to(self.device, torch.long)
+        if self.num_objects and bool(((objects < 0) | (objects >= self.num_objects)).any()):
+            raise ValueError(f"object index out of range 0..{self.num_objects - 1}: {objects.tolist()}")
+        self.active[env_ids.to(self.device)] = objects
+
+    def env_points(self, env_ids: Tensor | None = None) -> Tensor:
+        """Object-frame surface points of each env's active object: [P, 3] when every env has the same (one
+        object in the scene), else [n, P, 3]."""
+        if self.num_objects <= 1:
+            return self.object_points
+        active = self.active if env_ids is None else self.active[env_ids.to(self.device)]
+        return self.points_by_object[active]
+
+    def _rolled(self, active: Tensor) -> Tensor:
+        """[n, K] scene object index at each state slot: the active object first, then the others in order."""
+        k = self.num_objects
+        return (torch.arange(k, device=active.device)[None, :] + active[:, None]) % k
+
     # --- reset ----------------------------------------------------------------------------------------------
     def reset(self, env_ids: Tensor, state: ResetState) -> None:
         dt, dev = self.backend.dtype, self.device
@@ -159,12 +206,32 @@ class BatchedSim:
         qvel[:, 3:6] = quat_apply_inverse(root_rot, state.root_angvel.to(dev, dt))  # free joint: body frame
         qvel[:, self._dof_v] = state.dof_vel.to(dev, dt)
         if self.num_objects:
-            orot = state.obj_rot.to(dev, dt)
-            qpos[:, self._obj_q[:, :3]] = state.obj_pos.to(dev, dt)
+            opos, orot, olin, oang = self._scene_order(env_ids, state)
+            qpos[:, self._obj_q[:, :3]] = opos
             qpos[:, self._obj_q[:, 3:]] = orot
-            qvel[:, self._obj_v[:, :3]] = state.obj_linvel.to(dev, dt)
-            qvel[:, self._obj_v[:, 3:]] = quat_apply_inverse(orot, state.obj_angvel.to(dev, dt))
+            qvel[:, self._obj_v[:, :3]] = olin
+            qvel[:, self._obj_v[:, 3:]] = quat_apply_inverse(orot, oang)
         self.backend.reset(env_ids.to(dev), qpos, qvel)
+
+    def _scene_order(self, env_ids: Tensor, state: ResetState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The reset's object poses and velocities [n, K, ...] in the scene's order. `state` lists them as `state()`
+        does (active object first) and may hold fewer than K (e.g. only the active one): the rest are parked, at
+        rest."""
+        dt, dev = self.backend.dtype, self.device
+        given = [x.to(dev, dt) for x in (state.obj_pos, state.obj_rot, state.obj_linvel, state.obj_angvel)]
+        n, k, g = len(env_ids), self.num_objects, given[0].shape[1]
+        if g > k or g < 1:
+            raise ValueError(f"reset state holds {g} objects; the scene has {k}")
+        if k == 1:
+            return tuple(given)
+        pos = self._park_pos.expand(n, -1, -1).clone()
+        rot = self._park_rot.expand(n, -1, -1).clone()
+        lin, ang = torch.zeros_like(pos), torch.zeros_like(pos)
+        slots = self._rolled(self.active[env_ids.to(dev)])[:, :g]  # scene index of each given slot
+        rows = torch.arange(n, device=dev)[:, None].expand(-1, g)
+        for out, x in zip((pos, rot, lin, ang), given):
+            out[rows, slots] = x
+        return pos, rot, lin, ang
 
     # --- state ----------------------------------------------------------------------------------------------
     def full_joint_angles(self, dof: Tensor) -> Tensor:
@@ -199,10 +266,15 @@ class BatchedSim:
         if self.num_objects:
             objs = sens[:, self._objsens]  # [N, 52, K, 4]
             object_force = objs[..., 1:].sum(dim=2)
-            obj_q, obj_v = qpos[:, self._obj_q], qvel[:, self._obj_v]
+            obj_q, obj_v = qpos[:, self._obj_q], qvel[:, self._obj_v]  # [n, K, 7], [n, K, 6]
+            if self.num_objects > 1:  # the active object first
+                active = self.active if env_ids is None else self.active[env_ids.to(self.device)]
+                order = self._rolled(active)
+                obj_q = torch.gather(obj_q, 1, order[..., None].expand(-1, -1, 7))
+                obj_v = torch.gather(obj_v, 1, order[..., None].expand(-1, -1, 6))
             obj_pos, obj_rot = obj_q[..., :3], obj_q[..., 3:]
             obj_lin, obj_ang = obj_v[..., :3], quat_apply(obj_rot, obj_v[..., 3:])
-            nearest = nearest_point_vectors(body_pos, obj_pos[:, 0], obj_rot[:, 0], self.object_points)
+            nearest = nearest_point_vectors(body_pos, obj_pos[:, 0], obj_rot[:, 0], self.env_points(env_ids))
         else:
             n = qpos.shape[0]
             object_force = torch.zeros_like(ground_force)

@@ -205,6 +205,11 @@ class RunDir:
         current = config_to_dict(cfg)
         if self.config_path.is_file() and not restart:
             saved = json.loads(self.config_path.read_text())
+            if dataclasses.is_dataclass(cfg):
+                try:  # fields added since the run was written take their defaults (an older run still resumes)
+                    saved = config_to_dict(dict_to_config(type(cfg), saved))
+                except (ConfigMismatch, TypeError, ValueError):
+                    pass  # a field since removed: compare as written, the diff names it
             diff = [k for k in config_diff(saved, current) if k not in ignore]
             if diff:
                 a, b = _flatten(saved), _flatten(current)

@@ -1,0 +1,89 @@
+"""Clips of several objects in one env set: each env uses its clip's object (object 0 of the state), the others
+stay parked; physics, observations and errors match a single-object env of the same clip. Hold-out selection."""
+
+import pytest
+import torch
+
+from interprior.data.intermimic import list_clips, load_clip
+from interprior.sim.batched import PARKING_SPOT, nearest_point_vectors
+
+
+@pytest.fixture(scope="module")
+def mixed(sample_dir):
+    """The shortest largetable clip and the shortest woodchair clip."""
+    out = []
+    for name in ("largetable", "woodchair"):
+        paths = [p for p in list_clips(sample_dir / "OMOMO_new") if name in p.name]
+        out.append(min((load_clip(p) for p in paths), key=lambda c: c.num_frames))
+    return out
+
+
+def _env(clips, sample_dir, n):
+    from interprior.envs.tracking import TrackingConfig, TrackingEnv
+
+    cfg = TrackingConfig(num_envs=n, action_mode="residual", init="start", init_noise_pos=0.0, init_noise_rot=0.0,
+                         perturb_prob=0.0, randomize_dynamics=False, psi_slots=1, threads=1)
+    return TrackingEnv(clips, sample_dir / "objects", cfg)
+
+
+def _start(env, clip_ids):
+    n = len(clip_ids)
+    env.reset_to(torch.arange(n), torch.as_tensor(clip_ids), torch.zeros(n, dtype=torch.long))
+
+
+def test_each_env_uses_its_clips_object_and_parks_the_other(mixed, sample_dir):
+    env = _env(mixed, sample_dir, 2)
+    assert env.object_names == ["largetable", "woodchair"] and env.sim.num_objects == 2
+    _start(env, [1, 0])  # env 0 tracks the chair, env 1 the table
+    st = env.sim.state()
+    for row, clip in ((0, 1), (1, 0)):
+        ref = env.ref.state(torch.tensor([clip]), torch.tensor([0]))
+        assert torch.allclose(st.obj_pos[row, 0], ref.obj_pos[0], atol=1e-5)  # object 0 = the clip's object
+        assert st.obj_pos[row, 1, 0] > PARKING_SPOT[0] - 1 and st.obj_pos[row, 1, 1] > PARKING_SPOT[1] - 1
+        # the interaction-graph vectors use the clip's object's points, as the reference does
+        assert torch.allclose(st.nearest_object_vec[row], ref.nearest_object_vec[0], atol=2e-3)
+    assert env.points.shape == (2, 1024, 3)
+    assert torch.equal(env.points[0], env.sim.points_by_object[1]) and torch.equal(env.points[1], env.sim.points_by_object[0])
+    parked = st.obj_pos[:, 1].clone()
+    for _ in range(5):
+        env.step(torch.zeros(2, env.act_dim))
+    assert (env.prev.obj_pos[:, 1] - parked).norm(dim=-1).max() < 0.01  # parked objects stay put
+
+
+def test_multi_object_env_steps_like_a_single_object_env(mixed, sample_dir):
+    multi, single = _env(mixed, sample_dir, 1), _env(mixed[1:], sample_dir, 1)
+    _start(multi, [1])
+    _start(single, [0])
+    for _ in range(10):
+        _, r_multi, *_ = multi.step(torch.zeros(1, multi.act_dim))
+        _, r_single, *_ = single.step(torch.zeros(1, single.act_dim))
+    a, b = multi.prev, single.prev
+    assert (a.body_pos - b.body_pos).abs().max() < 1e-3
+    assert (a.obj_pos[:, 0] - b.obj_pos[:, 0]).abs().max() < 1e-3
+    assert abs(float(r_multi - r_single)) < 1e-3
+    assert torch.allclose(multi.observe(), single.observe(), atol=1e-2)
+
+
+def test_nearest_point_vectors_per_env_points_match_shared():
+    g = torch.Generator().manual_seed(0)
+    bodies, points = torch.randn(3, 5, 3, generator=g), torch.randn(64, 3, generator=g)
+    pos, rot = torch.randn(3, 3, generator=g), torch.nn.functional.normalize(torch.randn(3, 4, generator=g), dim=-1)
+    shared = nearest_point_vectors(bodies, pos, rot, points)
+    per_env = nearest_point_vectors(bodies, pos, rot, points.expand(3, -1, -1))
+    assert torch.allclose(shared, per_env, atol=1e-6)
+
+
+def test_hold_out_splits_the_selection(sample_dir):
+    from interprior.errors import InterpriorError
+    from interprior.train.expert import DataSelection, held_out_indices
+
+    assert held_out_indices(27, 5) == [2, 8, 13, 18, 24]
+    sel = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"), object_name="all",
+                        holdout=5)
+    train, held = sel.load(), sel.load(held_out=True)
+    assert len(train) == 22 and len(held) == 5 and not {c.name for c in train} & {c.name for c in held}
+    assert {c.object_name for c in held} == {"largetable", "woodchair"}
+    both = DataSelection(data=sel.data, object_name="woodchair,largetable").load()
+    assert len(both) == 27
+    with pytest.raises(InterpriorError, match="holdout"):
+        DataSelection(data=sel.data, object_name="woodchair", holdout=10).load()
