@@ -60,8 +60,6 @@ def is_prior_run(checkpoint: str) -> bool:
 
 
 def run_tracking(args) -> int:
-    from dataclasses import replace
-
     from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
     from interprior.train.checkpoint import apply_overrides
 
@@ -78,9 +76,7 @@ def run_tracking(args) -> int:
         cfg, model, state = load_expert(args.checkpoint)
         cfg = apply_overrides(cfg, args.overrides)
         env_cfg = cfg.env
-    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0, holdout=0)
-    if args.objects:
-        selection = replace(selection, objects=args.objects)
+    selection = _selection(cfg, args)
     if args.held_out and not selection.holdout:
         raise InterpriorError(f"--held-out: {args.checkpoint} held no clips out of training (or --data replaced "
                               "its selection)")
@@ -88,14 +84,27 @@ def run_tracking(args) -> int:
     rows, summary, env, tracks = compare_with_baseline(model, clips, selection.objects, env_cfg,
                                                        rollouts=args.rollouts, baseline=not args.no_baseline,
                                                        record=args.video is not None)
-    summary["checkpoint_samples"] = state.get("samples")
     if args.video:
         for out in write_videos(args.video, clips, env, tracks):
             print(f"video: {out}", file=sys.stderr)
+    return _report(args, state, summary, "clips", rows, format_table)
+
+
+def _selection(cfg, args):
+    """The run's data selection, or `--data` (all its clips of the run's object) and `--objects` instead."""
+    from dataclasses import replace
+
+    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0, holdout=0)
+    return replace(selection, objects=args.objects) if args.objects else selection
+
+
+def _report(args, state, summary, key, rows, table) -> int:
+    """Print the results: JSON with --json, else the table."""
+    summary["checkpoint_samples"] = state.get("samples")
     if args.json:
-        print(json.dumps({"summary": summary, "clips": rows}, indent=2))
-        return 0
-    print(format_table(rows, summary))
+        print(json.dumps({"summary": summary, key: rows}, indent=2))
+    else:
+        print(table(rows, summary))
     return 0
 
 
@@ -131,8 +140,6 @@ def _register_goals(esub) -> None:
 
 
 def run_goals(args) -> int:
-    from dataclasses import replace
-
     from interprior.eval.goals import evaluate_diversity, evaluate_goals, format_diversity_table, format_goal_table
     from interprior.train.distill import load_prior
 
@@ -149,9 +156,7 @@ def run_goals(args) -> int:
 
     torch.set_num_threads(1)  # a few envs, many small kernels per step: more threads only add overhead
     cfg, model, state = load_prior(args.checkpoint)
-    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0, holdout=0)
-    if args.objects:
-        selection = replace(selection, objects=args.objects)
+    selection = _selection(cfg, args)
     clips = selection.load()
     if args.latents:
         rows, summary = evaluate_diversity(model, cfg, clips, selection.objects, args.goal, latents=args.latents,
@@ -162,12 +167,7 @@ def run_goals(args) -> int:
                                        rollouts=args.rollouts, seed=args.seed, sample=args.sample,
                                        runtime=args.runtime)
         table = format_goal_table
-    summary["checkpoint_samples"] = state.get("samples")
-    if args.json:
-        print(json.dumps({"summary": summary, "episodes": rows}, indent=2))
-        return 0
-    print(table(rows, summary))
-    return 0
+    return _report(args, state, summary, "episodes", rows, table)
 
 
 # --- learning curves ---------------------------------------------------------------------------------------------------
