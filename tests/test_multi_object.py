@@ -87,3 +87,16 @@ def test_hold_out_splits_the_selection(sample_dir):
     assert len(both) == 27
     with pytest.raises(InterpriorError, match="holdout"):
         DataSelection(data=sel.data, object_name="woodchair", holdout=10).load()
+
+
+def test_tracking_evaluation_reports_each_object(mixed, sample_dir):
+    from interprior.envs.tracking import TrackingConfig
+    from interprior.eval.tracking import compare_with_baseline, format_table
+
+    rows, summary, _, _ = compare_with_baseline(None, mixed, sample_dir / "objects", TrackingConfig(threads=1),
+                                                baseline=False)
+    assert [r["object"] for r in rows] == ["largetable", "woodchair"]
+    per = summary["per_object"]
+    assert set(per) == {"largetable", "woodchair"} and per["woodchair"]["clips"] == 1
+    assert per["woodchair"]["mean_duration"] == rows[1]["duration"] > 0
+    assert "woodchair (1 clips)" in format_table(rows, summary)

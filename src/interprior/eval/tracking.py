@@ -137,6 +137,7 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
     rows = []
     for clip, res, pd in zip(clips, results, pd_results):
         row = res.as_dict()
+        row["object"] = clip.object_name
         if baseline:
             row["pd_duration"], row["pd_e_h_cm"], row["pd_e_o_cm"] = pd.duration, pd.e_h_cm, pd.e_o_cm
             # like for like: both runs' errors over the frames both lasted (the shorter one's duration)
@@ -151,6 +152,15 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
     mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
     summary = {"clips": len(rows), "success_rate": mean("success"), "mean_duration": mean("duration"),
                "mean_clip_frames": mean("frames"), "mean_e_h_cm": mean("e_h_cm"), "mean_e_o_cm": mean("e_o_cm")}
+    objects = sorted({r["object"] for r in rows})
+    if len(objects) > 1:  # an expert of several objects: the same figures per object
+        summary["per_object"] = {}
+        for name in objects:
+            mine = [r for r in rows if r["object"] == name]
+            avg = lambda key: sum(r[key] for r in mine) / len(mine)  # noqa: E731,B023
+            summary["per_object"][name] = {"clips": len(mine), "success_rate": avg("success"),
+                                           "mean_duration": avg("duration"), "mean_clip_frames": avg("frames"),
+                                           "mean_e_h_cm": avg("e_h_cm"), "mean_e_o_cm": avg("e_o_cm")}
     if baseline:
         summary.update(pd_mean_duration=mean("pd_duration"), pd_mean_e_h_cm=mean("pd_e_h_cm"),
                        pd_mean_e_o_cm=mean("pd_e_o_cm"), baseline_mean_duration=mean("baseline_duration"), baseline_mean_e_h_cm=mean("baseline_e_h_cm"),
@@ -178,6 +188,10 @@ def format_table(rows: list[dict], summary: dict) -> str:
     s = summary
     tail = (f"policy: success {100 * s['success_rate']:.0f}%, duration {s['mean_duration']:.1f} of "
             f"{s['mean_clip_frames']:.1f} frames, E_h {s['mean_e_h_cm']:.1f} cm, E_o {s['mean_e_o_cm']:.1f} cm")
+    for name, o in s.get("per_object", {}).items():
+        tail += (f"\n  {name} ({o["clips"]} clips): success {100 * o['success_rate']:.0f}%, duration "
+                 f"{o['mean_duration']:.1f} of {o['mean_clip_frames']:.1f} frames, E_h {o['mean_e_h_cm']:.1f} cm, "
+                 f"E_o {o['mean_e_o_cm']:.1f} cm")
     if baseline:
         tail += (f"\nPD replay, same rules: duration {s['pd_mean_duration']:.1f}, E_h {s['pd_mean_e_h_cm']:.1f} cm, "
                  f"E_o {s['pd_mean_e_o_cm']:.1f} cm; PD replay to a fall: duration {s['baseline_mean_duration']:.1f}, "
