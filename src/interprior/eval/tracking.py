@@ -189,7 +189,7 @@ def format_table(rows: list[dict], summary: dict) -> str:
     tail = (f"policy: success {100 * s['success_rate']:.0f}%, duration {s['mean_duration']:.1f} of "
             f"{s['mean_clip_frames']:.1f} frames, E_h {s['mean_e_h_cm']:.1f} cm, E_o {s['mean_e_o_cm']:.1f} cm")
     for name, o in s.get("per_object", {}).items():
-        tail += (f"\n  {name} ({o["clips"]} clips): success {100 * o['success_rate']:.0f}%, duration "
+        tail += (f"\n  {name} ({o['clips']} clips): success {100 * o['success_rate']:.0f}%, duration "
                  f"{o['mean_duration']:.1f} of {o['mean_clip_frames']:.1f} frames, E_h {o['mean_e_h_cm']:.1f} cm, "
                  f"E_o {o['mean_e_o_cm']:.1f} cm")
     if baseline:
