@@ -100,3 +100,9 @@ def test_tracking_evaluation_reports_each_object(mixed, sample_dir):
     assert set(per) == {"largetable", "woodchair"} and per["woodchair"]["clips"] == 1
     assert per["woodchair"]["mean_duration"] == rows[1]["duration"] > 0
     assert "woodchair (1 clips)" in format_table(rows, summary)
+
+
+def test_set_active_refuses_an_unknown_object(mixed, sample_dir):
+    env = _env(mixed, sample_dir, 2)
+    with pytest.raises(ValueError, match="out of range 0..1"):
+        env.sim.set_active(torch.arange(2), torch.tensor([0, 2]))

@@ -174,10 +174,11 @@ class BatchedSim:
     # --- objects in use -------------------------------------------------------------------------------------
     def set_active(self, env_ids: Tensor, objects: Tensor) -> None:
         """Envs `env_ids` use object `objects` (indices into the scene's objects) from their next reset on."""
-        objects = objects.to(self.device, torch.long)
-        if self.num_objects and bool(((objects < 0) | (objects >= self.num_objects)).any()):
+        objects = objects.long()
+        if objects.device.type == "cpu" and bool(((objects < 0) | (objects >= max(self.num_objects, 1))).any()):
+            # checked where the indices are made (CPU), so a GPU backend never waits on this during resets
             raise ValueError(f"object index out of range 0..{self.num_objects - 1}: {objects.tolist()}")
-        self.active[env_ids.to(self.device)] = objects
+        self.active[env_ids.to(self.device)] = objects.to(self.device)
 
     def env_points(self, env_ids: Tensor | None = None) -> Tensor:
         """Object-frame surface points of each env's active object: [P, 3] when every env has the same (one

@@ -54,8 +54,8 @@ class DataSelection:
             raise InterpriorError(f"no clips selected from {self.data} (object {','.join(map(str, names))}, "
                                   f"subjects {self.subjects})")
         if self.holdout < 0 or self.holdout >= len(clips):
-            raise InterpriorError(f"holdout must leave at least one of the {len(clips)} selected clips for training, "
-                                  f"got {self.holdout}")
+            raise InterpriorError(f"--hold-out (data.holdout) must be >= 0 and leave at least one of the {len(clips)} "
+                                  f"selected clips for training, got {self.holdout}")
         out = set(held_out_indices(len(clips), self.holdout))
         ordered = sorted(clips, key=lambda c: c.name)
         return [c for i, c in enumerate(ordered) if (i in out) == held_out] if self.holdout else clips
