@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer
 from interprior.models.actor_critic import ActorCritic
-from interprior.train.distributed import broadcast_module, cleanup, exit_process, init_distributed, shard
+from interprior.distributed import broadcast_module, cleanup, exit_process, init_distributed, shard
 
 
 def flat_state(model: ActorCritic, ppo: PPO) -> torch.Tensor:

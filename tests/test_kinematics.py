@@ -8,7 +8,7 @@ from interprior.rotations import (
     axis_angle_to_quat, euler_xyz_from_quat, quat_apply, quat_from_euler_xyz, quat_to_axis_angle, wxyz_to_xyzw,
     xyzw_to_wxyz,
 )
-from interprior.sim.kinematics import KinematicTree
+from interprior.assets.kinematics import KinematicTree
 
 
 def test_euler_xyz_is_intrinsic_and_round_trips():

@@ -16,7 +16,7 @@ from interprior.models.actor_critic import ActorCritic
 from interprior.models.normalizer import RunningNorm
 from interprior.train import checkpoint as ckpt_mod
 from interprior.train.checkpoint import ConfigMismatch, RunDir, load_checkpoint, save_checkpoint
-from interprior.train.distributed import init_distributed, is_main, shard, world_size
+from interprior.distributed import init_distributed, is_main, shard, world_size
 from interprior.train.progress import Progress
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from interprior.data.intermimic import list_clips, load_clip
-from interprior.replay import kinematic_replay, physics_replay
+from interprior.eval.replay import kinematic_replay, physics_replay
 
 
 def test_kinematic_replay_fitted_skeleton_every_omomo_new_clip(sample_dir):

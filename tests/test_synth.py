@@ -105,7 +105,7 @@ def test_object_moves_only_when_held(dataset):
 
 
 def test_kinematic_replay_default_humanoid(dataset, monkeypatch, tmp_path):
-    from interprior.replay import kinematic_replay
+    from interprior.eval.replay import kinematic_replay
 
     monkeypatch.setenv("INTERPRIOR_CACHE", str(tmp_path / "cache"))
     out, _, clips = dataset

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from interprior.train.distributed import all_reduce_mean_, all_reduce_sum_, average_gradients
+from interprior.distributed import all_reduce_mean_, all_reduce_sum_, average_gradients
 
 
 @dataclass

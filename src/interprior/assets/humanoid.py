@@ -8,7 +8,7 @@ One builder, three variants:
 
 Body frames are never rotated (identity body quaternions) and every hinge sits at its body origin: this keeps
 joint angles = intrinsic XYZ Euler angles of the body's rotation relative to its parent, and lets the torch
-forward kinematics in `interprior.sim.kinematics` reproduce MuJoCo's exactly.
+forward kinematics in `interprior.assets.kinematics` reproduce MuJoCo's exactly.
 """
 
 from __future__ import annotations

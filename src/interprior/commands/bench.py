@@ -5,6 +5,16 @@ from __future__ import annotations
 import json
 
 from interprior import schema
+from interprior.assets.objects import load_object
+from interprior.assets.scene import SceneConfig
+from interprior.errors import BackendUnavailable, InterpriorError
+from interprior.mdp.goals import Goal, GoalLayout
+from interprior.mdp.self_observation import SELF_OBS_SIZE
+from interprior.models.prior import GoalPolicy, MaskedGoalPrior, PriorModelConfig, cpu_model_preset
+from interprior.models.prior_onnx import onnxruntime_problem
+from interprior.sim.bench import bench_sim, bench_table
+from interprior.sim.factory import warp_device_problem
+from interprior.train.distill import load_prior
 
 
 def register(sub) -> None:
@@ -39,24 +49,18 @@ def register(sub) -> None:
 
 
 def run_sim(args) -> int:
-    from interprior.assets.scene import SceneConfig
-    from interprior.errors import InterpriorError
-    from interprior.sim.bench import bench_sim
 
     if args.envs < 1 or args.steps < 1:
         raise InterpriorError("--envs and --steps must be positive")
     if args.backend == "cpu" and args.device not in (None, "cpu"):
         raise InterpriorError(f"--device {args.device} needs --backend warp (the cpu backend runs on the CPU)")
     if args.backend == "warp":  # fail before building the scene
-        from interprior.errors import BackendUnavailable
-        from interprior.sim.factory import warp_device_problem
 
         problem = warp_device_problem(args.device or "cuda:0")
         if problem:
             raise BackendUnavailable(f"{problem}; use --backend cpu")
     objects = ()
     if args.objects:
-        from interprior.assets.objects import load_object
 
         objects = (load_object(args.objects, args.object),)
     cfg = SceneConfig(variant=schema.VARIANTS[args.variant], objects=objects)
@@ -83,8 +87,6 @@ def run_sim(args) -> int:
 
 
 def _run_table(args, cfg) -> int:
-    from interprior.errors import InterpriorError
-    from interprior.sim.bench import bench_table
 
     try:
         counts = [int(n) for n in args.table.split(",") if n.strip()]
@@ -136,16 +138,11 @@ def run_prior(args) -> int:
 
     import torch
 
-    from interprior.errors import InterpriorError
-    from interprior.mdp.goals import Goal, GoalLayout
-    from interprior.mdp.self_observation import SELF_OBS_SIZE
-    from interprior.models.prior import GoalPolicy, MaskedGoalPrior, PriorModelConfig, cpu_model_preset
 
     if args.steps < 1 or args.threads < 1:
         raise InterpriorError("--steps and --threads must be positive")
     torch.set_num_threads(args.threads)
     if args.checkpoint:
-        from interprior.train.distill import load_prior
 
         _, model, _ = load_prior(args.checkpoint)
         source = args.checkpoint
@@ -179,7 +176,6 @@ def run_prior(args) -> int:
            "torch_ms_median": statistics.median(torch_ms),
            "torch_ms_p90": sorted(torch_ms)[int(0.9 * (len(torch_ms) - 1))]}
     if args.onnx:
-        from interprior.models.prior_onnx import onnxruntime_problem
 
         problem = onnxruntime_problem()
         if problem:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from interprior.data.contacts import label_files, summarize_agreement
 from interprior.data.inspect import format_inspect, has_errors, inspect_path
+from interprior.data.synth.dataset import SynthOptions, write_dataset
+from interprior.data.synth.objects import OBJECT_NAMES
+from interprior.data.synth.quality import LIMITS, passes
+from interprior.data.synth.skills import SKILLS
 
 INSPECT_DESCRIPTION = """\
 Load InterMimic motion files (.pt, float32 [T, 591], 30 fps) and report, per clip: frames, duration, subject and
@@ -109,7 +114,6 @@ def _register_contacts(commands) -> None:
 
 
 def run_contacts(args: argparse.Namespace) -> int:
-    from interprior.data.contacts import label_files, summarize_agreement
 
     rows = []
     for row in label_files(args.path, args.objects, out_dir=args.out, in_place=args.in_place, force=args.force):
@@ -208,10 +212,6 @@ def _split_list(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
 def run_synth(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from interprior.data.synth.dataset import SynthOptions, write_dataset
-    from interprior.data.synth.objects import OBJECT_NAMES
-    from interprior.data.synth.quality import LIMITS, passes
-    from interprior.data.synth.skills import SKILLS
 
     opts = SynthOptions(out=Path(args.out), clips=args.clips, seed=args.seed,
                         skills=_split_list(args.skills, SKILLS), objects=_split_list(args.objects, OBJECT_NAMES),

@@ -13,6 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from interprior.data.intermimic import list_clips, load_clip
+from interprior.data.synth.dataset import SynthOptions, write_dataset
+from interprior.errors import InterpriorError
+from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
+from interprior.train.export import load_expert
+
 BUNDLED_EXPERT = "assets/data/demo_expert.pt"
 HELD_OUT_SEED_OFFSET = 1000  # demo clips: the training seed + this, never seen in training
 
@@ -42,11 +48,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from interprior.data.intermimic import list_clips, load_clip
-    from interprior.data.synth.dataset import SynthOptions, write_dataset
-    from interprior.errors import InterpriorError
-    from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
-    from interprior.train.export import load_expert
 
     if args.clips < 1:
         raise InterpriorError(f"--clips must be at least 1, got {args.clips}")

@@ -8,6 +8,20 @@ import sys
 from pathlib import Path
 
 from interprior.errors import InterpriorError
+from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
+from interprior.eval.goals import (
+    FullGoalTracker,
+    evaluate_diversity,
+    evaluate_goals,
+    format_diversity_table,
+    format_goal_table,
+)
+from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
+from interprior.mdp.goal_masks import GOAL_TYPES
+from interprior.models.prior_onnx import onnxruntime_problem
+from interprior.train.checkpoint import apply_overrides
+from interprior.train.distill import load_prior, student_env_config
+from interprior.train.export import load_expert as load
 
 
 def register(sub) -> None:
@@ -44,7 +58,6 @@ def register(sub) -> None:
 
 def load_expert(checkpoint: str):
     """(config, model, state) from a run directory, a checkpoint file inside one, or an exported file."""
-    from interprior.train.export import load_expert as load
 
     return load(checkpoint)
 
@@ -60,12 +73,8 @@ def is_prior_run(checkpoint: str) -> bool:
 
 
 def run_tracking(args) -> int:
-    from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
-    from interprior.train.checkpoint import apply_overrides
 
     if is_prior_run(args.checkpoint):  # a Stage II prior: tracked with every goal bit on, under the same rules
-        from interprior.eval.goals import FullGoalTracker
-        from interprior.train.distill import load_prior, student_env_config
 
         cfg, prior, state = load_prior(args.checkpoint)
         cfg = apply_overrides(cfg, args.overrides)
@@ -110,7 +119,6 @@ def _report(args, state, summary, key, rows, table) -> int:
 
 # --- Stage II: goal following -----------------------------------------------------------------------------------------
 def _register_goals(esub) -> None:
-    from interprior.mdp.goal_masks import GOAL_TYPES
 
     p = esub.add_parser(
         "goals",
@@ -140,13 +148,10 @@ def _register_goals(esub) -> None:
 
 
 def run_goals(args) -> int:
-    from interprior.eval.goals import evaluate_diversity, evaluate_goals, format_diversity_table, format_goal_table
-    from interprior.train.distill import load_prior
 
     if args.rollouts < 1 or args.max_frames < 2:
         raise InterpriorError("--rollouts must be >= 1 and --max-frames >= 2")
     if args.runtime == "onnx":
-        from interprior.models.prior_onnx import onnxruntime_problem
 
         if onnxruntime_problem():
             raise InterpriorError(f"--runtime onnx: {onnxruntime_problem()}")
@@ -189,7 +194,6 @@ def _register_curve(esub) -> None:
 
 
 def run_curve(args) -> int:
-    from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
 
     if args.every < 0 or (0 < args.every < 1):
         raise InterpriorError(f"--every is a bucket width in samples (>= 1), got {args.every:g}")

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 from interprior import schema
+from interprior.data.convert import object_points_world
+from interprior.data.intermimic import list_clips, load_clip
+from interprior.eval.replay import kinematic_replay, physics_replay
 
 
 def register(sub) -> None:
@@ -36,8 +39,6 @@ def _fmt(value, spec: str) -> str:
 
 
 def run(args) -> int:
-    from interprior.data.intermimic import list_clips, load_clip
-    from interprior.replay import kinematic_replay, physics_replay
 
     paths = list_clips(args.clip)
     folder = Path(args.clip).is_dir()
@@ -76,7 +77,6 @@ def _write_video(path: Path, scene, clip, qpos) -> None:
     n = len(qpos)
     markers = [(clip.body_pos[:n].double().numpy(), (0.1, 0.9, 0.2, 0.55), 0.025)]
     if scene.layout.num_objects:
-        from interprior.data.convert import object_points_world
 
         pts = torch.as_tensor(scene.config.objects[0].surface_points[::16], dtype=torch.float64)
         ref = object_points_world(clip.obj_pos[:n].double(), clip.obj_rot[:n].double(), pts)

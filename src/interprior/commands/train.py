@@ -115,7 +115,7 @@ def build_config(args):
 
 
 def run_expert(args) -> int:
-    from interprior.train.distributed import cleanup, is_main
+    from interprior.distributed import cleanup, is_main
     from interprior.train.expert import ExpertTrainer
 
     cfg = build_config(args)
@@ -126,7 +126,7 @@ def run_expert(args) -> int:
               f"act {trainer.env.act_dim}")
     trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
     if trainer.world > 1:
-        from interprior.train.distributed import exit_process
+        from interprior.distributed import exit_process
 
         cleanup()
         exit_process(0)

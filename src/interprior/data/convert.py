@@ -10,6 +10,7 @@ from torch import Tensor
 
 from interprior import schema
 from interprior.data.clip import Clip, finite_difference
+from interprior.data.state import ResetState
 from interprior.rotations import (
     euler_xyz_from_quat, quat_conj, quat_mul, quat_to_axis_angle, quat_to_matrix,
 )
@@ -71,7 +72,6 @@ class ClipMotion:
 
     def reset_state(self, frames: Tensor, variant: schema.HumanoidVariant, num_objects: int = 1):
         """ResetState for the given frames (one env per frame)."""
-        from interprior.sim.batched import ResetState
 
         dof = list(variant.dof_index)
         k = num_objects

@@ -8,14 +8,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from interprior import schema
 from interprior.assets.humanoid import default_offsets
+from interprior.assets.kinematics import KinematicTree
+from interprior.assets.scene import build_scene, standing_pelvis_height
 from interprior.data.clip import Clip
 from interprior.rotations import quat_conj, quat_mul, quat_to_axis_angle
-from interprior.sim.kinematics import KinematicTree
 
 
 def clip_from_joint_angles(name: str, root_pos: torch.Tensor, root_rot: torch.Tensor, angles: torch.Tensor,
@@ -57,7 +57,6 @@ def squat_clip(seconds: float = 4.0, depth: float = 0.6, fps: float = 30.0, box_
     zero_pos, _ = tree.forward(torch.zeros(len(t), 3, dtype=torch.float64), root_rot, angles)
     ankle = [schema.BODY_INDEX["L_Ankle"], schema.BODY_INDEX["R_Ankle"]]
     # keep the ankles where they are when the zero pose stands on the floor: feet stay flat on the ground
-    from interprior.assets.scene import build_scene, standing_pelvis_height
 
     stand = standing_pelvis_height(build_scene().model)
     root_z = stand + (zero_pos[:1, ankle, 2] - zero_pos[:, ankle, 2]).mean(dim=1)

@@ -22,14 +22,17 @@ from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.data.clip import Clip
 from interprior.data.skeleton import fit_skeleton
+from interprior.data.state import ResetState
 from interprior.errors import InterpriorError
 from interprior.mdp import observations as obs_terms
 from interprior.mdp import rewards as reward_terms
 from interprior.mdp import terminations as term_terms
+from interprior.mdp.psi import PsiBuffer
 from interprior.mdp.reference import ReferenceMotion
 from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
-from interprior.sim.batched import BatchedSim, ResetState
+from interprior.sim.batched import BatchedSim
 from interprior.sim.factory import make_backend
+from interprior.sim.randomization import RandomizationRanges, sample_randomization
 
 
 @dataclass
@@ -127,7 +130,6 @@ class TrackingEnv:
     def _make_psi(self):
         if self.cfg.psi_slots <= 1:
             return None
-        from interprior.mdp.psi import PsiBuffer
 
         return PsiBuffer(self.ref.num_clips, int(self.ref.lengths.max()), self.cfg.psi_slots, self._state_dim(),
                          clip_lengths=self.ref.lengths)
@@ -136,7 +138,6 @@ class TrackingEnv:
         return 13 + 2 * self.variant.num_dofs + 13
 
     def _randomize(self) -> None:
-        from interprior.sim.randomization import RandomizationRanges, sample_randomization
 
         ranges = RandomizationRanges(friction=self.cfg.friction_range, mass=self.cfg.mass_range,
                                      com_offset=self.cfg.com_offset)

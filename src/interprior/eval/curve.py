@@ -9,11 +9,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from interprior.errors import DataFileError
+from interprior.train.checkpoint import RunDir, load_checkpoint
 
 
 def load_history(path: str | Path) -> list[dict]:
     """The history of a run directory (its latest checkpoint) or of one checkpoint file inside it."""
-    from interprior.train.checkpoint import RunDir, load_checkpoint
 
     path = Path(path)
     if not path.exists():

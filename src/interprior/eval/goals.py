@@ -31,11 +31,14 @@ import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.envs.tracking import TrackingEnv
 from interprior.mdp.goal_masks import GOAL_TYPES, GoalSchedule
-from interprior.mdp.goals import GoalLayout, reference_frames
+from interprior.mdp.goals import GoalLayout
 from interprior.mdp.self_observation import self_observation
 from interprior.mdp.terminations import object_drift
+from interprior.models.prior import GoalPolicy
 from interprior.rotations import quat_angle, quat_conj, quat_mul
+from interprior.train.distill import env_goal, student_env_config
 
 POSITION_TOLERANCE = 0.15  # m, snapshot positions at the target time
 ROTATION_TOLERANCE = 0.5  # rad (≈ 29°), any given rotation
@@ -183,9 +186,6 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
     `runtime`: "torch" or "onnx" (`GoalPolicy`).
     -> per-row tensors (success, fell, duration, tracked, error_cm, contact_match, horizon) and, with `record`,
     key-body positions [T, n, B, 3] and the rows still running at each step [T, n]."""
-    from interprior.envs.tracking import TrackingEnv
-    from interprior.models.prior import GoalPolicy
-    from interprior.train.distill import env_goal, student_env_config
 
     if goal_type not in GOAL_TYPES:
         raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(GOAL_TYPES)}")
@@ -308,7 +308,6 @@ class FullGoalTracker:
         self.env = None
 
     def bind_env(self, env) -> None:
-        from interprior.models.prior import GoalPolicy
 
         layout = self.cfg.goals
         n = env.num_envs
@@ -321,7 +320,6 @@ class FullGoalTracker:
     @torch.no_grad()
     def act(self, obs: Tensor, deterministic: bool = True):
         """(None, None, None, action): the expert's `act` signature; `obs` (the tracking observation) is unused."""
-        from interprior.train.distill import env_goal
 
         env, layout = self.env, self.cfg.goals
         last = env.ref.lengths[env.clip_ids] - 1

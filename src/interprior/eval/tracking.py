@@ -10,6 +10,8 @@ import torch
 
 from interprior import schema
 from interprior.data.convert import object_points_world
+from interprior.envs.tracking import TrackingEnv
+from interprior.eval.replay import physics_replay
 
 
 @dataclass
@@ -42,7 +44,6 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
     `model`: an expert (`act(obs, deterministic=True)` on the tracking observation); None: no policy - PD targets
     are the next reference frame (PD replay) under the same rules; or a policy that reads the env itself, with
     `bind_env(env)` called once the env exists (`interprior.eval.goals.FullGoalTracker`, a Stage II prior)."""
-    from interprior.envs.tracking import TrackingEnv
 
     n = len(clips) * rollouts
     if model is None:
@@ -129,7 +130,6 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
     """The tracking evaluation with two no-policy baselines alongside (same humanoid variant): the PD replay under
     the same termination rules (`pd_*`: duration, E_h, E_o) and the foundation's physics replay that only stops at
     a fall (`baseline_*`). -> (rows: one dict per clip, summary dict, env, best qpos tracks or None)."""
-    from interprior.replay import physics_replay
 
     env_cfg = replace(env_cfg, backend="cpu", device=None)
     results, env, tracks = evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts=rollouts, record=record)

@@ -18,7 +18,8 @@ from interprior.data.clip import Clip, finite_difference
 from interprior.data.convert import ClipMotion, angular_velocity
 from interprior.data.library import MotionLibrary
 from interprior.mdp.types import RefState
-from interprior.sim.batched import ResetState, nearest_point_vectors
+from interprior.data.state import ResetState
+from interprior.sim.batched import nearest_point_vectors
 
 _FIELDS = ("root_pos", "root_rot", "body_pos", "body_rot", "body_linvel", "body_angvel", "dof_pos", "dof_vel",
            "obj_pos", "obj_rot", "obj_linvel", "obj_angvel", "contact", "obj_contact", "nearest_object_vec")

@@ -137,6 +137,91 @@ def _exp(w: float, err: Tensor) -> Tensor:
     return torch.exp(-w * err)
 
 
+def _human_terms(sim: SimState, ref: RefState, wd: Tensor, w: RewardWeights) -> dict[str, Tensor]:
+    """Embodiment-aware human tracking: rp, rr, rpv, rrv."""
+    pos_w = wd * _NB
+    feet = _idx("feet", sim.root_pos.device)
+    pos_w = pos_w.index_copy(1, feet, pos_w.index_select(1, feet).clamp_min(1.0))
+    angle = quat_angle(relative_rot_quat(ref.body_rot, sim.body_rot))  # [N, 52]
+    rot_w = 1.0 - wd
+    return {
+        "rp": _exp(w.p, (pos_w * (ref.body_pos - sim.body_pos).square().sum(-1)).mean(-1)),
+        "rr": _exp(w.r, (rot_w * angle).sum(-1) / rot_w.sum(-1)),
+        "rpv": _exp(w.pv, (ref.body_linvel - sim.body_linvel).square().sum(-1).mean(-1)),
+        "rrv": _exp(w.rv, (ref.body_angvel - sim.body_angvel).square().sum(-1).mean(-1)),
+    }
+
+
+def _object_terms(sim: SimState, ref: RefState, w: RewardWeights) -> dict[str, Tensor]:
+    """Object tracking (object 0): rop, ror, ropv, rorv."""
+    o_sim = _local_object_pos(sim.root_pos, sim.root_rot, sim.obj_pos[:, 0])
+    o_ref = _local_object_pos(ref.root_pos, ref.root_rot, ref.obj_pos)
+    return {
+        "rop": _exp(w.op, (o_ref - o_sim).square().mean(-1)),
+        "ror": _exp(w.or_, quat_angle(relative_rot_quat(ref.obj_rot, sim.obj_rot[:, 0]))),
+        "ropv": _exp(w.opv, (ref.obj_linvel - sim.obj_linvel[:, 0]).square().mean(-1)),
+        "rorv": _exp(w.orv, (ref.obj_angvel - sim.obj_angvel[:, 0]).square().mean(-1)),
+    }
+
+
+def _interaction_graph_term(sim: SimState, ref: RefState, wd: Tensor, w: RewardWeights) -> Tensor:
+    """rig: each state's body→object vectors in its own heading frame."""
+    g_sim = to_heading(sim.nearest_object_vec, heading_cos_sin(sim.root_rot))
+    g_ref = to_heading(ref.nearest_object_vec, heading_cos_sin(ref.root_rot))
+    return _exp(w.ig, (wd * (g_ref - g_sim).square().sum(-1)).sum(-1))
+
+
+def _contact_terms(sim: SimState, ref: RefState, w: RewardWeights) -> dict[str, Tensor]:
+    """Contact promotion / penalty / hand guidance (rcg_other, rcg_all, rcg_hand) and InterPrior's
+    reference-free hand reward (rhand_free)."""
+    dev, dtype = sim.root_pos.device, sim.root_pos.dtype
+    n = sim.root_pos.shape[0]
+    c = sim.object_contact.to(dtype)
+    promote = (ref.contact > 0.5).to(dtype)
+    penalise = (ref.contact < -0.5).to(dtype)
+    nonhand = _idx("nonhand", dev)
+    missed = promote.index_select(1, nonhand) * (1.0 - c.index_select(1, nonhand))
+    terms = {"rcg_other": _exp(w.cg_other, missed.mean(-1)), "rcg_all": _exp(w.cg_all, (penalise * c).mean(-1))}
+
+    hands = _idx("hands", dev)
+    n_sim = c.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies touching the sim object
+    n_ref = promote.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies labelled +1
+    active = n_ref > 0.5
+    hand_err = torch.where(active, 1.0 - (n_sim / n_ref.clamp_min(1.0)).clamp(max=1.0), torch.zeros_like(n_sim))
+    terms["rcg_hand"] = (0.5 + 0.5 * _exp(w.cg_hand, hand_err)).prod(-1)
+    terms["rhand_free"] = _hand_free_term(sim, n_sim, active, w)
+    return terms
+
+
+def _hand_free_term(sim: SimState, n_sim: Tensor, active: Tensor, w: RewardWeights) -> Tensor:
+    """InterPrior's reference-free hand reward from the palm/fingertip distances and the hand contact counts
+    n_sim [N, 2]; 1 for hands whose reference is not in contact (`active` [N, 2] false)."""
+    n = sim.root_pos.shape[0]
+    grasp = _idx("grasp", sim.root_pos.device)
+    dist = sim.nearest_object_vec.index_select(1, grasp).norm(dim=-1).reshape(n, 2, -1)  # [N, 2, 6]
+    reach = (dist - w.hand_free_tol).clamp_min(0.0).mean(-1)
+    wrap = (n_sim / float(w.hand_free_contacts)).clamp(max=1.0)
+    free = _exp(w.hand_free, reach) * (0.5 + 0.5 * wrap)
+    return torch.where(active, free, torch.ones_like(free)).prod(-1)
+
+
+def _energy_terms(sim: SimState, prev: SimState | None, w: RewardWeights, dt: float) -> dict[str, Tensor]:
+    """reg_dof, reg_obj (1 when `prev` is None) and reg_force."""
+    terms: dict[str, Tensor] = {}
+    if prev is None:
+        ones = torch.ones(sim.root_pos.shape[0], dtype=sim.root_pos.dtype, device=sim.root_pos.device)
+        terms["reg_dof"], terms["reg_obj"] = ones, ones.clone()
+    else:
+        dof_acc = (sim.dof_vel - prev.dof_vel) / dt
+        terms["reg_dof"] = _exp(w.eg1, dof_acc.square().mean(-1))
+        lin_acc = (sim.obj_linvel[:, 0] - prev.obj_linvel[:, 0]) / dt
+        ang_acc = (sim.obj_angvel[:, 0] - prev.obj_angvel[:, 0]) / dt
+        terms["reg_obj"] = _exp(w.eg2, lin_acc.square().mean(-1) + ang_acc.square().mean(-1))
+    force = (sim.object_force + sim.ground_force).norm(dim=-1).sum(-1)
+    terms["reg_force"] = _exp(w.eg3, force.square())
+    return terms
+
+
 def tracking_reward(
     sim: SimState,
     ref: RefState,
@@ -147,74 +232,12 @@ def tracking_reward(
     """(reward [N], terms {name: [N]}) with reward == product of the terms. `prev` is the simulated state of
     the previous control step (None right after a reset: the acceleration terms are then 1); `dt` the control
     period. See the module docstring for each term's formula."""
-    w = weights
-    dev, dtype = sim.root_pos.device, sim.root_pos.dtype
-    n = sim.root_pos.shape[0]
+    wd = embodiment_weights(sim.nearest_object_vec, ref.nearest_object_vec, weights.wd_min_dist2)  # [N, 52]
     terms: dict[str, Tensor] = {}
-
-    # --- embodiment-aware human tracking -----------------------------------------------------------------------
-    wd = embodiment_weights(sim.nearest_object_vec, ref.nearest_object_vec, w.wd_min_dist2)  # [N, 52]
-    pos_w = wd * _NB
-    feet = _idx("feet", dev)
-    pos_w = pos_w.index_copy(1, feet, pos_w.index_select(1, feet).clamp_min(1.0))
-    terms["rp"] = _exp(w.p, (pos_w * (ref.body_pos - sim.body_pos).square().sum(-1)).mean(-1))
-    angle = quat_angle(relative_rot_quat(ref.body_rot, sim.body_rot))  # [N, 52]
-    rot_w = 1.0 - wd
-    terms["rr"] = _exp(w.r, (rot_w * angle).sum(-1) / rot_w.sum(-1))
-    terms["rpv"] = _exp(w.pv, (ref.body_linvel - sim.body_linvel).square().sum(-1).mean(-1))
-    terms["rrv"] = _exp(w.rv, (ref.body_angvel - sim.body_angvel).square().sum(-1).mean(-1))
-
-    # --- object tracking ---------------------------------------------------------------------------------------
-    obj_pos, obj_rot = sim.obj_pos[:, 0], sim.obj_rot[:, 0]
-    obj_lin, obj_ang = sim.obj_linvel[:, 0], sim.obj_angvel[:, 0]
-    o_sim = _local_object_pos(sim.root_pos, sim.root_rot, obj_pos)
-    o_ref = _local_object_pos(ref.root_pos, ref.root_rot, ref.obj_pos)
-    terms["rop"] = _exp(w.op, (o_ref - o_sim).square().mean(-1))
-    terms["ror"] = _exp(w.or_, quat_angle(relative_rot_quat(ref.obj_rot, obj_rot)))
-    terms["ropv"] = _exp(w.opv, (ref.obj_linvel - obj_lin).square().mean(-1))
-    terms["rorv"] = _exp(w.orv, (ref.obj_angvel - obj_ang).square().mean(-1))
-
-    # --- interaction graph (each state's vectors in its own heading frame) -------------------------------------
-    g_sim = to_heading(sim.nearest_object_vec, heading_cos_sin(sim.root_rot))
-    g_ref = to_heading(ref.nearest_object_vec, heading_cos_sin(ref.root_rot))
-    terms["rig"] = _exp(w.ig, (wd * (g_ref - g_sim).square().sum(-1)).sum(-1))
-
-    # --- contacts ------------------------------------------------------------------------------------------------
-    c = sim.object_contact.to(dtype)
-    promote = (ref.contact > 0.5).to(dtype)
-    penalise = (ref.contact < -0.5).to(dtype)
-    nonhand = _idx("nonhand", dev)
-    missed = promote.index_select(1, nonhand) * (1.0 - c.index_select(1, nonhand))
-    terms["rcg_other"] = _exp(w.cg_other, missed.mean(-1))
-    terms["rcg_all"] = _exp(w.cg_all, (penalise * c).mean(-1))
-
-    hands = _idx("hands", dev)
-    n_sim = c.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies touching the sim object
-    n_ref = promote.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies labelled +1
-    active = n_ref > 0.5
-    hand_err = torch.where(active, 1.0 - (n_sim / n_ref.clamp_min(1.0)).clamp(max=1.0), torch.zeros_like(n_sim))
-    terms["rcg_hand"] = (0.5 + 0.5 * _exp(w.cg_hand, hand_err)).prod(-1)
-
-    # --- InterPrior reference-free hand reward --------------------------------------------------------------------
-    grasp = _idx("grasp", dev)
-    dist = sim.nearest_object_vec.index_select(1, grasp).norm(dim=-1).reshape(n, 2, -1)  # [N, 2, 6]
-    reach = (dist - w.hand_free_tol).clamp_min(0.0).mean(-1)
-    wrap = (n_sim / float(w.hand_free_contacts)).clamp(max=1.0)
-    free = _exp(w.hand_free, reach) * (0.5 + 0.5 * wrap)
-    terms["rhand_free"] = torch.where(active, free, torch.ones_like(free)).prod(-1)
-
-    # --- energy ----------------------------------------------------------------------------------------------------
-    if prev is None:
-        ones = torch.ones(n, dtype=dtype, device=dev)
-        terms["reg_dof"], terms["reg_obj"] = ones, ones.clone()
-    else:
-        dof_acc = (sim.dof_vel - prev.dof_vel) / dt
-        terms["reg_dof"] = _exp(w.eg1, dof_acc.square().mean(-1))
-        lin_acc = (obj_lin - prev.obj_linvel[:, 0]) / dt
-        ang_acc = (obj_ang - prev.obj_angvel[:, 0]) / dt
-        terms["reg_obj"] = _exp(w.eg2, lin_acc.square().mean(-1) + ang_acc.square().mean(-1))
-    force = (sim.object_force + sim.ground_force).norm(dim=-1).sum(-1)
-    terms["reg_force"] = _exp(w.eg3, force.square())
-
+    terms.update(_human_terms(sim, ref, wd, weights))
+    terms.update(_object_terms(sim, ref, weights))
+    terms["rig"] = _interaction_graph_term(sim, ref, wd, weights)
+    terms.update(_contact_terms(sim, ref, weights))
+    terms.update(_energy_terms(sim, prev, weights, dt))
     reward = torch.stack(list(terms.values()), dim=0).prod(0)
     return reward, terms

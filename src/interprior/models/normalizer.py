@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from interprior.train.distributed import all_reduce_sum_
+from interprior.distributed import all_reduce_sum_
 
 
 class RunningNorm(nn.Module):

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from interprior.mdp.goals import Goal, GoalLayout
 from interprior.models.actor_critic import mlp
 from interprior.models.normalizer import RunningNorm
+from interprior.models.prior_onnx import INPUT_NAMES, onnx_session
 
 
 @dataclass
@@ -251,7 +252,6 @@ class GoalPolicy:
         self.eps = torch.zeros(num_envs, model.cfg.latent_dim, device=self.device)
         self.session = None
         if runtime == "onnx":
-            from interprior.models.prior_onnx import onnx_session
 
             self.session = onnx_session(self.model, threads)
         self.reset()
@@ -269,7 +269,6 @@ class GoalPolicy:
         dev = self.device
         inputs = (state_obs.to(dev), goal.features().to(dev), goal.bits.to(dev).float(), goal.time.to(dev), self.eps)
         if self.session is not None:
-            from interprior.models.prior_onnx import INPUT_NAMES
 
             feed = {name: x.float().numpy() for name, x in zip(INPUT_NAMES, inputs)}
             return torch.from_numpy(self.session.run(["action"], feed)[0])

@@ -19,8 +19,9 @@ from torch import Tensor
 
 from interprior import schema
 from interprior.assets.scene import Scene
+from interprior.data.state import ResetState
 from interprior.rotations import matrix_to_quat, quat_apply, quat_apply_inverse
-from interprior.sim.kinematics import KinematicTree
+from interprior.assets.kinematics import KinematicTree
 
 CONTACT_FORCE_THRESHOLD = 0.1  # N; a body is in contact when a contact sensor reports a force above this
 
@@ -59,20 +60,6 @@ class SimState:
                            for f in fields(self)})
 
 
-@dataclass
-class ResetState:
-    """What a reset writes (world frame velocities); dof arrays are the variant's D hinges."""
-
-    root_pos: Tensor
-    root_rot: Tensor
-    root_linvel: Tensor
-    root_angvel: Tensor
-    dof_pos: Tensor
-    dof_vel: Tensor
-    obj_pos: Tensor  # [n, K, 3]
-    obj_rot: Tensor  # [n, K, 4]
-    obj_linvel: Tensor
-    obj_angvel: Tensor
 
 
 @contextmanager

@@ -12,8 +12,11 @@ import numpy as np
 import torch
 from mujoco import rollout
 
-from interprior.assets.scene import Scene, SceneConfig, build_scene
-from interprior.sim.batched import BatchedSim, ResetState
+from interprior.assets.scene import Scene, SceneConfig, build_scene, standing_pelvis_height
+from interprior.data.state import ResetState
+from interprior.errors import BackendUnavailable
+from interprior.sim.batched import BatchedSim
+from interprior.sim.factory import make_backend
 from interprior.sim.mujoco_cpu import MujocoCpuBackend
 
 
@@ -43,7 +46,6 @@ class SimBenchResult:
 
 def standing_reset(scene: Scene, n: int) -> ResetState:
     """Zero pose standing on the floor, objects (if any) resting 0.6 m in front of the humanoid."""
-    from interprior.assets.scene import standing_pelvis_height
 
     h = standing_pelvis_height(scene.model) + 0.005
     k = scene.layout.num_objects
@@ -82,7 +84,6 @@ def bench_sim(envs: int = 64, steps: int = 100, scene_config: SceneConfig | None
     if backend == "warp":
         return _bench_warp(scene, envs, steps, warmup, targets, device)
     if backend != "cpu" or device not in (None, "cpu"):
-        from interprior.errors import BackendUnavailable
 
         problem = f"unknown backend {backend!r}" if backend != "cpu" else f"the cpu backend has no device {device!r}"
         raise BackendUnavailable(problem)
@@ -127,7 +128,6 @@ def bench_sim(envs: int = 64, steps: int = 100, scene_config: SceneConfig | None
 def _bench_warp(scene: Scene, envs: int, steps: int, warmup: int, targets: torch.Tensor,
                 device: str | None) -> SimBenchResult:
     """Same measurement on MuJoCo Warp. The warmup includes kernel compilation and graph capture."""
-    from interprior.sim.factory import make_backend
 
     sub = scene.config.substeps
     backend = make_backend(scene.model, envs, sub, backend="warp", device=device)

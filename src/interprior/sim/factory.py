@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from interprior.errors import BackendUnavailable
+from interprior.sim.mujoco_cpu import MujocoCpuBackend
 
 BACKENDS = ("cpu", "warp")
 
@@ -37,7 +38,6 @@ def make_backend(model, num_envs: int, substeps: int, backend: str = "cpu", devi
         if device not in (None, "cpu"):
             raise BackendUnavailable(f"the cpu backend runs on the CPU only (got --device {device}); "
                                      "use --backend warp for GPUs")
-        from interprior.sim.mujoco_cpu import MujocoCpuBackend
 
         return MujocoCpuBackend(model, num_envs, substeps, nthread=threads)
     if backend == "warp":

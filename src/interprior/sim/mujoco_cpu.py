@@ -10,6 +10,8 @@ import torch
 from mujoco import rollout
 from torch import Tensor
 
+from interprior.sim.randomization import apply_to_models, model_copies
+
 _STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
 
@@ -55,7 +57,6 @@ class MujocoCpuBackend:
     def randomize(self, rand, env_ids: Tensor | None = None) -> None:
         """Per-env dynamics (friction, mass, inertia, centre of mass): rollout takes one model per env, so the
         shared model is copied on first use. Values are always relative to the nominal model."""
-        from interprior.sim.randomization import apply_to_models, model_copies
 
         if self._models[0] is self.model:
             self._models = model_copies(self.model, self.num_envs)

@@ -37,9 +37,10 @@ from interprior.errors import DataFileError, InterpriorError
 from interprior.mdp.goal_masks import GoalSchedule, MaskSampling
 from interprior.mdp.goals import Goal, GoalLayout, build_goal, entry_mask, reference_frames
 from interprior.mdp.self_observation import SELF_OBS_SIZE, self_observation
-from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, gaussian_kl, sphere_latent
+from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset, gaussian_kl, sphere_latent
 from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm, load_run_checkpoint
 from interprior.train.expert import DataSelection
+from interprior.train.export import load_expert
 from interprior.train.progress import Progress, TensorBoardLogger
 
 FORMAT = "interprior-prior-1"
@@ -107,7 +108,6 @@ class DistillConfig:
 
 def cpu_preset(cfg: DistillConfig) -> DistillConfig:
     """2-core CPU: 32 envs, narrow networks (same structure), larger learning rate, a short KL ramp."""
-    from interprior.models.prior import cpu_model_preset
 
     cfg.env.num_envs = 32
     # measured on the 6.51 M demo expert (sampled latents, every goal bit on): at 0.5-0.6 M samples 84 frames
@@ -241,7 +241,6 @@ def load_prior(checkpoint: str | Path):
 # --- the trainer --------------------------------------------------------------------------------------------------
 class PriorDistiller:
     def __init__(self, cfg: DistillConfig, out: str | Path, restart: bool = False):
-        from interprior.train.export import load_expert
 
         self.cfg = cfg
         student_env = student_env_config(cfg)  # checks the config before anything is written

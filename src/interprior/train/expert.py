@@ -14,12 +14,19 @@ import torch
 
 from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer
 from interprior.data.intermimic import list_clips, load_clip
+from interprior.distributed import all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main, shard
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
-from interprior.errors import InterpriorError
+from interprior.errors import DataFileError, InterpriorError
 from interprior.models.actor_critic import ActorCritic
-from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm
-from interprior.train.distributed import (all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main,
-                                          shard)
+from interprior.sim.bench import bench_sim
+from interprior.train.checkpoint import (
+    RESUMABLE_KEYS,
+    RunDir,
+    dict_to_config,
+    interrupt_on_sigterm,
+    load_checkpoint,
+    load_run_checkpoint,
+)
 from interprior.train.progress import Progress, TensorBoardLogger
 
 
@@ -89,6 +96,31 @@ class ExpertConfig:
     init: str | None = None
 
 
+FORMAT = "interprior-expert-1"  # an exported expert file
+
+def load_expert(checkpoint: str | Path):
+    """(config, model in eval mode, checkpoint dict) from a run directory (its latest checkpoint), a checkpoint
+    file inside one, or an exported file."""
+    path = Path(checkpoint)
+    if not path.exists():
+        raise DataFileError(path, "no such run directory or checkpoint file")
+    if path.is_file() and path.parent.name != "checkpoints":
+        state = load_checkpoint(path)
+        if state.get("format") != FORMAT:
+            hint = ("; a training checkpoint is read from its run's checkpoints/ folder, beside the run's config.json"
+                    if "model" in state and "iteration" in state else "")
+            raise DataFileError(path, f"not an exported expert (format {state.get('format')!r}, expected "
+                                      f"{FORMAT!r}){hint}")
+        cfg = dict_to_config(ExpertConfig, state["config"])
+    else:
+        cfg, state, _ = load_run_checkpoint(path, ExpertConfig)
+    model = ActorCritic(state["obs_dim"], state["act_dim"], hidden=cfg.model.hidden,
+                        critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return cfg, model, state
+
+
 def cpu_preset(cfg: ExpertConfig) -> ExpertConfig:
     """Scaled-down constants for a 2-core CPU: same code, smaller batch and network, fewer epochs."""
     cfg.env.num_envs = 64
@@ -151,8 +183,6 @@ class ExpertTrainer:
             broadcast_module(self.model)
 
     def _init_from(self, source: str) -> None:
-        from interprior.train.export import load_expert
-
         try:
             _, model, state = load_expert(source)
         except InterpriorError as e:
@@ -231,7 +261,6 @@ class ExpertTrainer:
     def bench_standard(self, steps: int = 30) -> float:
         """`interprior bench sim` on this run's scene config (standing humanoid, object resting untouched, one
         shared model): the generic simulator figure, printed beside the same-scene one."""
-        from interprior.sim.bench import bench_sim
 
         if self.cfg.env.backend != "cpu":
             return float("nan")

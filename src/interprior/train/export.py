@@ -7,37 +7,11 @@ from pathlib import Path
 
 import torch
 
-from interprior.errors import DataFileError
-from interprior.train.checkpoint import (config_to_dict, dict_to_config, load_checkpoint, load_run_checkpoint,
-                                         save_checkpoint)
-
-FORMAT = "interprior-expert-1"
-
-
-def load_expert(checkpoint: str | Path):
-    """(config, model in eval mode, checkpoint dict) from a run directory (its latest checkpoint), a checkpoint
-    file inside one, or an exported file."""
-    from interprior.models.actor_critic import ActorCritic
-    from interprior.train.expert import ExpertConfig
-
-    path = Path(checkpoint)
-    if not path.exists():
-        raise DataFileError(path, "no such run directory or checkpoint file")
-    if path.is_file() and path.parent.name != "checkpoints":
-        state = load_checkpoint(path)
-        if state.get("format") != FORMAT:
-            hint = ("; a training checkpoint is read from its run's checkpoints/ folder, beside the run's config.json"
-                    if "model" in state and "iteration" in state else "")
-            raise DataFileError(path, f"not an exported expert (format {state.get('format')!r}, expected "
-                                      f"{FORMAT!r}){hint}")
-        cfg = dict_to_config(ExpertConfig, state["config"])
-    else:
-        cfg, state, _ = load_run_checkpoint(path, ExpertConfig)
-    model = ActorCritic(state["obs_dim"], state["act_dim"], hidden=cfg.model.hidden,
-                        critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return cfg, model, state
+from interprior.train.checkpoint import (
+    config_to_dict,
+    save_checkpoint,
+)
+from interprior.train.expert import FORMAT, load_expert  # noqa: F401  (load_expert: re-exported)
 
 
 def export_expert(checkpoint: str | Path, out: str | Path, notes: dict | None = None) -> Path:

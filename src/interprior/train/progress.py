@@ -9,7 +9,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, TextIO
 
-from interprior.train.distributed import is_main
+from interprior.distributed import is_main
 
 
 def _si(x: float) -> str:

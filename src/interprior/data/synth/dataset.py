@@ -13,10 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interprior.data.intermimic import save_clip
 from interprior.data.synth.defects import DEFECTS, apply_defects, defect_rng
 from interprior.data.synth.generate import ClipSpec, clip_specs, generate_clip
 from interprior.data.synth.objects import OBJECT_NAMES, make_objects
+from interprior.data.synth.quality import quality_report, summarize
 from interprior.data.synth.skills import SKILLS
+from interprior.data.synth.threads import single_threaded
+from interprior.data.validate import count_by_severity, validate_clip
 from interprior.errors import InterpriorError
 
 
@@ -72,8 +76,6 @@ def _check_writable(out: Path) -> None:
 
 def _make(spec: ClipSpec, defects: tuple[str, ...], clips_dir: str, check: bool) -> dict:
     """Generate, optionally damage, check and write one clip; returns its manifest row."""
-    from interprior.data.intermimic import save_clip
-    from interprior.data.synth.threads import single_threaded
 
     with single_threaded():
         objects = make_objects(spec.seed)
@@ -86,8 +88,6 @@ def _make(spec: ClipSpec, defects: tuple[str, ...], clips_dir: str, check: bool)
                "index": spec.index, "frames": clip.num_frames, "seconds": round(clip.duration, 2),
                "defects": list(defects), "notes": list(clip.notes)}
         if check:
-            from interprior.data.synth.quality import quality_report
-            from interprior.data.validate import count_by_severity, validate_clip
 
             row["quality"] = quality_report(clip, objects[spec.object])
             row["validation"] = count_by_severity(validate_clip(clip))
@@ -138,7 +138,6 @@ def write_dataset(opts: SynthOptions, progress=None) -> SynthResult:
                     os.environ[k] = v
     result = SynthResult(rows=rows, seconds=time.perf_counter() - start)
     if opts.check:
-        from interprior.data.synth.quality import summarize
 
         result.summary = summarize([r["quality"] for r in rows])
         result.summary["validation_errors"] = sum(r["validation"]["error"] for r in rows)

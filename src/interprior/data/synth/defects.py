@@ -21,6 +21,8 @@ import torch
 
 from interprior import schema
 from interprior.data.clip import Clip
+from interprior.data.convert import joint_angles_from_rotations
+from interprior.data.synthetic import clip_from_joint_angles
 from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
 
 DEFECTS: tuple[str, ...] = ("floating", "penetration", "jitter", "flat-hands")
@@ -85,7 +87,6 @@ def penetration(clip: Clip, rng: np.random.Generator) -> tuple[Clip, str]:
 
 def _refk(clip: Clip, angles: torch.Tensor, root_pos: torch.Tensor, root_rot: torch.Tensor) -> Clip:
     """The clip with new joint angles / root, body poses by forward kinematics on the default skeleton."""
-    from interprior.data.synthetic import clip_from_joint_angles
 
     out = clip_from_joint_angles(clip.name, root_pos, root_rot, angles, clip.obj_pos, clip.obj_rot, fps=clip.fps)
     return replace(clip, root_pos=out.root_pos, root_rot=out.root_rot, dof_expmap=out.dof_expmap,
@@ -93,7 +94,6 @@ def _refk(clip: Clip, angles: torch.Tensor, root_pos: torch.Tensor, root_rot: to
 
 
 def _angles(clip: Clip) -> torch.Tensor:
-    from interprior.data.convert import joint_angles_from_rotations
 
     return joint_angles_from_rotations(clip.body_rot)
 

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from interprior import schema
-from interprior.assets.humanoid import default_offsets, joint_ranges
+from interprior.assets.humanoid import default_offsets, humanoid_spec, joint_ranges
+from interprior.assets.kinematics import KinematicTree
 from interprior.data.contacts import body_lowest_z, default_geometry
-from interprior.sim.kinematics import KinematicTree
 
 FINGERS = ("Index", "Middle", "Pinky", "Ring")
 RELAXED_CURL = 0.25  # rad added per finger segment off contact (the zero pose is already slightly curled)
@@ -113,7 +113,6 @@ def relaxed_shape(side: str) -> np.ndarray:
 def palm_contact_point(side: str) -> np.ndarray:
     """[3] wrist-frame point of the hand's contact plane under the palm centre (IK target point)."""
     _, plane = contact_shape(side)
-    from interprior.assets.humanoid import humanoid_spec
 
     geom = humanoid_spec()["bodies"][schema.BODY_INDEX[f"{side}_Wrist"]]["geoms"][0]
     x, y = geom["pos"][0], geom["pos"][1]

@@ -25,6 +25,10 @@ from functools import lru_cache
 import numpy as np
 
 from interprior import schema
+from interprior.assets.humanoid import default_offsets, joint_ranges
+from interprior.assets.kinematics import KinematicTree
+from interprior.assets.scene import SceneConfig, build_scene, standing_pelvis_height
+from interprior.data.contacts import body_lowest_z, default_geometry
 from interprior.data.synth import keyframes
 
 VARIANT = schema.BODY_ONLY
@@ -56,7 +60,6 @@ _CENTRE_LIMITS: dict[str, tuple[tuple[float, float], ...]] = {
 def natural_limits() -> np.ndarray:
     """[153, 2] natural hinge ranges (rad) for the body joints, intersected with the simulator's ranges;
     finger dofs keep the simulator's ranges."""
-    from interprior.assets.humanoid import joint_ranges
 
     out = joint_ranges().copy()
     for name, axes in _CENTRE_LIMITS.items():
@@ -140,7 +143,6 @@ def _model():
     """The body-only humanoid compiled by the scene builder, with natural joint ranges."""
     import mujoco
 
-    from interprior.assets.scene import SceneConfig, build_scene
 
     scene = build_scene(SceneConfig(variant=VARIANT, object_contact_sensors=False))
     model = scene.model
@@ -164,9 +166,6 @@ def ankle_heights() -> np.ndarray:
 
 def _compute_ankle_heights() -> np.ndarray:
     """[2] ankle origin heights (L, R) at which each flat foot's lowest point touches the floor."""
-    from interprior.data.contacts import body_lowest_z, default_geometry
-    from interprior.assets.humanoid import default_offsets
-    from interprior.sim.kinematics import KinematicTree
     import torch
 
     tree = KinematicTree.from_offsets(default_offsets())
@@ -217,7 +216,6 @@ class HumanoidIK:
                       self.previous, self.pelvis_previous]
         self.limits = [mink.ConfigurationLimit(self.model)]
         self.configuration = mink.Configuration(self.model, self.q_stand)
-        from interprior.assets.scene import standing_pelvis_height
 
         self.stand_height = standing_pelvis_height(self.model)
 

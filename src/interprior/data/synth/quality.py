@@ -32,8 +32,10 @@ import torch
 
 from interprior import schema
 from interprior.assets.humanoid import joint_ranges
+from interprior.assets.objects import read_mesh
 from interprior.data.clip import Clip
 from interprior.data.contacts import body_lowest_z, default_geometry
+from interprior.data.convert import joint_angles_from_rotations
 from interprior.data.synth.bodygeom import geom_signed_distances, to_object_frame
 from interprior.data.synth.meshdist import MeshDistance
 from interprior.rotations import quat_apply, quat_to_matrix
@@ -52,7 +54,6 @@ def mesh_distance(obj):
     if isinstance(obj, MeshDistance) or hasattr(obj, "signed"):
         return obj
     if isinstance(obj, (str, Path)):
-        from interprior.assets.objects import read_mesh
 
         return MeshDistance.from_mesh(read_mesh(obj))
     return MeshDistance.from_mesh(obj)
@@ -132,7 +133,6 @@ def quality_report(clip: Clip, obj) -> dict:
     report["grip_slip_cm"] = 100.0 * slip
 
     # joint ranges, smoothness, fingers
-    from interprior.data.convert import joint_angles_from_rotations
 
     angles = joint_angles_from_rotations(clip.body_rot).numpy()
     angles = (angles + np.pi) % (2 * np.pi) - np.pi

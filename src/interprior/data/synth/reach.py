@@ -13,6 +13,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from interprior import schema
+from interprior.assets.humanoid import default_offsets
+from interprior.assets.kinematics import KinematicTree
+from interprior.data.synth import gait, ik, keyframes
+
 ARM_REACH = 0.49  # m, shoulder to palm contact point: extended but not straight (straight is ~0.58)
 SHOULDER_Y = 0.145  # m, shoulder joints either side of the centre line
 KNEE_CLEARANCE = 0.05  # m between the front of the knees and the object's near surface
@@ -22,7 +27,6 @@ CROUCHES = np.round(np.arange(0.0, 1.31, 0.1), 2)
 @lru_cache(maxsize=1)
 def reach_model() -> dict[str, np.ndarray]:
     """Per crouch depth (`CROUCHES`): shoulder x and z, knee front x, for grip (push 0) and push (push 1) arms."""
-    from interprior.data.synth import gait, ik, keyframes
 
     solver = ik.HumanoidIK(iterations=3, first_iterations=40)
     stance = gait.Stance(0.0, 0.0, 0.0, 0.21)
@@ -59,9 +63,6 @@ def _points(root_pos, root_rot, angles) -> tuple[np.ndarray, float]:
     """Mean shoulder joint position and the front of the knees (x + capsule radius) by forward kinematics."""
     import torch
 
-    from interprior import schema
-    from interprior.assets.humanoid import default_offsets
-    from interprior.sim.kinematics import KinematicTree
 
     tree = KinematicTree.from_offsets(default_offsets())
     pos, _ = tree.forward(torch.as_tensor(root_pos)[None], torch.as_tensor(root_rot)[None],

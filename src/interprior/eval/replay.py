@@ -11,6 +11,7 @@ import torch
 
 from interprior import schema
 from interprior.assets.humanoid import joint_ranges
+from interprior.assets.objects import load_object
 from interprior.assets.scene import Scene, SceneConfig, build_scene
 from interprior.data.clip import Clip
 from interprior.data.convert import ClipMotion, object_points_world
@@ -33,7 +34,6 @@ def scene_for_clip(clip: Clip, objects_dir: str | Path | None, skeleton: str = "
     offsets = tuple(map(tuple, fitted.offsets.tolist())) if skeleton == "fitted" else None
     objects = ()
     if objects_dir is not None and clip.object_name:
-        from interprior.assets.objects import load_object
 
         objects = (load_object(objects_dir, clip.object_name),)
     cfg = SceneConfig(variant=variant, offsets=offsets, objects=objects, **overrides)
