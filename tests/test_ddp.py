@@ -45,13 +45,13 @@ def test_ppo_ranks_stay_in_sync(tmp_path):
     assert report["shards"] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
 
 
-def test_train_expert_under_torchrun(tmp_path, sample_dir):
+def test_train_expert_under_torchrun(tmp_path, synth_data):
     """The CLI itself under torchrun: clips sharded over 2 gloo processes, one run directory, ranks in sync."""
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with the gloo backend is not available in this torch build")
     run = tmp_path / "run"
-    proc = _torchrun(["-m", "interprior.cli", "train", "expert", "--data", str(sample_dir / "OMOMO_new"),
-                      "--objects", str(sample_dir / "objects"), "--object", "largetable", "--shortest", "2",
+    proc = _torchrun(["-m", "interprior.cli", "train", "expert", "--data", str(synth_data.clips_dir),
+                      "--objects", str(synth_data.objects_dir), "--object", "box", "--shortest", "2",
                       "--out", str(run), "--envs", "2", "--samples", "16", "--set", "ppo.horizon=2",
                       "--set", "model.hidden=[16]", "--set", "torch_threads=1"], timeout=300)
     out = proc.stdout

@@ -289,10 +289,10 @@ def test_mean_latent_share_zeroes_episode_noise(synthetic, tmp_path):
     distiller = PriorDistiller(cfg, tmp_path / "all")
     ids = torch.arange(cfg.env.num_envs)
     distiller.eps[:] = 1.0
-    distiller._new_episodes(ids)
+    distiller.new_latents(ids)
     assert distiller.eps.abs().sum() == 0
     distiller.cfg.mean_latent_prob = 0.0
-    distiller._new_episodes(ids)
+    distiller.new_latents(ids)
     assert (distiller.eps.abs().sum(-1) > 0).all()
 
     from interprior.errors import InterpriorError

@@ -13,7 +13,7 @@ import pytest
 av = pytest.importorskip("av")
 
 from interprior.errors import RenderingUnavailable  # noqa: E402
-from interprior.viz import render  # noqa: E402  (does not import mujoco; ensure_gl picks the backend first)
+from interprior.viz import gl_backend, render  # noqa: E402  (no mujoco import; ensure_gl picks the backend first)
 
 SCENE_XML = """
 <mujoco model="render_test">
@@ -187,7 +187,7 @@ def test_renderer_failure_raises_rendering_unavailable(model, monkeypatch, tmp_p
         raise RuntimeError("Failed to create OSMesa GL context.\nsecond line of a traceback-ish message")
 
     monkeypatch.setattr(mujoco, "Renderer", broken_renderer)
-    monkeypatch.setattr(render, "_probed_ok", set())  # force ensure_gl to probe again (restored afterwards)
+    monkeypatch.setattr(gl_backend, "_probed_ok", set())  # force ensure_gl to probe again (restored afterwards)
 
     with pytest.raises(RenderingUnavailable) as info:
         render.ensure_gl()

@@ -1,6 +1,7 @@
 """Synthetic HOI generator (`interprior data synth`, interprior.data.synth): clips pass the validator and the quality
 limits, replay kinematically on the default humanoid, are reproducible, defects are measurable, bad input is one
-line. One small data set (6 clips: every skill and every object) is generated once for the module."""
+line. They check the small data set (6 clips: every skill and every object) that tests/conftest.py makes once per
+run for the whole suite (`synth_data`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from interprior import schema
 from interprior.cli import main
 from interprior.data.intermimic import load_clip
 from interprior.data.synth import DEFECTS, OBJECT_NAMES, SKILLS, apply_defects, make_objects, quality_report
-from interprior.data.synth.dataset import SynthOptions, write_dataset
 from interprior.data.synth.defects import defect_rng
 from interprior.data.synth.generate import ClipSpec, clip_specs, generate_clip
 from interprior.data.synth.quality import LIMITS, passes
@@ -27,11 +27,11 @@ COUNT = 6  # skills cycle mod 4 and objects mod 5: six clips cover every skill a
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    result = write_dataset(SynthOptions(out=out, clips=COUNT, seed=SEED, check=True))
-    clips = {row["clip"]: load_clip(row["file"]) for row in result.rows}
-    return out, result, clips
+def dataset(synth_data):
+    """(folder, generator result: rows and summary, clip name -> clip) of the session's synthetic data set."""
+    assert (synth_data.seed, len(synth_data.rows)) == (SEED, COUNT)
+    clips = {row["clip"]: load_clip(row["file"]) for row in synth_data.rows}
+    return synth_data.root, synth_data, clips
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +104,9 @@ def test_object_moves_only_when_held(dataset):
         assert float(step[~held].max()) < 1e-5, clip.name
 
 
-def test_kinematic_replay_default_humanoid(dataset, monkeypatch, tmp_path):
+def test_kinematic_replay_default_humanoid(dataset):
     from interprior.eval.replay import kinematic_replay
 
-    monkeypatch.setenv("INTERPRIOR_CACHE", str(tmp_path / "cache"))
     out, _, clips = dataset
     for clip in clips.values():
         if clip.object_name in ("box", "cylinder"):  # quick convex decompositions

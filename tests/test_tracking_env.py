@@ -1,26 +1,24 @@
-"""Stage I env and trainer on real clips (small: a few envs, tiny networks)."""
+"""Stage I env and trainer on the synthetic box clips of tests/conftest.py (small: a few envs, tiny networks)."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from interprior.data.intermimic import list_clips, load_clip
-
 
 @pytest.fixture(scope="module")
-def clips(sample_dir):
-    paths = [p for p in list_clips(sample_dir / "OMOMO_new") if "largetable" in p.name]
-    return sorted((load_clip(p) for p in paths), key=lambda c: c.num_frames)[:2]
+def clips(synth_data):
+    """The two synthetic box clips, shortest first."""
+    return synth_data.clips("box", shortest=2)
 
 
-def _tiny_config(clips, sample_dir, num_envs, horizon, minibatch, hidden, total_samples):
+def _tiny_config(clips, data, num_envs, horizon, minibatch, hidden, total_samples):
     """CPU preset shrunk to seconds: few envs, a tiny network, PSI off."""
     from interprior.train.expert import DataSelection, ExpertConfig, cpu_preset
 
     cfg = cpu_preset(ExpertConfig())
-    cfg.data = DataSelection(data=str(sample_dir / "OMOMO_new"), objects=str(sample_dir / "objects"),
-                             object_name="largetable", clips=tuple(c.name for c in clips))
+    cfg.data = DataSelection(data=str(data.clips_dir), objects=str(data.objects_dir), object_name="box",
+                             clips=tuple(c.name for c in clips))
     cfg.env = dataclasses.replace(cfg.env, num_envs=num_envs, psi_slots=1)
     cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = horizon, minibatch, 1
     cfg.model.hidden = hidden
@@ -28,15 +26,15 @@ def _tiny_config(clips, sample_dir, num_envs, horizon, minibatch, hidden, total_
     return cfg
 
 
-def _env(clips, sample_dir, **kw):
+def _env(clips, data, **kw):
     from interprior.envs.tracking import TrackingConfig, TrackingEnv
 
     cfg = TrackingConfig(num_envs=4, **kw)
-    return TrackingEnv(clips, sample_dir / "objects", cfg)
+    return TrackingEnv(clips, data.objects_dir, cfg)
 
 
-def test_observation_and_step_shapes(clips, sample_dir):
-    env = _env(clips, sample_dir)
+def test_observation_and_step_shapes(clips, synth_data):
+    env = _env(clips, synth_data)
     env.reset()
     obs = env.observe()
     assert obs.shape == (4, 3198) and torch.isfinite(obs).all()
@@ -46,12 +44,12 @@ def test_observation_and_step_shapes(clips, sample_dir):
     assert {"rp", "rop", "rhand_free"} <= set(info["terms"])
 
 
-def test_residual_zero_action_replays_the_reference(clips, sample_dir):
+def test_residual_zero_action_replays_the_reference(clips, synth_data):
     """Residual mode with a = 0 drives the PD targets with the next reference frame: the start of the episode
     tracks far better than absolute mode's T-pose targets."""
     errors = {}
     for mode in ("residual", "absolute"):
-        env = _env(clips, sample_dir, action_mode=mode, init="start", init_noise_pos=0.0, init_noise_rot=0.0,
+        env = _env(clips, synth_data, action_mode=mode, init="start", init_noise_pos=0.0, init_noise_rot=0.0,
                    perturb_prob=0.0, randomize_dynamics=False, psi_slots=1)
         env.reset()
         for _ in range(8):
@@ -61,10 +59,10 @@ def test_residual_zero_action_replays_the_reference(clips, sample_dir):
     assert errors["residual"] < 0.08 < errors["absolute"]
 
 
-def test_training_resumes_with_same_step_count(clips, sample_dir, tmp_path):
+def test_training_resumes_with_same_step_count(clips, synth_data, tmp_path):
     from interprior.train.expert import ExpertTrainer
 
-    cfg = _tiny_config(clips, sample_dir, num_envs=4, horizon=4, minibatch=16, hidden=(32, 32), total_samples=32)
+    cfg = _tiny_config(clips, synth_data, num_envs=4, horizon=4, minibatch=16, hidden=(32, 32), total_samples=32)
     first = ExpertTrainer(cfg, tmp_path / "run")
     first.train()
     assert first.iteration == 2 and first.samples == 32
@@ -77,13 +75,13 @@ def test_training_resumes_with_same_step_count(clips, sample_dir, tmp_path):
     assert second.iteration == 3 and len(second.history) == 3
 
 
-def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
+def test_tracking_evaluation_and_cli(clips, synth_data, tmp_path, capsys):
     import json
 
     from interprior.cli import main
     from interprior.train.expert import ExpertTrainer
 
-    cfg = _tiny_config(clips[:1], sample_dir, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=4)
+    cfg = _tiny_config(clips[:1], synth_data, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=4)
     ExpertTrainer(cfg, tmp_path / "run").train(bench=False)
     capsys.readouterr()  # training's own progress output
     assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--json"]) == 0
@@ -115,13 +113,13 @@ def test_tracking_evaluation_and_cli(clips, sample_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
-def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path, stop):
+def test_interrupted_training_keeps_a_checkpoint(clips, synth_data, tmp_path, stop):
     import os
     import signal
 
     from interprior.train.expert import ExpertTrainer
 
-    cfg = _tiny_config(clips[:1], sample_dir, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=100)
+    cfg = _tiny_config(clips[:1], synth_data, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=100)
     trainer = ExpertTrainer(cfg, tmp_path / "run")
     real_update, calls = trainer.ppo.update, []
 
@@ -140,11 +138,11 @@ def test_interrupted_training_keeps_a_checkpoint(clips, sample_dir, tmp_path, st
     assert resumed.iteration == 2 and resumed.samples == 8
 
 
-def test_new_run_starts_from_another_experts_weights(clips, sample_dir, tmp_path, capsys):
+def test_new_run_starts_from_another_experts_weights(clips, synth_data, tmp_path, capsys):
     from interprior.errors import InterpriorError
     from interprior.train.expert import ExpertTrainer
 
-    cfg = _tiny_config(clips[:1], sample_dir, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=8)
+    cfg = _tiny_config(clips[:1], synth_data, num_envs=2, horizon=2, minibatch=4, hidden=(16,), total_samples=8)
     source = ExpertTrainer(cfg, tmp_path / "a")
     source.train(bench=False)
     tuned = dataclasses.replace(cfg, init=str(tmp_path / "a"))
@@ -164,18 +162,18 @@ def test_new_run_starts_from_another_experts_weights(clips, sample_dir, tmp_path
         ExpertTrainer(dataclasses.replace(cfg, init=str(tmp_path / "missing")), tmp_path / "d")
 
 
-def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, sample_dir):
+def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, synth_data):
     """A delta-action student's label, applied from the current pose, is the PD target the residual expert chose."""
     from interprior.envs.tracking import TrackingConfig
     from interprior.train.distill import expert_labels
 
-    env = _env(clips, sample_dir, action_mode="delta", residual_scale=0.5)
+    env = _env(clips, synth_data, action_mode="delta", residual_scale=0.5)
     env.reset()
     for step in range(3):
         mu = 0.3 * torch.randn(4, env.act_dim, generator=torch.Generator().manual_seed(step))
         label = expert_labels(env, TrackingConfig(action_mode="residual", residual_scale=0.5), mu)
         current = env.current_dof_pos().double()
-        ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, env.frame + 1)][:, env._dof_index].double()
+        ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, env.frame + 1)][:, env.variant.dof_index].double()
         unclamped = label.abs() < 1
         assert unclamped.float().mean() > 0.9
         want = ref_next + 0.5 * mu.double().clamp(-1, 1)
@@ -184,4 +182,4 @@ def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, samp
         env.step(label)
         assert env.prev is not None and torch.isfinite(env.prev.dof_pos).all()
     with pytest.raises(Exception, match="delta"):
-        _env(clips, sample_dir, action_mode="sideways")
+        _env(clips, synth_data, action_mode="sideways")

@@ -23,10 +23,10 @@ def register(sub) -> None:
     p.add_argument("--object", default=None,
                    help="train on clips of this object; several comma-separated, or 'all' (default: the first "
                    "clip's). Each env uses its clip's object")
-    p.add_argument("--subjects", nargs="*", default=(), help="keep clips of these subjects (e.g. sub2)")
-    p.add_argument("--shortest", type=int, default=0, help="keep only the N shortest clips")
-    p.add_argument("--clips", nargs="*", default=(), help="explicit clip names (file stems)")
-    p.add_argument("--hold-out", type=int, default=0, metavar="N",
+    p.add_argument("--subjects", nargs="*", default=None, help="keep clips of these subjects (e.g. sub2)")
+    p.add_argument("--shortest", type=int, default=None, help="keep only the N shortest clips")
+    p.add_argument("--clips", nargs="*", default=None, help="explicit clip names (file stems)")
+    p.add_argument("--hold-out", type=int, default=None, metavar="N",
                    help="leave N of the selected clips out of training, spread over them in name order; "
                    "`eval tracking --held-out` evaluates them")
     p.add_argument("--envs", type=int, default=None, help="parallel environments (preset: 64 cpu, 4096 gpu)")
@@ -34,7 +34,7 @@ def register(sub) -> None:
                    help="humanoid: full (153 DoF) or body_only (63 DoF, rigid hands; CPU default)")
     p.add_argument("--preset", choices=["cpu", "paper"], default=None,
                    help="cpu: scaled-down batch/network for 2-core machines; paper: the papers' constants "
-                   "(default: cpu for --backend cpu, paper otherwise)")
+                   "(default: the one --config states, else cpu for --backend cpu, paper otherwise)")
     p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 2e7)")
     p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
     p.add_argument("--backend", choices=["cpu", "warp"], default=None, help="simulation backend (default cpu)")
@@ -59,44 +59,93 @@ def register(sub) -> None:
 
 
 def add_run_options(p, set_example: str) -> None:
-    """Options every training command shares: seed, recipe file, field overrides, restart."""
+    """Options every training command shares: seed, recipe overlays, field overrides, restart."""
     p.add_argument("--seed", type=int, default=None, help="random seed of envs and minibatches (default 0)")
-    p.add_argument("--config", default=None,
-                   help="start from this config.json (e.g. a run's, or a committed recipe) instead of a preset; "
-                   "the options above still override it")
+    p.add_argument("--config", action="append", default=[], metavar="FILE",
+                   help="overlay this JSON config on the preset (repeatable, applied in order): a partial nested "
+                   "object such as a committed recipe in configs/, or a whole run's config.json; only the fields it "
+                   "names change. Its \"_preset\" key names the preset it is relative to (--preset overrides "
+                   "it); the options above and --set are applied after it")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"set any config field, dotted, JSON value (repeatable), e.g. {set_example}")
+                   help=f"set any config field, dotted, JSON value (repeatable), e.g. {set_example}; lists as "
+                   "JSON: --set model.hidden=[256,256]")
     p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
 
 
-def load_recipe(cls, path: str):
-    """A config dataclass from a JSON recipe (a run's config.json); a bad file is a one-line error naming it."""
-    import json
-    from pathlib import Path
+PRESETS = ("cpu", "paper")
 
-    from interprior.errors import InterpriorError
-    from interprior.train.checkpoint import dict_to_config
 
-    try:
-        return dict_to_config(cls, json.loads(Path(path).read_text()))
-    except (OSError, ValueError) as e:
-        raise InterpriorError(f"--config {path}: {e}") from e
+def _config_files(args) -> list[str]:
+    files = getattr(args, "config", None) or []
+    return [files] if isinstance(files, str) else list(files)
+
+
+def choose_preset(args, default: str) -> tuple[str, list[tuple[str, dict]]]:
+    """(preset, [(file, overlay fields)]): ``--preset``, else the one the ``--config`` files state (``_preset``),
+    else ``default``. Reads (and so checks) every overlay file first."""
+    from interprior.config import ConfigMismatch, read_overlay
+
+    overlays, stated = [], {}
+    for path in _config_files(args):
+        fields, notes = read_overlay(path)
+        overlays.append((path, fields))
+        if "_preset" in notes:
+            if notes["_preset"] not in PRESETS:
+                raise ConfigMismatch(f"--config {path}: _preset is one of {', '.join(PRESETS)}, got "
+                                     f"{notes['_preset']!r}")
+            stated[path] = notes["_preset"]
+    if args.preset:
+        return args.preset, overlays
+    if len(set(stated.values())) > 1:
+        raise ConfigMismatch("--config files state different presets ("
+                             + ", ".join(f"{p}: {v}" for p, v in stated.items()) + "); choose one with --preset")
+    return (next(iter(stated.values())) if stated else default), overlays
+
+
+def apply_overlays(cfg, overlays: list[tuple[str, dict]]):
+    from interprior.config import ConfigMismatch, overlay
+
+    for path, fields in overlays:
+        try:
+            cfg = overlay(cfg, fields)
+        except ConfigMismatch as e:
+            raise ConfigMismatch(f"--config {path}: {e}") from None
+    return cfg
+
+
+def recipe_notes(args, preset: str) -> dict:
+    """How the config was made, recorded in RUN/config.json beside the fields (top-level ``_`` keys)."""
+    return {"_preset": preset, "_overlays": _config_files(args), "_set": list(args.overrides)}
+
+
+def expert_defaults(preset: str):
+    """ExpertConfig defaults with the named preset applied (paper: the defaults)."""
+    from interprior.train.expert import ExpertConfig, cpu_preset
+
+    cfg = ExpertConfig()
+    return cpu_preset(cfg) if preset == "cpu" else cfg
 
 
 def build_config(args):
-    from interprior.train.checkpoint import apply_overrides
-    from interprior.train.expert import DataSelection, ExpertConfig, cpu_preset
+    """The expert's config: defaults → preset → --config overlays → flags → --set (each value type-checked)."""
+    return build_config_and_notes(args)[0]
 
-    if args.config:
-        cfg = load_recipe(ExpertConfig, args.config)
-    else:
-        cfg = ExpertConfig()
-        preset = args.preset or ("cpu" if args.backend in (None, "cpu") else "paper")
-        if preset == "cpu":
-            cpu_preset(cfg)
-    cfg.data = DataSelection(data=args.data, objects=args.objects, object_name=args.object,
-                             subjects=tuple(args.subjects), shortest=args.shortest, clips=tuple(args.clips),
-                             holdout=args.hold_out)
+
+def build_config_and_notes(args):
+    from dataclasses import replace
+
+    from interprior.config import apply_overrides
+
+    preset, overlays = choose_preset(args, "cpu" if args.backend in (None, "cpu") else "paper")
+    cfg = apply_overlays(expert_defaults(preset), overlays)
+    # the data flags replace only what they name (--data and --objects always)
+    data = {"data": args.data, "objects": args.objects}
+    for key, value in (("object_name", args.object), ("shortest", args.shortest), ("holdout", args.hold_out),
+                       ("subjects", None if args.subjects is None else tuple(args.subjects)),
+                       ("clips", None if args.clips is None else tuple(args.clips))):
+        if value is not None:
+            data[key] = value
+    cfg.data = replace(cfg.data, **data)
     if args.envs:
         cfg.env.num_envs = cfg.ppo.num_envs = args.envs
     if args.variant:
@@ -111,16 +160,17 @@ def build_config(args):
         cfg.env.seed = cfg.ppo.seed = args.seed
     if args.init:
         cfg.init = args.init
-    return apply_overrides(cfg, args.overrides)
+    return apply_overrides(cfg, args.overrides), recipe_notes(args, preset)
 
 
 def run_expert(args) -> int:
     from interprior.distributed import cleanup, is_main
     from interprior.train.expert import ExpertTrainer
 
-    cfg = build_config(args)
+    cfg, notes = build_config_and_notes(args)
     trainer = ExpertTrainer(cfg, args.out, restart=args.restart)
     if is_main():
+        trainer.run.record_notes(notes)
         print(f"training on {len(trainer.clip_names)} clips: {', '.join(trainer.clip_names)}; {cfg.env.num_envs} envs "
               f"x {trainer.world} process(es), {cfg.env.variant} humanoid, obs {trainer.env.obs_dim}, "
               f"act {trainer.env.act_dim}")
@@ -159,7 +209,7 @@ def _register_prior(tsub) -> None:
     p.add_argument("--envs", type=int, default=None, help="parallel environments (preset: 32 cpu)")
     p.add_argument("--preset", choices=["cpu", "paper"], default=None,
                    help="cpu: narrow networks and 32 envs for 2-core machines; paper: the paper's sizes "
-                   "(default: cpu when the expert ran on the cpu backend)")
+                   "(default: the one --config states, else cpu when the expert ran on the cpu backend)")
     p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 5e6)")
     p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
     add_run_options(p, "--set loss.temporal=0.05 --set torch_threads=1")
@@ -179,21 +229,25 @@ def _register_prior(tsub) -> None:
 
 
 def build_prior_config(args):
+    """The prior's config: defaults (the expert's data and env) → preset → --config overlays → flags → --set."""
+    return build_prior_config_and_notes(args)[0]
+
+
+def build_prior_config_and_notes(args):
     from dataclasses import replace
     from pathlib import Path
 
-    from interprior.train.checkpoint import apply_overrides
+    from interprior.config import apply_overrides
     from interprior.train.distill import DistillConfig, cpu_preset
     from interprior.train.export import load_expert
 
+    apply_overrides(DistillConfig(), args.overrides)  # a bad --set fails before the expert is loaded
     expert_cfg, _, _ = load_expert(args.expert)
-    if args.config:
-        cfg = load_recipe(DistillConfig, args.config)
-    else:
-        cfg = DistillConfig(data=expert_cfg.data, env=expert_cfg.env)
-        preset = args.preset or ("cpu" if expert_cfg.env.backend == "cpu" else "paper")
-        if preset == "cpu":
-            cpu_preset(cfg)
+    preset, overlays = choose_preset(args, "cpu" if expert_cfg.env.backend == "cpu" else "paper")
+    cfg = DistillConfig(data=expert_cfg.data, env=expert_cfg.env)
+    if preset == "cpu":
+        cpu_preset(cfg)
+    cfg = apply_overlays(cfg, overlays)
     cfg.expert = str(Path(args.expert).resolve())
     if args.data:
         cfg.data = replace(cfg.data, data=args.data, clips=(), shortest=0)
@@ -205,14 +259,15 @@ def build_prior_config(args):
         cfg.total_samples = int(args.samples)
     if args.seed is not None:
         cfg.env.seed = cfg.optim.seed = args.seed
-    return apply_overrides(cfg, args.overrides)
+    return apply_overrides(cfg, args.overrides), recipe_notes(args, preset)
 
 
 def run_prior(args) -> int:
     from interprior.train.distill import PriorDistiller
 
-    cfg = build_prior_config(args)
+    cfg, notes = build_prior_config_and_notes(args)
     trainer = PriorDistiller(cfg, args.out, restart=args.restart)
+    trainer.run.record_notes(notes)
     print(f"distilling {cfg.expert} on {len(trainer.clip_names)} clips: {cfg.env.num_envs} envs, "
           f"{cfg.env.variant} humanoid, {cfg.student_actions} actions ({trainer.env.act_dim}), "
           f"{cfg.goals.num_tokens} goal tokens x {cfg.goals.feature_size} residuals")

@@ -31,66 +31,24 @@ import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.envs.goal import GoalEnv, GoalStep
 from interprior.envs.tracking import TrackingEnv
 from interprior.mdp.goal_masks import GOAL_TYPES, GoalSchedule
-from interprior.mdp.goals import GoalLayout
-from interprior.mdp.self_observation import self_observation
-from interprior.mdp.terminations import object_drift
+from interprior.mdp.goal_success import (
+    CONTACT_MATCH_RATE,
+    POSITION_TOLERANCE,
+    SNAPSHOT_FRAMES,
+    SUCCESS_RULES,
+    TRAJECTORY_TOLERANCE,
+    component_errors,
+    defined_now,
+    full_tracking_ok,
+    given_position_error,
+    goals_met,
+)
+from interprior.mdp.metrics import body_position_error, object_point_error
 from interprior.models.prior import GoalPolicy
-from interprior.rotations import quat_angle, quat_conj, quat_mul
-from interprior.train.distill import env_goal, student_env_config
-
-POSITION_TOLERANCE = 0.15  # m, snapshot positions at the target time
-ROTATION_TOLERANCE = 0.5  # rad (≈ 29°), any given rotation
-TRAJECTORY_TOLERANCE = 0.25  # m, trajectory positions at every step
-CONTACT_MATCH_RATE = 0.8  # share of given (step, contact body) pairs matched
-FULL_BODY_ERROR = 0.5  # m, mean key-body error (Stage I's termination threshold)
-FULL_OBJECT_ERROR = 0.5  # m, mean object surface-point error
-SNAPSHOT_FRAMES = 60  # the snapshot target, frames after the start (2 s at 30 Hz)
-
-SUCCESS_RULES = {
-    "snapshot": f"given positions within {100 * POSITION_TOLERANCE:.0f} cm, rotations within {ROTATION_TOLERANCE} rad "
-                f"at the target time ({SNAPSHOT_FRAMES} frames on), not fallen",
-    "trajectory": f"given positions within {100 * TRAJECTORY_TOLERANCE:.0f} cm (rotations {ROTATION_TOLERANCE} rad) "
-                  "at every step, not fallen",
-    "contact": f"given contacts matched on >= {100 * CONTACT_MATCH_RATE:.0f}% of steps, not fallen",
-    "full": f"mean key-body error <= {100 * FULL_BODY_ERROR:.0f} cm and object error <= "
-            f"{100 * FULL_OBJECT_ERROR:.0f} cm at every step, not fallen",
-    "composed": "every given part meets its snapshot / trajectory / contact rule, not fallen",
-}
-
-
-def component_errors(sim, ref, layout: GoalLayout) -> dict[str, Tensor]:
-    """Per-component distances between the simulated state and a reference (fields [N, ...]): body position (m)
-    and rotation (rad) errors [N, B], object position / rotation errors [N, 1], contact matched [N, C] (bool)."""
-    bodies = torch.as_tensor(layout.bodies)
-    contacts = torch.as_tensor(layout.contact_bodies)
-    ref_rot, sim_rot = ref.body_rot[:, bodies].to(sim.body_rot), sim.body_rot[:, bodies]
-    return {
-        "body_pos": (ref.body_pos[:, bodies].to(sim.body_pos) - sim.body_pos[:, bodies]).norm(dim=-1),
-        "body_rot": quat_angle(quat_mul(ref_rot, quat_conj(sim_rot))),
-        "obj_pos": (ref.obj_pos.to(sim.obj_pos) - sim.obj_pos[:, 0]).norm(dim=-1, keepdim=True),
-        "obj_rot": quat_angle(quat_mul(ref.obj_rot.to(sim.obj_rot), quat_conj(sim.obj_rot[:, 0])))[:, None],
-        "contact": (ref.contact[:, contacts] > 0) == sim.object_contact[:, contacts].cpu(),
-    }
-
-
-def goals_met(errors: dict[str, Tensor], bits: Tensor, layout: GoalLayout, position_tolerance: float) -> Tensor:
-    """[N] bool: every given position / rotation of `bits` [N, G] within tolerance (contacts are scored apart)."""
-    sl = layout.bit_slices
-    ok = torch.ones(bits.shape[0], dtype=torch.bool)
-    for name, tol in (("body_pos", position_tolerance), ("obj_pos", position_tolerance),
-                      ("body_rot", ROTATION_TOLERANCE), ("obj_rot", ROTATION_TOLERANCE)):
-        ok &= ~(bits[:, sl[name]] & (errors[name] > tol)).any(dim=1)
-    return ok
-
-
-def given_position_error(errors: dict[str, Tensor], bits: Tensor, layout: GoalLayout) -> Tensor:
-    """[N] mean error (m) of the given body and object positions (NaN where none is given)."""
-    sl = layout.bit_slices
-    given = torch.cat([bits[:, sl["body_pos"]], bits[:, sl["obj_pos"]]], dim=1).float()
-    err = torch.cat([errors["body_pos"], errors["obj_pos"]], dim=1).float()
-    return (err * given).sum(1) / given.sum(1)
+from interprior.train.distill import student_env_config
 
 
 def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: int = 300, rollouts: int = 1,
@@ -186,114 +144,126 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
     `runtime`: "torch" or "onnx" (`GoalPolicy`).
     -> per-row tensors (success, fell, duration, tracked, error_cm, contact_match, horizon) and, with `record`,
     key-body positions [T, n, B, 3] and the rows still running at each step [T, n]."""
-
     if goal_type not in GOAL_TYPES:
         raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(GOAL_TYPES)}")
-    layout = cfg.goals
+    genv, horizon = _evaluation_env(cfg, clips, objects_dir, goal_type, clip_ids, goal_source, max_frames, seed)
+    score = GoalScore(genv, goal_type, clip_ids, horizon, record)
+    policy = GoalPolicy(model, len(clip_ids), deterministic=False, seed=seed, runtime=runtime)
+    policy.eps[~sample.to(policy.eps.device)] = 0.0
+    goal_rows = goal_on[:, None, None]
+    obs = genv.observe()
+    for _ in range(int(score.horizon.max())):
+        goal = obs.goal.with_bits(obs.goal.bits & goal_rows.to(obs.goal.bits.device))
+        step = genv.step(policy.act(obs.state_obs, goal))
+        if not score.update(step):
+            break
+        obs = step.observation
+    return score.result()
+
+
+def _evaluation_env(cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, goal_source: Tensor,
+                    max_frames: int, seed: int) -> tuple[GoalEnv, Tensor]:
+    """The deterministic goal env of an evaluation, every row at its clip's first frame, goals drawn for the
+    source rows only (the same seed gives the same goal per clip whatever the rows around it) and shared.
+    -> (env, horizon [n])."""
     n = len(clip_ids)
     env_cfg = replace(student_env_config(cfg), num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0,
                       init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames,
                       termination=replace(cfg.env.termination, enabled=False), backend="cpu", device=None)
     env = TrackingEnv(clips, objects_dir, env_cfg)
     env.reset_to(torch.arange(n), clip_ids, torch.zeros(n, dtype=torch.long), noise=False)
-    last = env.ref.lengths[clip_ids] - 1
     sampling = replace(cfg.masks.restricted_to(goal_type), snapshot_frames=(SNAPSHOT_FRAMES, SNAPSHOT_FRAMES),
                        repeat_prob=1.0)
-    schedule = GoalSchedule(n, layout, sampling, fps=1.0 / env.dt, generator=torch.Generator().manual_seed(seed))
+    genv = GoalEnv(env, cfg.goals, sampling, generator=torch.Generator().manual_seed(seed))
+    last = genv.last_frames()
     horizon = torch.minimum(last, torch.full_like(last, max_frames))
-    # draw for the source rows only, so the same seed gives the same goal per clip whatever the rows around them
-    sources = goal_source.unique()
-    schedule.reset(sources, env.frame[sources].clone(), last[sources])
+    genv.new_episodes(goal_source.unique())
+    schedule = genv.schedule
     schedule.snapshot_frame[:] = torch.minimum(schedule.snapshot_frame, horizon)
     _share(schedule, goal_source)
-    policy = GoalPolicy(model, n, deterministic=False, seed=seed, runtime=runtime)
-    policy.eps[~sample.to(policy.eps.device)] = 0.0
-    goal_rows = goal_on[:, None, None]
-    # what success is checked against: the first draw (repeat_prob 1 keeps the bits for the whole episode)
-    bits = schedule.bits.clone()
-    snapshot_at = schedule.snapshot_frame.clone()
-    if goal_type == "snapshot":
-        horizon = torch.minimum(horizon, snapshot_at)
-    has_snapshot, has_trajectory = bits[:, -1].any(1), bits[:, :-1, : layout.bit_slices["contact"].start].any((1, 2))
-    contact_bits = bits[:, :, layout.bit_slices["contact"]].any(1)
+    return genv, horizon
 
-    alive = torch.ones(n, dtype=torch.bool)
-    fell = torch.zeros(n, dtype=torch.bool)
-    frames_run = torch.zeros(n, dtype=torch.long)
-    snapshot_ok = torch.zeros(n, dtype=torch.bool)
-    trajectory_ok = torch.ones(n, dtype=torch.bool)
-    contact_hits, contact_pairs = torch.zeros(n), torch.zeros(n)
-    full_ok = torch.ones(n, dtype=torch.bool)
-    tracked = torch.zeros(n, dtype=torch.long)  # frames before the full-tracking rule first failed
-    err_sum, err_count = torch.zeros(n, dtype=torch.float64), torch.zeros(n)
-    key = list(schema.KEY_BODIES)
-    key_pos, running = [], []
-    sim = env.sim.state()
-    for _ in range(int(horizon.max())):
-        schedule.advance(env.frame, last)
-        _share(schedule, goal_source)
-        goal = env_goal(env, sim, schedule, layout)
-        goal = goal.with_bits(goal.bits & goal_rows.to(goal.bits.device))
-        action = policy.act(self_observation(sim), goal)
-        frame = env.frame + 1  # the reference frame the state after this step should match
-        _, _, terminated, _, info = env.step(action)
-        after = info.get("pre_reset_state", env.prev)  # this step's state, before any auto-reset replaced it
-        sim = env.prev
-        ref = env.ref.state(clip_ids, frame)  # (envs that ended were auto-reset, possibly to other clips)
+
+class GoalScore:
+    """Per-row bookkeeping of one goal evaluation: the success rule of `goal_type` (`interprior.mdp.goal_success`)
+    checked against the goal bits drawn at the start (repeat_prob 1 keeps them for the whole episode)."""
+
+    def __init__(self, genv: GoalEnv, goal_type: str, clip_ids: Tensor, horizon: Tensor, record: bool):
+        n, layout = len(clip_ids), genv.layout
+        self.genv, self.goal_type, self.layout, self.clip_ids, self.record = genv, goal_type, layout, clip_ids, record
+        self.bits = genv.schedule.bits.clone()
+        self.snapshot_at = genv.schedule.snapshot_frame.clone()
+        self.horizon = torch.minimum(horizon, self.snapshot_at) if goal_type == "snapshot" else horizon
+        self.has_snapshot = self.bits[:, -1].any(1)
+        self.has_trajectory = self.bits[:, :-1, : layout.bit_slices["contact"].start].any((1, 2))
+        self.contact_bits = self.bits[:, :, layout.bit_slices["contact"]].any(1)
+        self.alive = torch.ones(n, dtype=torch.bool)
+        self.fell = torch.zeros(n, dtype=torch.bool)
+        self.frames_run = torch.zeros(n, dtype=torch.long)
+        self.snapshot_ok = torch.zeros(n, dtype=torch.bool)
+        self.trajectory_ok = torch.ones(n, dtype=torch.bool)
+        self.contact_hits, self.contact_pairs = torch.zeros(n), torch.zeros(n)
+        self.full_ok = torch.ones(n, dtype=torch.bool)
+        self.tracked = torch.zeros(n, dtype=torch.long)  # frames before the full-tracking rule first failed
+        self.err_sum, self.err_count = torch.zeros(n, dtype=torch.float64), torch.zeros(n)
+        self.key_pos, self.running = [], []
+
+    def update(self, step: GoalStep) -> bool:
+        """Score one step. -> whether any row is still running."""
+        layout, bits, now = self.layout, self.bits, self.alive.clone()
+        after, ref, frame = step.state, step.reference, step.frame
+        terminated = step.terminated.cpu()
         errors = component_errors(after, ref, layout)
-        now = alive.clone()
-        fell |= now & terminated.cpu()
-        frames_run += now.long()
-        if record:
-            key_pos.append(after.body_pos[:, key].cpu())
-            running.append(now & ~terminated.cpu())
+        self.fell |= now & terminated
+        self.frames_run += now.long()
+        if self.record:
+            self.key_pos.append(after.body_pos[:, list(schema.KEY_BODIES)].cpu())
+            self.running.append(now & ~terminated)
         # trajectory: the preview selection against the reference at every step
-        traj_bits = bits[:, 0] & _defined_now(ref, layout)
-        trajectory_ok &= ~now | ~has_trajectory | goals_met(errors, traj_bits, layout, TRAJECTORY_TOLERANCE)
+        traj_bits = bits[:, 0] & defined_now(ref, layout)
+        self.trajectory_ok &= ~now | ~self.has_trajectory | goals_met(errors, traj_bits, layout, TRAJECTORY_TOLERANCE)
         # contact: matched (step, body) pairs among the given, known labels
         known = ref.contact[:, torch.as_tensor(layout.contact_bodies)] != 0
-        given_c = contact_bits & known & now[:, None]
-        contact_hits += (errors["contact"] & given_c).sum(1).float()
-        contact_pairs += given_c.sum(1).float()
+        given_c = self.contact_bits & known & now[:, None]
+        self.contact_hits += (errors["contact"] & given_c).sum(1).float()
+        self.contact_pairs += given_c.sum(1).float()
         # snapshot: at its target frame
-        at_target = now & (frame == snapshot_at)
-        snap_bits = bits[:, -1] & _defined_now(ref, layout)
-        snapshot_ok |= at_target & goals_met(errors, snap_bits, layout, POSITION_TOLERANCE)
+        at_target = now & (frame == self.snapshot_at)
+        snap_bits = bits[:, -1] & defined_now(ref, layout)
+        self.snapshot_ok |= at_target & goals_met(errors, snap_bits, layout, POSITION_TOLERANCE)
         # full tracking
-        eh = (after.body_pos[:, key] - ref.body_pos[:, key].to(after.body_pos)).norm(dim=-1).mean(-1).cpu()
-        eo = object_drift(after, ref, env.clip_points(clip_ids)).cpu()
-        full_ok &= ~now | ((eh <= FULL_BODY_ERROR) & (eo <= FULL_OBJECT_ERROR))
-        tracked += (now & full_ok & ~terminated.cpu()).long()
+        eh = body_position_error(after.body_pos, ref.body_pos, schema.KEY_BODIES).cpu()
+        points = self.genv.env.clip_points(self.clip_ids)
+        eo = object_point_error(after.obj_pos[:, 0], after.obj_rot[:, 0], ref.obj_pos, ref.obj_rot, points).cpu()
+        self.full_ok &= ~now | full_tracking_ok(eh, eo)
+        self.tracked += (now & self.full_ok & ~terminated).long()
         # the reported error: E_h for full tracking, else the mean error of the given positions
-        step_err = eh if goal_type in ("full", "contact") else given_position_error(
-            errors, bits[:, -1] if goal_type == "snapshot" else bits[:, 0], layout)
-        use = (at_target if goal_type == "snapshot" else now) & ~torch.isnan(step_err)
-        err_sum += torch.where(use, step_err.double(), torch.zeros_like(err_sum))
-        err_count += use.float()
-        alive &= ~terminated.cpu() & (frame < horizon)
-        if not bool(alive.any()):
-            break
+        step_err = eh if self.goal_type in ("full", "contact") else given_position_error(
+            errors, bits[:, -1] if self.goal_type == "snapshot" else bits[:, 0], layout)
+        use = (at_target if self.goal_type == "snapshot" else now) & ~torch.isnan(step_err)
+        self.err_sum += torch.where(use, step_err.double(), torch.zeros_like(self.err_sum))
+        self.err_count += use.float()
+        self.alive &= ~terminated & (frame < self.horizon)
+        return bool(self.alive.any())
 
-    contact_rate = contact_hits / contact_pairs.clamp_min(1.0)
-    ok = {
-        "snapshot": snapshot_ok,
-        "trajectory": trajectory_ok,
-        "contact": contact_rate >= CONTACT_MATCH_RATE,
-        "full": full_ok,
-    }
-    if goal_type == "composed":
-        success = ((~has_snapshot | ok["snapshot"]) & (~has_trajectory | ok["trajectory"])
-                   & (~contact_bits.any(1) | ok["contact"]))
-    else:
-        success = ok[goal_type]
-    success &= ~fell
-    # NaN where nothing was measured (e.g. a fall before the snapshot's target time)
-    error_cm = torch.where(err_count > 0, 100.0 * err_sum / err_count.clamp_min(1.0), float("nan"))
-    out = {"success": success, "fell": fell, "duration": frames_run, "tracked": tracked, "error_cm": error_cm,
-           "contact_match": contact_rate, "horizon": horizon}
-    if record:
-        out["key_pos"], out["alive_steps"] = torch.stack(key_pos), torch.stack(running)
-    return out
+    def result(self) -> dict:
+        contact_rate = self.contact_hits / self.contact_pairs.clamp_min(1.0)
+        ok = {"snapshot": self.snapshot_ok, "trajectory": self.trajectory_ok,
+              "contact": contact_rate >= CONTACT_MATCH_RATE, "full": self.full_ok}
+        if self.goal_type == "composed":
+            success = ((~self.has_snapshot | ok["snapshot"]) & (~self.has_trajectory | ok["trajectory"])
+                       & (~self.contact_bits.any(1) | ok["contact"]))
+        else:
+            success = ok[self.goal_type]
+        success = success & ~self.fell
+        # NaN where nothing was measured (e.g. a fall before the snapshot's target time)
+        error_cm = torch.where(self.err_count > 0, 100.0 * self.err_sum / self.err_count.clamp_min(1.0),
+                               float("nan"))
+        out = {"success": success, "fell": self.fell, "duration": self.frames_run, "tracked": self.tracked,
+               "error_cm": error_cm, "contact_match": contact_rate, "horizon": self.horizon}
+        if self.record:
+            out["key_pos"], out["alive_steps"] = torch.stack(self.key_pos), torch.stack(self.running)
+        return out
 
 
 class FullGoalTracker:
@@ -307,29 +277,23 @@ class FullGoalTracker:
         self.model, self.cfg, self.runtime, self.deterministic = model, cfg, runtime, deterministic
         self.env = None
 
-    def bind_env(self, env) -> None:
-
+    def bind_env(self, env: TrackingEnv) -> None:
         layout = self.cfg.goals
-        n = env.num_envs
         self.env = env
-        self.policy = GoalPolicy(self.model, n, deterministic=self.deterministic, runtime=self.runtime)
+        self.policy = GoalPolicy(self.model, env.num_envs, deterministic=self.deterministic, runtime=self.runtime)
         every_bit = torch.ones(layout.num_tokens, layout.bit_size, dtype=torch.bool)
-        self.schedule = GoalSchedule(n, layout, self.cfg.masks, fps=1.0 / env.dt, fixed_bits=every_bit)
-        self._started = False
+        self.goal_env = GoalEnv(env, layout, self.cfg.masks, fixed_bits=every_bit)
+        self.started = False
 
     @torch.no_grad()
     def act(self, obs: Tensor, deterministic: bool = True):
         """(None, None, None, action): the expert's `act` signature; `obs` (the tracking observation) is unused."""
-
-        env, layout = self.env, self.cfg.goals
-        last = env.ref.lengths[env.clip_ids] - 1
-        if not self._started:
-            self.schedule.reset(torch.arange(env.num_envs), env.frame.clone(), last)
-            self._started = True
-        self.schedule.advance(env.frame, last)
-        sim = env.prev if env.prev is not None else env.sim.state()
-        action = self.policy.act(self_observation(sim), env_goal(env, sim, self.schedule, layout))
-        return None, None, None, action
+        env = self.env
+        if not self.started:
+            self.goal_env.new_episodes(torch.arange(env.num_envs))
+            self.started = True
+        goal_obs = self.goal_env.observe(env.prev if env.prev is not None else env.sim.state())
+        return None, None, None, self.policy.act(goal_obs.state_obs, goal_obs.goal)
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -344,11 +308,6 @@ def _share(schedule: GoalSchedule, source: Tensor) -> None:
     schedule.snapshot_frame[:] = schedule.snapshot_frame[source]
 
 
-def _defined_now(ref, layout: GoalLayout) -> Tensor:
-    """[N, G] components the reference defines at one frame (unknown contact labels are not)."""
-    bits = torch.ones(ref.contact.shape[0], layout.bit_size, dtype=torch.bool)
-    bits[:, layout.bit_slices["contact"]] = ref.contact[:, torch.as_tensor(layout.contact_bodies)] != 0
-    return bits
 
 
 def format_goal_table(rows: list[dict], summary: dict) -> str:

@@ -14,8 +14,9 @@ from interprior.assets.humanoid import joint_ranges
 from interprior.assets.objects import load_object
 from interprior.assets.scene import Scene, SceneConfig, build_scene
 from interprior.data.clip import Clip
-from interprior.data.convert import ClipMotion, object_points_world
+from interprior.data.convert import ClipMotion
 from interprior.data.skeleton import fit_skeleton
+from interprior.mdp.metrics import body_position_error, object_point_error
 from interprior.rotations import quat_angle, quat_conj, quat_mul
 from interprior.sim.batched import BatchedSim
 from interprior.sim.mujoco_cpu import MujocoCpuBackend
@@ -123,9 +124,8 @@ def physics_replay(clip: Clip, objects_dir=None, skeleton: str = "fitted",
     sim.reset(torch.tensor([0]), motion.reset_state(torch.tensor([0]), variant, k))
     lo_hi = torch.from_numpy(joint_ranges()[list(variant.dof_index)])
     dof = list(variant.dof_index)
-    key = list(schema.KEY_BODIES)
+    key = schema.KEY_BODIES
     points = sim.object_points
-    ref_points = object_points_world(motion.obj_pos, motion.obj_rot, points) if k else None
     frames = [backend.qpos()[0].clone().numpy()] if record else None
     e_h, e_o = [], []
     fell_at = None
@@ -135,10 +135,10 @@ def physics_replay(clip: Clip, objects_dir=None, skeleton: str = "fitted",
         state = sim.state()
         if record:
             frames.append(backend.qpos()[0].clone().numpy())
-        e_h.append(float((state.body_pos[0, key] - motion.body_pos[t, key]).norm(dim=-1).mean()))
+        e_h.append(float(body_position_error(state.body_pos[:1], motion.body_pos[t:t + 1], key)))
         if k:
-            sim_points = object_points_world(state.obj_pos[0, 0], state.obj_rot[0, 0], points)
-            e_o.append(float((sim_points - ref_points[t]).norm(dim=-1).mean()))
+            e_o.append(float(object_point_error(state.obj_pos[:1, 0], state.obj_rot[:1, 0], motion.obj_pos[t:t + 1],
+                                                motion.obj_rot[t:t + 1], points)))
         if fell_at is None and float(state.root_pos[0, 2]) < schema.FALL_HEIGHT:
             fell_at = t
             if stop_on_fall:

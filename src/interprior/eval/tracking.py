@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from interprior import schema
-from interprior.data.convert import object_points_world
 from interprior.envs.tracking import TrackingEnv
 from interprior.eval.replay import physics_replay
+from interprior.mdp.metrics import body_position_error, object_point_error
 
 
 @dataclass
@@ -65,7 +65,7 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
     err_o = torch.zeros(n, dtype=torch.float64)
     ended_by = ["limit"] * n
     per_frame_h, per_frame_o = [], []  # [n] per step, while alive
-    key = list(schema.KEY_BODIES)
+    key = schema.KEY_BODIES
     tracks = [[] for _ in range(n)] if record else None
     if record:
         for i in range(n):
@@ -80,11 +80,10 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         state_ref = env.ref.state(env.clip_ids, frame_before + 1, env.device)
         obs, _, terminated, timeout, info = env.step(mu)
         st = info.get("pre_reset_state", env.prev)  # this step's state, before any auto-reset replaced it
-        eh = (st.body_pos[:, key] - state_ref.body_pos[:, key]).norm(dim=-1).mean(-1).double().cpu()
+        eh = body_position_error(st.body_pos, state_ref.body_pos, key).double().cpu()
         points = env.clip_points(clip_ids)  # this row's clip, even where an ended env was reset to another
-        sim_pts = object_points_world(st.obj_pos[:, 0], st.obj_rot[:, 0], points)
-        ref_pts = object_points_world(state_ref.obj_pos, state_ref.obj_rot, points)
-        eo = (sim_pts - ref_pts).norm(dim=-1).mean(-1).double().cpu()
+        eo = object_point_error(st.obj_pos[:, 0], st.obj_rot[:, 0], state_ref.obj_pos, state_ref.obj_rot,
+                                points).double().cpu()
         err_h += torch.where(alive, eh, torch.zeros_like(eh))
         err_o += torch.where(alive, eo, torch.zeros_like(eo))
         per_frame_h.append(torch.where(alive, eh, torch.nan))

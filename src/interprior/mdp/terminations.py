@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from interprior import schema
-from interprior.rotations import quat_to_matrix
+from interprior.mdp.metrics import body_position_error, object_point_error
 
 KEY = list(schema.KEY_BODIES)
 HANDS = (list(schema.LEFT_HAND), list(schema.RIGHT_HAND))
@@ -51,7 +51,7 @@ def fallen(sim, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
 
 def body_drift(sim, ref) -> Tensor:
     """[N] mean key-body position error (m)."""
-    return (sim.body_pos[:, KEY] - ref.body_pos[:, KEY].to(sim.body_pos)).norm(dim=-1).mean(-1)
+    return body_position_error(sim.body_pos, ref.body_pos, KEY)
 
 
 def body_too_far(sim, ref, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
@@ -62,11 +62,7 @@ def body_too_far(sim, ref, cfg: TerminationConfig = TerminationConfig()) -> Tens
 def object_drift(sim, ref, points: Tensor) -> Tensor:
     """[N] mean error (m) of the object's surface points (object-frame points [P, 3], or [N, P, 3] per env; object 0
     of the sim)."""
-    pts = points.to(sim.obj_pos)
-    # sim_p - ref_p = (R_sim - R_ref) p + (t_sim - t_ref): one batched matmul instead of two point transforms
-    rot_diff = quat_to_matrix(sim.obj_rot[:, 0]) - quat_to_matrix(ref.obj_rot.to(pts))
-    shift = sim.obj_pos[:, 0] - ref.obj_pos.to(pts)
-    return (pts @ rot_diff.transpose(-1, -2) + shift[:, None, :]).norm(dim=-1).mean(-1)
+    return object_point_error(sim.obj_pos[:, 0], sim.obj_rot[:, 0], ref.obj_pos, ref.obj_rot, points)
 
 
 def object_too_far(sim, ref, points: Tensor, cfg: TerminationConfig = TerminationConfig()) -> Tensor:

@@ -2,7 +2,8 @@
 
 ::
 
-    <out>/config.json                     resolved config (dataclass → JSON), written once, checked on resume
+    <out>/config.json                     resolved config (dataclass → JSON), written once, checked on resume;
+                                          top-level ``_`` keys note how it was made (``_preset``, ``_overlays``, ``_set``)
     <out>/checkpoints/step_000000123.pt   the last ``keep`` checkpoints
     <out>/checkpoints/latest.txt          name of the newest checkpoint (plain text pointer, no symlink)
 
@@ -21,20 +22,17 @@ import shutil
 import signal
 import tempfile
 import threading
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from interprior.errors import DataFileError, InterpriorError
+# config (de)serialisation lives in interprior.config; these names are re-exported for existing imports
+from interprior.config import (ConfigMismatch, apply_overrides, config_diff, config_to_dict,  # noqa: F401
+                               dict_to_config, flatten, split_meta)
+from interprior.errors import DataFileError
 
 _STEP_RE = re.compile(r"^step_(\d+)\.pt$")
-
-
-class ConfigMismatch(InterpriorError):
-    """An existing run directory was made with a different configuration."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -87,96 +85,6 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: b
         raise DataFileError(path, f"cannot read checkpoint ({type(e).__name__}: {e})") from e
 
 
-# ------------------------------------------------------------------------------------------------------- config
-
-
-def config_to_dict(cfg: Any) -> dict:
-    """Dataclass (possibly nested) → JSON-compatible dict (tuples become lists, paths strings)."""
-    d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
-    return json.loads(json.dumps(d, default=str))
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def config_diff(saved: dict, current: dict) -> list[str]:
-    """Dotted keys whose values differ (or exist on one side only), sorted."""
-    a, b = _flatten(saved), _flatten(current)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k, "<missing>") != b.get(k, "<missing>"))
-
-
-def _build(tp: Any, value: Any) -> Any:
-    """Rebuild ``value`` (from JSON) as type ``tp``: nested dataclasses, tuples, paths; other values as is."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _build(args[0], value) if len(args) == 1 else value
-    if dataclasses.is_dataclass(tp) and isinstance(value, dict):
-        return dict_to_config(tp, value)
-    if (tp is tuple or origin is tuple) and isinstance(value, list):
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_build(args[0], v) for v in value)
-        return tuple(value)
-    if tp is Path and isinstance(value, str):
-        return Path(value)
-    return value
-
-
-def _default_type(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return type(f.default)
-    if f.default_factory is not dataclasses.MISSING:
-        return type(f.default_factory())
-    return Any
-
-
-def dict_to_config(cls: type, d: dict) -> Any:
-    """Inverse of :func:`config_to_dict`; missing keys keep the dataclass defaults, unknown keys are an error."""
-    try:
-        hints = typing.get_type_hints(cls)
-    except NameError:  # annotations naming local classes: fall back to the declared defaults' types
-        hints = {f.name: _default_type(f) for f in dataclasses.fields(cls)}
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ConfigMismatch(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
-    return cls(**{k: _build(hints.get(k, Any), v) for k, v in d.items()})
-
-
-def apply_overrides(cfg: Any, assignments: list[str]) -> Any:
-    """``["ppo.epochs=4", "env.reward.p=20"]`` → a new config with those fields set. Values are JSON (bare words
-    are strings); an unknown key or a value of the wrong shape is a `ConfigMismatch` naming it."""
-    d = config_to_dict(cfg)
-    for item in assignments:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ConfigMismatch(f"--set {item!r}: expected KEY=VALUE, e.g. ppo.epochs=4")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        node, parts = d, key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigMismatch(f"--set {item!r}: no config section {part!r}")
-            node = node[part]
-        if parts[-1] not in node or isinstance(node[parts[-1]], dict):
-            raise ConfigMismatch(f"--set {item!r}: no config field {key!r}")
-        node[parts[-1]] = value
-    return dict_to_config(type(cfg), d)
-
-
 # ------------------------------------------------------------------------------------------------------- run dir
 
 
@@ -201,10 +109,12 @@ class RunDir:
     def write_config(self, cfg: Any, restart: bool = False, ignore: tuple[str, ...] = ()) -> None:
         """Write ``config.json``; if the run dir already has a different one, raise :class:`ConfigMismatch`
         naming the differing keys, unless ``restart`` (then old checkpoints are deleted and the config replaced).
-        Keys in ``ignore`` (dotted, e.g. ``"total_samples"``) may change between resumes."""
+        Keys in ``ignore`` (dotted, e.g. ``"total_samples"``) may change between resumes. A resumed run keeps the
+        notes (``_preset``, ...) of the run it continues; see :meth:`record_notes`."""
         current = config_to_dict(cfg)
+        notes: dict = {}
         if self.config_path.is_file() and not restart:
-            saved = json.loads(self.config_path.read_text())
+            saved, notes = split_meta(json.loads(self.config_path.read_text()))
             if dataclasses.is_dataclass(cfg):
                 try:  # fields added since the run was written take their defaults (an older run still resumes)
                     saved = config_to_dict(dict_to_config(type(cfg), saved))
@@ -212,7 +122,7 @@ class RunDir:
                     pass  # a field since removed: compare as written, the diff names it
             diff = [k for k in config_diff(saved, current) if k not in ignore]
             if diff:
-                a, b = _flatten(saved), _flatten(current)
+                a, b = flatten(saved), flatten(current)
                 lines = ", ".join(f"{k}: {a.get(k, '<missing>')!r} -> {b.get(k, '<missing>')!r}" for k in diff)
                 raise ConfigMismatch(
                     f"{self.root} was created with a different config ({lines}); "
@@ -221,13 +131,34 @@ class RunDir:
         if restart:
             self.clear_checkpoints()
             shutil.rmtree(self.root / "tb", ignore_errors=True)  # the old run's curves would overlap the new ones
-        text = json.dumps(current, indent=2, sort_keys=True) + "\n"
+        self._write_json({**notes, **current})
+
+    def record_notes(self, notes: dict) -> None:
+        """Add top-level notes (keys starting with ``_``: how the config was made) to ``config.json`` where it has
+        none yet: a resumed run keeps those of the command that created it."""
+        if not self.config_path.is_file():
+            return
+        fields, saved = split_meta(json.loads(self.config_path.read_text()))
+        if saved:
+            return
+        bad = [k for k in notes if not k.startswith("_")]
+        if bad:
+            raise ValueError(f"config notes must start with '_': {bad}")
+        self._write_json({**notes, **fields})
+
+    def _write_json(self, d: dict) -> None:
+        text = json.dumps(d, indent=2, sort_keys=True) + "\n"
         _atomic_write(self.config_path, lambda f: f.write(text.encode()))
 
     def load_config(self, cls: type) -> Any:
         if not self.config_path.is_file():
             raise DataFileError(self.config_path, "no config.json in this run directory")
-        return dict_to_config(cls, json.loads(self.config_path.read_text()))
+        try:
+            return dict_to_config(cls, json.loads(self.config_path.read_text()))
+        except ValueError as e:
+            raise DataFileError(self.config_path, f"not JSON ({e})") from e
+        except ConfigMismatch as e:
+            raise DataFileError(self.config_path, str(e)) from e
 
     # checkpoints --------------------------------------------------------------------------------------------
     def checkpoints(self) -> list[tuple[int, Path]]:

@@ -32,12 +32,14 @@ from pathlib import Path
 
 import torch
 
+from interprior.algos.distill import DistillBuffer, LossWeights, distillation_losses
+from interprior.envs.goal import GoalEnv
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import DataFileError, InterpriorError
-from interprior.mdp.goal_masks import GoalSchedule, MaskSampling
-from interprior.mdp.goals import Goal, GoalLayout, build_goal, entry_mask, reference_frames
-from interprior.mdp.self_observation import SELF_OBS_SIZE, self_observation
-from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset, gaussian_kl, sphere_latent
+from interprior.mdp.goal_masks import MaskSampling
+from interprior.mdp.goals import GoalLayout, entry_mask
+from interprior.mdp.self_observation import SELF_OBS_SIZE
+from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset
 from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm, load_run_checkpoint
 from interprior.train.expert import DataSelection
 from interprior.train.export import load_expert
@@ -45,24 +47,6 @@ from interprior.train.progress import Progress, TensorBoardLogger
 
 FORMAT = "interprior-prior-1"
 
-
-@dataclass
-class LossWeights:
-    action: float = 1.0
-    reconstruction: float = 0.1
-    kl_start: float = 1e-4  # MaskedMimic's ramp 1e-4 -> 1e-2 (protomotions facts §4.2)
-    kl_end: float = 1e-2
-    kl_ramp_samples: tuple[int, int] = (20_000_000, 80_000_000)
-    prior_norm: float = 0.1  # (|μ_p| − 1)²: the prior mean on the sphere the latents live on
-    temporal: float = 0.01  # |μ_p(t) − μ_p(t−1)|² within an episode
-    # ‖decode(prior latent) − a_expert‖²: imitation through the deployable path too. 0 = the paper's loss, where
-    # the prior learns only through the KL and, at its small weight, imitates about twice as badly as the posterior
-    prior_action: float = 0.0
-
-    def kl_weight(self, samples: int) -> float:
-        a, b = self.kl_ramp_samples
-        frac = 1.0 if b <= a else min(max((samples - a) / (b - a), 0.0), 1.0)
-        return self.kl_start + frac * (self.kl_end - self.kl_start)
 
 
 @dataclass
@@ -159,71 +143,6 @@ def expert_labels(env: TrackingEnv, expert_env: TrackingConfig, expert_mu: torch
     raise InterpriorError("a residual student needs a residual expert")
 
 
-# --- goals from the env ------------------------------------------------------------------------------------------
-def env_goal(env: TrackingEnv, sim_state, schedule: GoalSchedule, layout: GoalLayout) -> Goal:
-    """The goal of every env now: the schedule's bits at its target frames (previews, snapshot)."""
-    frames, last = env.frame, env.ref.lengths[env.clip_ids] - 1
-    targets = schedule.target_frames(frames, last)
-    ref = reference_frames(env.ref, env.clip_ids, targets, env.device)
-    return build_goal(sim_state, ref, schedule.bits.to(env.device), schedule.times(frames, targets), layout)
-
-
-# --- rollout storage ---------------------------------------------------------------------------------------------
-class DistillBuffer:
-    """[T, N, ...] of what the losses replay: self obs, goal, the episode's ε, the expert label, episode starts."""
-
-    def __init__(self, horizon: int, num_envs: int, state_dim: int, act_dim: int, layout: GoalLayout,
-                 latent_dim: int, device):
-        t, n, k = horizon, num_envs, layout.num_tokens
-        z = lambda *s, dtype=torch.float32: torch.zeros(t, n, *s, dtype=dtype, device=device)  # noqa: E731
-        self.layout = layout
-        self.state_obs = z(state_dim)
-        self.full = z(k, layout.feature_size)
-        self.bits = z(k, layout.bit_size, dtype=torch.bool)
-        self.defined = z(k, layout.bit_size, dtype=torch.bool)
-        self.time = z(k)
-        self.eps = z(latent_dim)
-        self.label = z(act_dim)
-        self.first = z(dtype=torch.bool)
-
-    def add(self, t: int, state_obs, goal: Goal, eps, label, first) -> None:
-        self.state_obs[t], self.full[t], self.bits[t] = state_obs, goal.full, goal.bits
-        self.defined[t], self.time[t], self.eps[t] = goal.defined, goal.time, eps
-        self.label[t], self.first[t] = label, first
-
-    def envs(self, ids: torch.Tensor) -> dict:
-        """Whole trajectories of envs `ids`, flattened time-major to [T * n, ...]."""
-        flat = lambda x: x[:, ids].reshape((-1,) + x.shape[2:])  # noqa: E731
-        goal = Goal(flat(self.full), flat(self.bits), flat(self.defined), flat(self.time), self.layout)
-        return {"state_obs": flat(self.state_obs), "goal": goal, "eps": flat(self.eps), "label": flat(self.label),
-                "first": self.first[:, ids], "horizon": self.first.shape[0]}
-
-
-def distillation_losses(model: MaskedGoalPrior, batch: dict, weights: LossWeights, kl_weight: float) -> dict:
-    """The weighted ELBO + auxiliary terms on one minibatch (whole trajectories, see `DistillBuffer.envs`)."""
-    goal: Goal = batch["goal"]
-    out = model.forward_train(batch["state_obs"], goal, batch["eps"])
-    action = (out["action"] - batch["label"]).square().mean()
-    hidden = goal.hidden_entries().float()
-    recon = ((out["recon"] - out["recon_target"]).square() * hidden).sum() / hidden.sum().clamp_min(1.0)
-    kl = gaussian_kl(out["mu_q"], out["logvar_q"], out["mu_p"], out["logvar_p"]).mean()
-    prior_norm = (out["mu_p"].norm(dim=-1) - 1.0).square().mean()
-    mu = out["mu_p"].reshape(batch["horizon"], -1, out["mu_p"].shape[-1])
-    same_episode = (~batch["first"][1:]).float()
-    step = (mu[1:] - mu[:-1]).square().sum(-1)
-    temporal = (step * same_episode).sum() / same_episode.sum().clamp_min(1.0)
-    # the deployable policy's error: decode the prior's latent with the same ε (a loss term when weighted)
-    with torch.set_grad_enabled(weights.prior_action > 0 and torch.is_grad_enabled()):
-        s = model.state_norm(batch["state_obs"].float())
-        prior_action = model.decode_action(s, sphere_latent(out["mu_p"], out["logvar_p"], batch["eps"]))
-        prior_err = (prior_action - batch["label"]).square().mean()
-    total = (weights.action * action + weights.reconstruction * recon + kl_weight * kl
-             + weights.prior_norm * prior_norm + weights.temporal * temporal)
-    if weights.prior_action > 0:
-        total = total + weights.prior_action * prior_err
-    return {"total": total, "action": action, "reconstruction": recon, "kl": kl, "prior_norm": prior_norm,
-            "temporal": temporal, "action_prior": prior_err}
-
 
 # --- loading ------------------------------------------------------------------------------------------------------
 def load_prior(checkpoint: str | Path):
@@ -265,7 +184,7 @@ class PriorDistiller:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr)
         n = cfg.env.num_envs
         self.generator = torch.Generator().manual_seed(cfg.optim.seed)
-        self.schedule = GoalSchedule(n, cfg.goals, cfg.masks, fps=1.0 / self.env.dt, generator=self.generator)
+        self.goal_env = GoalEnv(self.env, cfg.goals, cfg.masks, generator=self.generator)
         self.buffer = DistillBuffer(cfg.optim.horizon, n, SELF_OBS_SIZE, self.env.act_dim, cfg.goals,
                                     cfg.model.latent_dim, dev)
         self.eps = torch.zeros(n, cfg.model.latent_dim, device=dev)
@@ -290,10 +209,9 @@ class PriorDistiller:
         })
 
     # --- episodes ---------------------------------------------------------------------------------------------
-    def _new_episodes(self, ids: torch.Tensor) -> None:
-        """Fresh goals, ε and rollout latent (prior or posterior) for envs that just started an episode."""
-        env = self.env
-        self.schedule.reset(ids, env.frame[ids], env.ref.lengths[env.clip_ids[ids]] - 1)
+    def new_latents(self, ids: torch.Tensor) -> None:
+        """Fresh ε and rollout latent (prior or posterior) for envs that just started an episode (their goals are
+        drawn by the goal env)."""
         self.eps[ids.to(self.eps.device)] = torch.randn(len(ids), self.eps.shape[1], generator=self.generator).to(
             self.eps)
         self.use_prior[ids] = torch.rand(len(ids), generator=self.generator) < self.cfg.prior_rollout_prob
@@ -306,22 +224,19 @@ class PriorDistiller:
         env, buf, model = self.env, self.buffer, self.model
         lengths, ended_by = [], {}
         for t in range(self.cfg.optim.horizon):
-            sim = self._sim
-            self.schedule.advance(env.frame, env.ref.lengths[env.clip_ids] - 1)
-            goal = env_goal(env, sim, self.schedule, self.cfg.goals)
-            state_obs = self_observation(sim)
+            obs = self._goal_obs
             with torch.no_grad():
-                label = expert_labels(env, self.expert_env, self.expert.mu(self._obs))
-                action = model.rollout_action(state_obs, goal, self.eps, self.use_prior)
-            buf.add(t, state_obs, goal, self.eps, label, self.first.to(buf.first.device))
+                label = expert_labels(env, self.expert_env, self.expert.mu(self._tracking_obs))
+                action = model.rollout_action(obs.state_obs, obs.goal, self.eps, self.use_prior)
+            buf.add(t, obs.state_obs, obs.goal, self.eps, label, self.first.to(buf.first.device))
             self.first[:] = False
-            obs, _, _, _, info = env.step(action)
-            if "done_ids" in info:
-                self._new_episodes(info["done_ids"])
-                lengths += info["episode_length"].tolist()
-                for why, hit in info["reasons"].items():
+            step = self.goal_env.step(action)
+            if len(step.done_ids):
+                self.new_latents(step.done_ids)
+                lengths += step.episode_length.tolist()
+                for why, hit in step.reasons.items():
                     ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
-            self._obs, self._sim = obs, env.prev
+            self._tracking_obs, self._goal_obs = step.tracking_obs, step.observation
         stats = {}
         if lengths:
             stats["episode/length"] = sum(lengths) / len(lengths)
@@ -356,8 +271,9 @@ class PriorDistiller:
     # --- the loop ---------------------------------------------------------------------------------------------
     def train(self, max_seconds: float | None = None) -> None:
         self.env.reset()
-        self._new_episodes(torch.arange(self.env.num_envs))
-        self._obs, self._sim = self.env.observe(), self.env.sim.state()
+        self._goal_obs = self.goal_env.start(reset=False)
+        self.new_latents(torch.arange(self.env.num_envs))
+        self._tracking_obs = self.env.observe()
         self._start_samples = self.samples
         self._collect_s = self._learn_s = 0.0
         with TensorBoardLogger(self.run.root) as tb, interrupt_on_sigterm():
