@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from interprior import schema
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig
@@ -12,6 +10,7 @@ from interprior.mdp.goals import Goal, GoalLayout
 from interprior.mdp.self_observation import SELF_OBS_SIZE
 from interprior.models.prior import GoalPolicy, MaskedGoalPrior, PriorModelConfig, cpu_model_preset
 from interprior.models.prior_onnx import onnxruntime_problem
+from interprior.report import to_json
 from interprior.sim.bench import bench_sim, bench_table
 from interprior.sim.factory import warp_device_problem
 from interprior.train.distill import load_prior
@@ -69,7 +68,7 @@ def run_sim(args) -> int:
     res = bench_sim(envs=args.envs, steps=args.steps, scene_config=cfg, threads=args.threads,
                     backend=args.backend, device=args.device)
     if args.json:
-        print(json.dumps(res.as_dict(), indent=2))
+        print(to_json(res.as_dict()))
         return 0
     obj = ", ".join(res.objects) or "no object"
     if res.backend == "cpu":
@@ -97,7 +96,7 @@ def _run_table(args, cfg) -> int:
     rows = bench_table(counts, steps=args.steps, scene_config=cfg, threads=args.threads, backend=args.backend,
                        device=args.device)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
         return 0
     print(f"control env-steps/s ({args.steps} control steps; batched = full state extraction every step); "
           f"CPU = MuJoCo C backend, {rows[0]['cpu_threads']} threads")
@@ -185,7 +184,7 @@ def run_prior(args) -> int:
         res["onnx_ms_median"] = statistics.median(onnx_ms)
         res["onnx_ms_p90"] = sorted(onnx_ms)[int(0.9 * (len(onnx_ms) - 1))]
     if args.json:
-        print(json.dumps(res, indent=2))
+        print(to_json(res))
         return 0
     print(f"Stage II policy (prior + decoder, {res['parameters_prior_decoder'] / 1e6:.1f}M parameters; {source}), "
           f"one environment, {args.threads} thread(s), {args.steps} control steps")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from interprior.data.contacts import label_files, summarize_agreement
 from interprior.data.inspect import format_inspect, has_errors, inspect_path
@@ -11,6 +10,7 @@ from interprior.data.synth.dataset import SynthOptions, write_dataset
 from interprior.data.synth.objects import OBJECT_NAMES
 from interprior.data.synth.quality import LIMITS, passes
 from interprior.data.synth.skills import SKILLS
+from interprior.report import to_json
 
 INSPECT_DESCRIPTION = """\
 Load InterMimic motion files (.pt, float32 [T, 591], 30 fps) and report, per clip: frames, duration, subject and
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_inspect(args: argparse.Namespace) -> int:
     report = inspect_path(args.path, tolerance=args.tolerance / 100.0)
-    print(json.dumps(report, indent=2) if args.json else format_inspect(report))
+    print(to_json(report) if args.json else format_inspect(report))
     return 1 if has_errors(report) else 0
 
 
@@ -122,7 +122,7 @@ def run_contacts(args: argparse.Namespace) -> int:
             print(_contacts_line(row), flush=True)
     summary = summarize_agreement(rows)
     if args.json:
-        print(json.dumps({"clips": rows, "agreement": summary}, indent=2))
+        print(to_json({"clips": rows, "agreement": summary}))
     elif summary:
         print("agreement with stored labels, all clips pooled:")
         for group, values in summary.items():
@@ -227,8 +227,8 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.check and result.summary.get("validation_errors"):
         failed.append("validation_errors")
     if args.json:
-        print(json.dumps({"out": str(opts.out), "seconds": round(result.seconds, 1), "clips": result.rows,
-                          "check": result.summary, "over_limits": failed}, indent=2, default=float))
+        print(to_json({"out": str(opts.out), "seconds": round(result.seconds, 1), "clips": result.rows,
+                       "check": result.summary, "over_limits": failed}))
     else:
         print(f"{len(result.rows)} clips written to {opts.out / 'clips'} in {result.seconds:.1f} s "
               f"(objects in {opts.out / 'objects'}, manifest {opts.out / 'synth.json'})")

@@ -8,7 +8,6 @@ replay, and writes a video. The expert was trained by `interprior train expert` 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from interprior.data.intermimic import list_clips, load_clip
 from interprior.data.synth.dataset import SynthOptions, write_dataset
 from interprior.errors import InterpriorError
 from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
+from interprior.report import to_json
 from interprior.train.export import load_expert
 
 BUNDLED_EXPERT = "assets/data/demo_expert.pt"
@@ -72,7 +72,7 @@ def run(args) -> int:
         result["video"] = [str(p) for p in write_videos(out, clips[:1], env, tracks)]
     result["seconds"] = round(time.perf_counter() - start, 1)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(to_json(result))
         return 0
     print(format_table(rows, summary))
     video = f"; video of the expert (green dots: the reference): {result['video'][0]}" if "video" in result else ""

@@ -19,6 +19,7 @@ from interprior.eval.goals import (
 from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
 from interprior.mdp.goal_masks import GOAL_TYPES
 from interprior.models.prior_onnx import onnxruntime_problem
+from interprior.report import to_json
 from interprior.train.checkpoint import apply_overrides
 from interprior.train.distill import load_prior, student_env_config
 from interprior.train.export import load_expert as load
@@ -111,7 +112,7 @@ def _report(args, state, summary, key, rows, table) -> int:
     """Print the results: JSON with --json, else the table."""
     summary["checkpoint_samples"] = state.get("samples")
     if args.json:
-        print(json.dumps({"summary": summary, key: rows}, indent=2))
+        print(to_json({"summary": summary, key: rows}))
     else:
         print(table(rows, summary))
     return 0
@@ -207,7 +208,7 @@ def run_curve(args) -> int:
         out.write_text(curve_svg(bucket_means(history, fine), names, title=f"{args.run}: means per {fine:,} samples"))
         print(f"svg: {out}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"run": str(args.run), "bucket_samples": width, "rows": rows}, indent=2))
+        print(to_json({"run": str(args.run), "bucket_samples": width, "rows": rows}))
         return 0
     print(f"{args.run}: means per {width:,} samples")
     print(format_curve(rows, names))

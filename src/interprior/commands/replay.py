@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from interprior import schema
 from interprior.data.convert import object_points_world
 from interprior.data.intermimic import list_clips, load_clip
 from interprior.eval.replay import kinematic_replay, physics_replay
+from interprior.report import Column, format_table, to_json
 
 
 def register(sub) -> None:
@@ -33,9 +33,6 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run)
 
-
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def run(args) -> int:
@@ -62,7 +59,7 @@ def run(args) -> int:
         if not args.json:
             _print_row(row, args.physics, header=len(rows) == 1)
     if args.json:
-        print(json.dumps(rows if folder else rows[0], indent=2))
+        print(to_json(rows if folder else rows[0]))
     elif len(rows) > 1:
         _print_summary(rows, args.physics)
     return 0
@@ -85,19 +82,22 @@ def _write_video(path: Path, scene, clip, qpos) -> None:
     print(f"video: {path}", file=sys.stderr)  # stderr: keeps --json output parseable
 
 
+PHYSICS_COLUMNS = [Column("clip", "clip", width=32, align="<"), Column("frames", "frames", "d", 6),
+                   Column("frames_before_fall", "upright", "d", 7), Column("fell", "fell", str, 5),
+                   Column("e_h_cm", "E_h cm", "7.1f"), Column("e_o_cm", "E_o cm", "7.1f")]
+KINEMATIC_COLUMNS = [Column("clip", "clip", width=32, align="<"), Column("frames", "frames", "d", 6),
+                     Column("body_error_mean_cm", "mean cm", "8.3f"), Column("body_error_max_cm", "max cm", "8.3f"),
+                     Column("consistent_error_mean_cm", "ok-mean", "8.3f"),
+                     Column("consistent_error_max_cm", "ok-max", "8.3f"),
+                     Column("object_pos_error_mm", "obj mm", "7.3f"),
+                     Column("inconsistent_bodies", "inconsistent bodies", lambda v: ",".join(v) or "-", align="<",
+                            sep="  ")]
+
+
 def _print_row(row: dict, physics: bool, header: bool) -> None:
-    if physics:
-        if header:
-            print(f"{'clip':32s} {'frames':>6s} {'upright':>7s} {'fell':>5s} {'E_h cm':>7s} {'E_o cm':>7s}")
-        print(f"{row['clip']:32s} {row['frames']:6d} {row['frames_before_fall']:7d} {str(row['fell']):>5s} "
-              f"{row['e_h_cm']:7.1f} {_fmt(row['e_o_cm'], '7.1f'):>7s}")
-    else:
-        if header:
-            print(f"{'clip':32s} {'frames':>6s} {'mean cm':>8s} {'max cm':>8s} {'ok-mean':>8s} {'ok-max':>8s} "
-                  f"{'obj mm':>7s}  inconsistent bodies")
-        print(f"{row['clip']:32s} {row['frames']:6d} {row['body_error_mean_cm']:8.3f} {row['body_error_max_cm']:8.3f} "
-              f"{row['consistent_error_mean_cm']:8.3f} {row['consistent_error_max_cm']:8.3f} "
-              f"{_fmt(row['object_pos_error_mm'], '7.3f'):>7s}  {','.join(row['inconsistent_bodies']) or '-'}")
+    """One row as it is measured (a folder's clips print as they finish), aligned by the columns' widths."""
+    lines = format_table([row], PHYSICS_COLUMNS if physics else KINEMATIC_COLUMNS)
+    print("\n".join(lines if header else lines[1:]))
 
 
 def _print_summary(rows: list[dict], physics: bool) -> None:

@@ -8,6 +8,7 @@ from interprior import schema
 from interprior.data.clip import Clip
 from interprior.data.intermimic import list_clips
 from interprior.data.validate import Finding, count_by_severity, validate_file
+from interprior.report import Column, format_table
 
 OTHER_BODIES = tuple(
     i for i in range(schema.NUM_BODIES) if i not in schema.LEFT_HAND + schema.RIGHT_HAND + schema.FEET
@@ -95,7 +96,8 @@ def format_inspect(report: dict) -> str:
     lines = [f"{report['path']}: {report['num_files']} file(s), {report['num_loaded']} loaded, "
              f"{report['num_failed']} failed"]
     if rows:
-        lines += _table([name for name, _ in COLUMNS], rows, [align for _, align in COLUMNS])
+        columns = [Column(str(i), name, align=align, sep="  " if i else "") for i, (name, align) in enumerate(COLUMNS)]
+        lines += format_table([{str(i): cell for i, cell in enumerate(r)} for r in rows], columns, rule=True)
         lines.append(
             f"total: {report['total_frames']} frames, {report['total_duration_s']:.1f} s "
             f"(contact columns: fraction of frames / labels, '+' = +1 in contact, '-' = -1 far away)"
@@ -123,13 +125,6 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f}%"
 
 
-def _table(header: list[str], rows: list[list[str]], aligns: list[str]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(cells, aligns, widths)).rstrip()
-
-    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
 def _finding_lines(report: dict) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from interprior.errors import DataFileError
+from interprior.report import Column, format_table
 from interprior.train.checkpoint import RunDir, load_checkpoint
 
 
@@ -68,11 +69,9 @@ def bucket_means(history: list[dict], width: int) -> list[dict]:
 
 
 def format_curve(rows: list[dict], names: list[str]) -> str:
-    lines = [f"{'samples':>10s} " + " ".join(f"{n:>14s}" for n in names)]
-    for r in rows:
-        lines.append(f"{r['samples'] / 1e6:9.2f}M " + " ".join(
-            f"{r[n]:14.4g}" if n in r else f"{'-':>14s}" for n in names))
-    return "\n".join(lines)
+    columns = [Column("samples", "samples", lambda v: f"{v / 1e6:.2f}M", 10)]
+    columns += [Column(n, n, "14.4g", 14) for n in names]
+    return "\n".join(format_table(rows, columns))
 
 
 def curve_svg(rows: list[dict], names: list[str], title: str = "") -> str:

@@ -48,6 +48,7 @@ from interprior.mdp.goal_success import (
 )
 from interprior.mdp.metrics import body_position_error, object_point_error
 from interprior.models.prior import GoalPolicy
+from interprior.report import Column, Group, format_table
 from interprior.train.distill import student_env_config
 
 
@@ -316,14 +317,14 @@ def format_goal_table(rows: list[dict], summary: dict) -> str:
     full = summary["goal"] == "full"
     err = "E_h cm" if summary["goal"] in ("full", "contact") else "err cm"
     dur, base_dur = ("tracked", "baseline_tracked") if full else ("duration", "baseline_duration")
-    lines = [f"goal: {summary['goal']}; success = {summary['rule']}",
-             f"{'':35s} {'prior + goal':^26s} | {'zero goal (baseline)':^26s}",
-             f"{'clip':24s} {'run':>3s} {'frames':>6s} {'ok':>4s} {'fell':>5s} {'dur':>5s} {err:>8s}"
-             f" | {'ok':>4s} {'fell':>5s} {'dur':>5s} {err:>8s}"]
-    for r in rows:
-        lines.append(f"{r['clip']:24s} {r['rollout']:3d} {r['frames']:6d} {_yn(r['success']):>4s} {_yn(r['fell']):>5s} "
-                     f"{r[dur]:5d} {r['error_cm']:8.1f} | {_yn(r['baseline_success']):>4s} "
-                     f"{_yn(r['baseline_fell']):>5s} {r[base_dur]:5d} {r['baseline_error_cm']:8.1f}")
+    columns = [Column("clip", "clip", width=24, align="<"), Column("rollout", "run", "d", 3),
+               Column("frames", "frames", "d", 6)]
+    for prefix, d, sep in (("", dur, " "), ("baseline_", base_dur, " | ")):
+        columns += [Column(prefix + "success", "ok", width=4, sep=sep), Column(prefix + "fell", "fell", width=5),
+                    Column(d, "dur", "d", 5), Column(prefix + "error_cm", err, "8.1f")]
+    groups = (Group("prior + goal", "success", "error_cm"),
+              Group("zero goal (baseline)", "baseline_success", "baseline_error_cm"))
+    lines = [f"goal: {summary['goal']}; success = {summary['rule']}"] + format_table(rows, columns, groups)
     s = summary
     key = "tracked" if full else "duration"
     tail = (f"success: prior + goal {100 * s['success_rate']:.0f}%, zero goal {100 * s['baseline_success_rate']:.0f}%; "
@@ -336,19 +337,17 @@ def format_goal_table(rows: list[dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _yn(flag: bool) -> str:
-    return "yes" if flag else "no"
-
 
 def format_diversity_table(rows: list[dict], summary: dict) -> str:
     """Per clip: spread of the sampled-latent runs, their distance to the ε = 0 run, and goal success of both."""
     lines = [f"goal: {summary['goal']} (one fixed goal per clip); success = {summary['rule']}",
              f"{summary['latents']} sampled latents per clip against the prior's mean latent (ε = 0); distances are "
-             "mean key-body position gaps between runs, in cm",
-             f"{'clip':24s} {'frames':>6s} {'pairwise':>9s} {'to mean':>8s} {'ok (sampled)':>13s} {'ok (mean)':>10s}"]
-    for r in rows:
-        lines.append(f"{r['clip']:24s} {r['frames']:6d} {r['pairwise_cm']:9.1f} {r['to_mean_latent_cm']:8.1f} "
-                     f"{100 * r['sampled_success']:12.0f}% {_yn(r['mean_latent_success']):>10s}")
+             "mean key-body position gaps between runs, in cm"]
+    lines += format_table(rows, [
+        Column("clip", "clip", width=24, align="<"), Column("frames", "frames", "d", 6),
+        Column("pairwise_cm", "pairwise", "9.1f"), Column("to_mean_latent_cm", "to mean", "8.1f"),
+        Column("sampled_success", "ok (sampled)", lambda v: f"{100 * v:.0f}%", 13),
+        Column("mean_latent_success", "ok (mean)", width=10)])
     s = summary
     lines.append(f"mean pairwise distance {s['pairwise_cm']:.1f} cm, to the mean-latent run {s['to_mean_latent_cm']:.1f}"
                  f" cm; success: sampled {100 * s['sampled_success']:.0f}%, mean latent "

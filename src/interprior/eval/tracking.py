@@ -12,6 +12,8 @@ from interprior import schema
 from interprior.envs.tracking import TrackingEnv
 from interprior.eval.replay import physics_replay
 from interprior.mdp.metrics import body_position_error, object_point_error
+from interprior.report import Column, Group
+from interprior.report import format_table as format_lines
 
 
 @dataclass
@@ -172,18 +174,17 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
 def format_table(rows: list[dict], summary: dict) -> str:
     """The per-clip table and the summary line, as printed by `eval tracking` and the demo."""
     baseline = "baseline_duration" in rows[0]
-    lines = []
+    columns = [Column("clip", "clip", width=26, align="<"), Column("frames", "frames", "d", 6),
+               Column("success", "ok", width=3), Column("duration", "dur", "d", 5), Column("e_h_cm", "E_h", "6.1f"),
+               Column("e_o_cm", "E_o", "6.1f"), Column("ended_by", "ended by", width=12)]
+    groups: tuple[Group, ...] = ()
     if baseline:
-        lines.append(f"{'':26s} {'':6s} {'policy':^41s}  | {'PD replay, same rules':^22s} | {'PD replay to a fall':^22s}")
-    lines.append(f"{'clip':26s} {'frames':>6s} {'ok':>3s} {'dur':>5s} {'E_h':>6s} {'E_o':>6s} {'ended by':>12s}"
-                 + (f"  | {'dur':>6s} {'E_h':>6s} {'E_o':>6s}" * 2 if baseline else ""))
-    for r in rows:
-        line = (f"{r['clip']:26s} {r['frames']:6d} {'yes' if r['success'] else 'no':>3s} {r['duration']:5d} "
-                f"{r['e_h_cm']:6.1f} {r['e_o_cm']:6.1f} {r['ended_by']:>12s}")
-        if baseline:
-            line += f"  | {r['pd_duration']:6d} {r['pd_e_h_cm']:6.1f} {r['pd_e_o_cm']:6.1f}"
-            line += f"  | {r['baseline_duration']:6d} {r['baseline_e_h_cm']:6.1f} {r['baseline_e_o_cm']:6.1f}"
-        lines.append(line)
+        for prefix in ("pd_", "baseline_"):
+            columns += [Column(f"{prefix}duration", "dur", "d", 6, sep="  | "), Column(f"{prefix}e_h_cm", "E_h", "6.1f"),
+                        Column(f"{prefix}e_o_cm", "E_o", "6.1f")]
+        groups = (Group("policy", "success", "ended_by"), Group("PD replay, same rules", "pd_duration", "pd_e_o_cm"),
+                  Group("PD replay to a fall", "baseline_duration", "baseline_e_o_cm"))
+    lines = format_lines(rows, columns, groups)
     s = summary
     tail = (f"policy: success {100 * s['success_rate']:.0f}%, duration {s['mean_duration']:.1f} of "
             f"{s['mean_clip_frames']:.1f} frames, E_h {s['mean_e_h_cm']:.1f} cm, E_o {s['mean_e_o_cm']:.1f} cm")
