@@ -13,7 +13,7 @@ from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
 from interprior.sim.bench import bench_sim, bench_table
 from interprior.sim.factory import warp_device_problem
-from interprior.train.distill import load_prior
+from interprior.train.runs import load_run
 
 
 def register(sub) -> None:
@@ -48,7 +48,6 @@ def register(sub) -> None:
 
 
 def run_sim(args) -> int:
-
     if args.envs < 1 or args.steps < 1:
         raise InterpriorError("--envs and --steps must be positive")
     if args.backend == "cpu" and args.device not in (None, "cpu"):
@@ -60,7 +59,6 @@ def run_sim(args) -> int:
             raise BackendUnavailable(f"{problem}; use --backend cpu")
     objects = ()
     if args.objects:
-
         objects = (load_object(args.objects, args.object),)
     cfg = SceneConfig(variant=schema.VARIANTS[args.variant], objects=objects)
     if args.table:
@@ -86,7 +84,6 @@ def run_sim(args) -> int:
 
 
 def _run_table(args, cfg) -> int:
-
     try:
         counts = [int(n) for n in args.table.split(",") if n.strip()]
     except ValueError:
@@ -142,8 +139,7 @@ def run_prior(args) -> int:
         raise InterpriorError("--steps and --threads must be positive")
     torch.set_num_threads(args.threads)
     if args.checkpoint:
-
-        _, model, _ = load_prior(args.checkpoint)
+        model = load_run(args.checkpoint, kind="prior").model
         source = args.checkpoint
     else:
         cfg = PriorModelConfig() if args.preset == "paper" else cpu_model_preset(PriorModelConfig())
@@ -175,7 +171,6 @@ def run_prior(args) -> int:
            "torch_ms_median": statistics.median(torch_ms),
            "torch_ms_p90": sorted(torch_ms)[int(0.9 * (len(torch_ms) - 1))]}
     if args.onnx:
-
         problem = onnxruntime_problem()
         if problem:
             raise InterpriorError(f"--onnx: {problem}")

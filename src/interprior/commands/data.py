@@ -114,7 +114,6 @@ def _register_contacts(commands) -> None:
 
 
 def run_contacts(args: argparse.Namespace) -> int:
-
     rows = []
     for row in label_files(args.path, args.objects, out_dir=args.out, in_place=args.in_place, force=args.force):
         rows.append(row)

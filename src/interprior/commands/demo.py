@@ -17,7 +17,7 @@ from interprior.data.synth.dataset import SynthOptions, write_dataset
 from interprior.errors import InterpriorError
 from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
 from interprior.report import to_json
-from interprior.train.export import load_expert
+from interprior.train.runs import load_run
 
 BUNDLED_EXPERT = "assets/data/demo_expert.pt"
 HELD_OUT_SEED_OFFSET = 1000  # demo clips: the training seed + this, never seen in training
@@ -48,13 +48,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-
     if args.clips < 1:
         raise InterpriorError(f"--clips must be at least 1, got {args.clips}")
     start = time.perf_counter()
     out = Path(args.out)
     checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_expert_path()
-    cfg, model, state = load_expert(checkpoint)
+    run = load_run(checkpoint, kind="expert")
+    cfg, model, state = run.config, run.model, run.state
     recipe = state.get("notes", {}).get("synth", {})
     seed = int(recipe.get("seed", 0)) + HELD_OUT_SEED_OFFSET
     data = out / "synthetic"

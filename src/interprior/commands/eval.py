@@ -3,9 +3,11 @@ goal following of a Stage II prior, and a run's learning curve."""
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 from interprior.errors import InterpriorError
 from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
@@ -21,8 +23,8 @@ from interprior.mdp.goal_masks import GOAL_TYPES
 from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
 from interprior.train.checkpoint import apply_overrides
-from interprior.train.distill import load_prior, student_env_config
-from interprior.train.export import load_expert as load
+from interprior.train.distill import student_env_config
+from interprior.train.runs import load_run
 
 
 def register(sub) -> None:
@@ -57,35 +59,15 @@ def register(sub) -> None:
     _register_curve(esub)
 
 
-def load_expert(checkpoint: str):
-    """(config, model, state) from a run directory, a checkpoint file inside one, or an exported file."""
-
-    return load(checkpoint)
-
-
-def is_prior_run(checkpoint: str) -> bool:
-    """True for a Stage II run directory or a checkpoint file inside one (its config names an expert)."""
-    path = Path(checkpoint)
-    config = (path if path.is_dir() else path.parent.parent) / "config.json"
-    try:
-        return "expert" in json.loads(config.read_text())
-    except (OSError, ValueError):
-        return False
-
-
 def run_tracking(args) -> int:
-
-    if is_prior_run(args.checkpoint):  # a Stage II prior: tracked with every goal bit on, under the same rules
-
-        cfg, prior, state = load_prior(args.checkpoint)
-        cfg = apply_overrides(cfg, args.overrides)
-        model, env_cfg = FullGoalTracker(prior, cfg, deterministic=not args.sample), student_env_config(cfg)
+    run = load_run(args.checkpoint)
+    cfg, state = apply_overrides(run.config, args.overrides), run.state
+    if run.kind == "prior":  # a Stage II prior: tracked with every goal bit on, under the same rules
+        model, env_cfg = FullGoalTracker(run.model, cfg, deterministic=not args.sample), student_env_config(cfg)
     else:
         if args.sample:
             raise InterpriorError("--sample is for a Stage II prior; an expert always acts with its mean action")
-        cfg, model, state = load_expert(args.checkpoint)
-        cfg = apply_overrides(cfg, args.overrides)
-        env_cfg = cfg.env
+        model, env_cfg = run.model, cfg.env
     selection = _selection(cfg, args)
     if args.held_out and not selection.holdout:
         raise InterpriorError(f"--held-out: {args.checkpoint} held no clips out of training (or --data replaced "
@@ -102,8 +84,6 @@ def run_tracking(args) -> int:
 
 def _selection(cfg, args):
     """The run's data selection, or `--data` (all its clips of the run's object) and `--objects` instead."""
-    from dataclasses import replace
-
     selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0, holdout=0)
     return replace(selection, objects=args.objects) if args.objects else selection
 
@@ -120,7 +100,6 @@ def _report(args, state, summary, key, rows, table) -> int:
 
 # --- Stage II: goal following -----------------------------------------------------------------------------------------
 def _register_goals(esub) -> None:
-
     p = esub.add_parser(
         "goals",
         help="goal following of a Stage II prior (snapshot, trajectory, contact, composed, full) vs the zero goal",
@@ -149,19 +128,16 @@ def _register_goals(esub) -> None:
 
 
 def run_goals(args) -> int:
-
     if args.rollouts < 1 or args.max_frames < 2:
         raise InterpriorError("--rollouts must be >= 1 and --max-frames >= 2")
     if args.runtime == "onnx":
-
         if onnxruntime_problem():
             raise InterpriorError(f"--runtime onnx: {onnxruntime_problem()}")
     if args.latents == 1 or args.latents < 0:
         raise InterpriorError(f"--latents must be 0 (off) or >= 2 to compare runs, got {args.latents}")
-    import torch
-
     torch.set_num_threads(1)  # a few envs, many small kernels per step: more threads only add overhead
-    cfg, model, state = load_prior(args.checkpoint)
+    run = load_run(args.checkpoint, kind="prior")
+    cfg, model, state = run.config, run.model, run.state
     selection = _selection(cfg, args)
     clips = selection.load()
     if args.latents:
@@ -195,7 +171,6 @@ def _register_curve(esub) -> None:
 
 
 def run_curve(args) -> int:
-
     if args.every < 0 or (0 < args.every < 1):
         raise InterpriorError(f"--every is a bucket width in samples (>= 1), got {args.every:g}")
     history = load_history(args.run)

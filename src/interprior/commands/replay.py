@@ -36,7 +36,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-
     paths = list_clips(args.clip)
     folder = Path(args.clip).is_dir()
     rows = []
@@ -74,7 +73,6 @@ def _write_video(path: Path, scene, clip, qpos) -> None:
     n = len(qpos)
     markers = [(clip.body_pos[:n].double().numpy(), (0.1, 0.9, 0.2, 0.55), 0.025)]
     if scene.layout.num_objects:
-
         pts = torch.as_tensor(scene.config.objects[0].surface_points[::16], dtype=torch.float64)
         ref = object_points_world(clip.obj_pos[:n].double(), clip.obj_rot[:n].double(), pts)
         markers.append((ref.numpy(), (0.95, 0.55, 0.1, 0.6), 0.012))

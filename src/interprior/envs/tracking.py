@@ -138,7 +138,6 @@ class TrackingEnv:
         return 13 + 2 * self.variant.num_dofs + 13
 
     def _randomize(self) -> None:
-
         ranges = RandomizationRanges(friction=self.cfg.friction_range, mass=self.cfg.mass_range,
                                      com_offset=self.cfg.com_offset)
         self.sim.backend.randomize(sample_randomization(self.scene.model, self.num_envs, ranges, self.generator))

@@ -35,7 +35,6 @@ def scene_for_clip(clip: Clip, objects_dir: str | Path | None, skeleton: str = "
     offsets = tuple(map(tuple, fitted.offsets.tolist())) if skeleton == "fitted" else None
     objects = ()
     if objects_dir is not None and clip.object_name:
-
         objects = (load_object(objects_dir, clip.object_name),)
     cfg = SceneConfig(variant=variant, offsets=offsets, objects=objects, **overrides)
     return build_scene(cfg), fitted.inconsistent_bodies(INCONSISTENT_TOLERANCE)

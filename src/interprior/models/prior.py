@@ -252,7 +252,6 @@ class GoalPolicy:
         self.eps = torch.zeros(num_envs, model.cfg.latent_dim, device=self.device)
         self.session = None
         if runtime == "onnx":
-
             self.session = onnx_session(self.model, threads)
         self.reset()
 
@@ -269,7 +268,6 @@ class GoalPolicy:
         dev = self.device
         inputs = (state_obs.to(dev), goal.features().to(dev), goal.bits.to(dev).float(), goal.time.to(dev), self.eps)
         if self.session is not None:
-
             feed = {name: x.float().numpy() for name, x in zip(INPUT_NAMES, inputs)}
             return torch.from_numpy(self.session.run(["action"], feed)[0])
         return self.graph(*inputs)

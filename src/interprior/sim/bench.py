@@ -84,7 +84,6 @@ def bench_sim(envs: int = 64, steps: int = 100, scene_config: SceneConfig | None
     if backend == "warp":
         return _bench_warp(scene, envs, steps, warmup, targets, device)
     if backend != "cpu" or device not in (None, "cpu"):
-
         problem = f"unknown backend {backend!r}" if backend != "cpu" else f"the cpu backend has no device {device!r}"
         raise BackendUnavailable(problem)
     # Batched simulator with full state extraction after every control step, and raw stepping of the same envs

@@ -41,7 +41,7 @@ from interprior.mdp.goals import GoalLayout, entry_mask
 from interprior.mdp.self_observation import SELF_OBS_SIZE
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset
 from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm, load_run_checkpoint
-from interprior.train.expert import DataSelection
+from interprior.data.selection import DataSelection
 from interprior.train.export import load_expert
 from interprior.train.progress import Progress, TensorBoardLogger
 
@@ -160,7 +160,6 @@ def load_prior(checkpoint: str | Path):
 # --- the trainer --------------------------------------------------------------------------------------------------
 class PriorDistiller:
     def __init__(self, cfg: DistillConfig, out: str | Path, restart: bool = False):
-
         self.cfg = cfg
         student_env = student_env_config(cfg)  # checks the config before anything is written
         self.run = RunDir(out)
@@ -203,7 +202,7 @@ class PriorDistiller:
 
     def checkpoint(self) -> Path:
         return self.run.save(self.iteration, {
-            "format": FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "format": FORMAT, "kind": "prior", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "samples": self.samples, "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
             "state_dim": SELF_OBS_SIZE, "act_dim": self.env.act_dim,
         })

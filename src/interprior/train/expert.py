@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer
-from interprior.data.intermimic import list_clips, load_clip
+from interprior.data.selection import DataSelection, held_out_indices  # noqa: F401  (re-exported)
 from interprior.distributed import all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main, shard
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import DataFileError, InterpriorError
@@ -28,50 +28,6 @@ from interprior.train.checkpoint import (
     load_run_checkpoint,
 )
 from interprior.train.progress import Progress, TensorBoardLogger
-
-
-@dataclass
-class DataSelection:
-    data: str = ""  # folder of clips (or one clip)
-    objects: str = ""  # objects folder
-    # keep clips of this object; several comma-separated, or "all" (default: the first clip's object)
-    object_name: str | None = None
-    subjects: tuple[str, ...] = ()  # keep these subjects (default: all, must be one)
-    shortest: int = 0  # keep the N shortest clips (0 = all)
-    clips: tuple[str, ...] = ()  # explicit clip names (file stems); overrides `shortest`
-    holdout: int = 0  # leave N of the selected clips out of training, spread over it (`held_out` lists them)
-
-    def load(self, held_out: bool = False):
-        """The training clips (the selection minus its held-out ones), or with `held_out` the held-out ones."""
-        paths = list_clips(self.data)
-        clips = [load_clip(p) for p in paths]
-        if self.subjects:
-            clips = [c for c in clips if c.subject in self.subjects]
-        if self.object_name == "all":
-            names = sorted({c.object_name for c in clips})
-        else:
-            names = self.object_name.split(",") if self.object_name else [clips[0].object_name] if clips else []
-        clips = [c for c in clips if c.object_name in names]
-        if self.clips:
-            wanted = set(self.clips)
-            clips = [c for c in clips if c.name in wanted]
-        elif self.shortest:
-            clips = sorted(clips, key=lambda c: (c.num_frames, c.name))[: self.shortest]
-        if not clips:
-            raise InterpriorError(f"no clips selected from {self.data} (object {','.join(map(str, names))}, "
-                                  f"subjects {self.subjects})")
-        if self.holdout < 0 or self.holdout >= len(clips):
-            raise InterpriorError(f"--hold-out (data.holdout) must be >= 0 and leave at least one of the {len(clips)} "
-                                  f"selected clips for training, got {self.holdout}")
-        out = set(held_out_indices(len(clips), self.holdout))
-        ordered = sorted(clips, key=lambda c: c.name)
-        return [c for i, c in enumerate(ordered) if (i in out) == held_out] if self.holdout else clips
-
-
-def held_out_indices(count: int, holdout: int) -> list[int]:
-    """Which of `count` clips (in name order) a hold-out of `holdout` leaves out: evenly spread, so clips of every
-    object and both ends of a numbered series are represented (27 clips, 5 out: 2, 8, 13, 18, 24)."""
-    return [int((i + 0.5) * count / holdout) for i in range(holdout)] if holdout else []
 
 
 @dataclass
@@ -202,7 +158,7 @@ class ExpertTrainer:
         if not is_main():  # every rank holds the same weights and optimiser state; rank 0 writes them
             return None
         return self.run.save(self.iteration, {
-            "model": self.model.state_dict(), "ppo": self.ppo.state_dict(), "samples": self.samples,
+            "kind": "expert", "model": self.model.state_dict(), "ppo": self.ppo.state_dict(), "samples": self.samples,
             "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
             "obs_dim": self.env.obs_dim, "act_dim": self.env.act_dim,
         })

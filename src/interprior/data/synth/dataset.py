@@ -88,7 +88,6 @@ def _make(spec: ClipSpec, defects: tuple[str, ...], clips_dir: str, check: bool)
                "index": spec.index, "frames": clip.num_frames, "seconds": round(clip.duration, 2),
                "defects": list(defects), "notes": list(clip.notes)}
         if check:
-
             row["quality"] = quality_report(clip, objects[spec.object])
             row["validation"] = count_by_severity(validate_clip(clip))
     return row
@@ -138,7 +137,6 @@ def write_dataset(opts: SynthOptions, progress=None) -> SynthResult:
                     os.environ[k] = v
     result = SynthResult(rows=rows, seconds=time.perf_counter() - start)
     if opts.check:
-
         result.summary = summarize([r["quality"] for r in rows])
         result.summary["validation_errors"] = sum(r["validation"]["error"] for r in rows)
     _write_manifest(out, opts, objects, result)

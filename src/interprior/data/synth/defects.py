@@ -94,7 +94,6 @@ def _refk(clip: Clip, angles: torch.Tensor, root_pos: torch.Tensor, root_rot: to
 
 
 def _angles(clip: Clip) -> torch.Tensor:
-
     return joint_angles_from_rotations(clip.body_rot)
 
 

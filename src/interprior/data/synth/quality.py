@@ -54,7 +54,6 @@ def mesh_distance(obj):
     if isinstance(obj, MeshDistance) or hasattr(obj, "signed"):
         return obj
     if isinstance(obj, (str, Path)):
-
         return MeshDistance.from_mesh(read_mesh(obj))
     return MeshDistance.from_mesh(obj)
 
