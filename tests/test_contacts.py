@@ -12,15 +12,8 @@ from interprior import schema
 from interprior.data import contacts as C
 from interprior.rotations import axis_angle_to_quat, quat_apply, quat_conj
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/omomo_sample"
 IDX = schema.BODY_INDEX
 UNIT = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)
-
-
-def _sample_dir() -> Path:
-    if not (SAMPLE / "OMOMO_new").is_dir() or not (SAMPLE / "objects").is_dir():
-        pytest.skip(f"OMOMO sample data not found at {SAMPLE} (the ../shared folder beside the checkout)")
-    return SAMPLE
 
 
 # --- geometry ------------------------------------------------------------------------------------------------
@@ -213,10 +206,10 @@ FLAG_FLOOR = 0.97
 PLUS_ONE_FLOOR = {"left_hand": (0.85, 0.85), "right_hand": (0.85, 0.85)}  # (precision, recall)
 
 
-def test_agreement_with_omomo_new_labels():
+def test_agreement_with_omomo_new_labels(sample_dir):
     from interprior.data.intermimic import list_clips, load_clip
 
-    root = _sample_dir()
+    root = sample_dir
     paths = list_clips(root / "OMOMO_new")[::4]
     totals, flag_agree, frames = {}, 0, 0
     points = {}
@@ -240,18 +233,28 @@ def test_agreement_with_omomo_new_labels():
     assert flag_agree / frames > FLAG_FLOOR
 
 
-def test_with_inferred_contacts_and_asset_argument():
-    from interprior.assets.objects import load_object
-    from interprior.data.intermimic import load_clip
-
-    root = _sample_dir()
-    clip = load_clip(root / "OMOMO_new" / "sub2_largetable_000.pt").slice(40, 70)
-    asset = load_object(root / "objects", "largetable")
+def _check_with_inferred_contacts(clip, asset):
     out = C.with_inferred_contacts(clip, asset)
     labels, flag = C.infer_contacts(clip, asset.surface_points)
     assert torch.equal(out.contact, labels) and torch.equal(out.obj_contact, flag)
     assert torch.equal(out.body_pos, clip.body_pos) and out.notes[-1].startswith("contact labels inferred")
-    assert flag.all()  # the table is carried in these frames
+    assert flag.all()  # the object is carried in these frames
+
+
+def test_with_inferred_contacts_and_asset_argument(synth_data):
+    from interprior.assets.objects import load_object
+
+    clip = synth_data.clips("box")[1]  # sub0_box_005, a pickup: the box is held in frames 55-151
+    assert clip.name == "sub0_box_005"
+    _check_with_inferred_contacts(clip.slice(80, 110), load_object(synth_data.objects_dir, "box"))
+
+
+def test_with_inferred_contacts_on_omomo(sample_dir):
+    from interprior.assets.objects import load_object
+    from interprior.data.intermimic import load_clip
+
+    clip = load_clip(sample_dir / "OMOMO_new" / "sub2_largetable_000.pt").slice(40, 70)
+    _check_with_inferred_contacts(clip, load_object(sample_dir / "objects", "largetable"))
 
 
 # --- command ------------------------------------------------------------------------------------------------

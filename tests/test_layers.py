@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "interprior"
 # Lowest first. A module may import its own layer's packages and those below; sibling packages of one layer
 # (models/algos) may use each other only downward within the layer's own order.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "schema", "rotations", "config", "distributed"),
+    ("errors", "schema", "rotations", "config", "distributed", "report"),
     ("assets",),
     ("data",),
     ("sim",),
@@ -134,3 +134,16 @@ def test_imports_at_the_top():
                         and inner.module not in LAZY):
                     hidden.append(f"{path.relative_to(SRC)}:{inner.lineno} {inner.module}")
     assert not hidden, "imports inside functions (move them to the top):\n" + "\n".join(sorted(set(hidden)))
+
+
+def test_files_and_functions_stay_small():
+    """No source file over 500 lines, no function over 80: a newcomer finds the room for a change in minutes."""
+    big = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > 500:
+            big.append(f"{path.relative_to(SRC)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
+                big.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1}")
+    assert not big, "\n".join(big)

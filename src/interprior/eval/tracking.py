@@ -104,9 +104,22 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         alive &= ~ended & ~reached_end
         if not bool(alive.any()):
             break
-    results = []
+    results = _best_results(clips, clip_ids, success, duration, err_h, err_o, ended_by, per_frame_h, per_frame_o)
+    best_tracks = None
+    if record:
+        best_tracks = {}
+        for c, clip in enumerate(clips):
+            rows = [i for i in range(n) if int(clip_ids[i]) == c]
+            best_tracks[clip.name] = tracks[max(rows, key=lambda i: int(duration[i]))]
+    return results, env, best_tracks
+
+
+def _best_results(clips, clip_ids, success, duration, err_h, err_o, ended_by, per_frame_h, per_frame_o) -> list:
+    """Per clip, its best rollout (longest, then lowest E_h + E_o) as a `ClipResult`."""
+    n = len(clip_ids)
     per_frame_h = 100.0 * torch.stack(per_frame_h, 1) if per_frame_h else torch.zeros(n, 0, dtype=torch.float64)
     per_frame_o = 100.0 * torch.stack(per_frame_o, 1) if per_frame_o else torch.zeros(n, 0, dtype=torch.float64)
+    results = []
     for c, clip in enumerate(clips):
         rows = [i for i in range(n) if int(clip_ids[i]) == c]
         best = max(rows, key=lambda i: (int(duration[i]), -float(err_h[i] + err_o[i]) / max(int(duration[i]), 1)))
@@ -116,14 +129,7 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
                                   e_o_cm=100.0 * float(err_o[best]) / d, ended_by=ended_by[best],
                                   e_h_frames=per_frame_h[best, : int(duration[best])].tolist(),
                                   e_o_frames=per_frame_o[best, : int(duration[best])].tolist()))
-    best_tracks = None
-    if record:
-        best_tracks = {}
-        for c, clip in enumerate(clips):
-            rows = [i for i in range(n) if int(clip_ids[i]) == c]
-            best = max(rows, key=lambda i: int(duration[i]))
-            best_tracks[clip.name] = tracks[best]
-    return results, env, best_tracks
+    return results
 
 
 def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1, baseline: bool = True,
