@@ -51,15 +51,17 @@ def test_replay_missing_object_mesh_names_file(capsys, tmp_path, synth_data):
     assert "cylinder" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_demo_runs_the_bundled_expert_without_shared(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--clips", "1", "--json"]) == 0
+    """The default job end to end, without its video (rendering a whole clip in software GL takes minutes here;
+    the evaluation video is checked on a short clip in test_tracking_env.py)."""
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--clips", "1", "--json", "--no-video"]) == 0
     res = json.loads(capsys.readouterr().out)
     row = res["clips"][0]
     assert row["clip"] == "sub0_box_000" and row["frames"] > 100
     assert row["duration"] > 0 and row["pd_duration"] > 0 and row["baseline_duration"] > 0
     assert (tmp_path / "demo" / "synthetic" / "clips" / "sub0_box_000.pt").is_file()
-    if "video" in res:
-        assert (tmp_path / "demo" / "sub0_box_000.mp4").stat().st_size > 10_000
+    assert "video" not in res and not list((tmp_path / "demo").glob("*.mp4"))
 
 
 def test_demo_bad_arguments_are_one_line_errors(tmp_path, capsys):

@@ -74,8 +74,8 @@ def test_prior_set_is_checked_before_the_expert_is_loaded(capsys, tmp_path):
     ("torch_threads=1.5", "torch_threads is an int or null, got 1.5"),
     ("model.hidden=[256,2.5]", "model.hidden is a list of ints, got [256, 2.5]"),
     ("model.hidden=256", "model.hidden is a list of ints, got 256"),
-    ("model.critic_hidden=64,64", 'model.critic_hidden is a list of ints or null, got "64,64"; write it as JSON: '
-                                  "[64,64]"),
+    ("model.critic_hidden=64,64",
+     'model.critic_hidden is a list of ints or null, got "64,64"; write it as JSON: [64,64]'),
     ("env.friction_range=[1]", "env.friction_range is a list of 2 numbers, got [1]"),
     ("env.friction_range=[1,2,3]", "env.friction_range is a list of 2 numbers, got [1, 2, 3]"),
     ('data.subjects=[1]', "data.subjects is a list of strings, got [1]"),
@@ -212,7 +212,7 @@ def test_bundled_expert_config_loads():
     from interprior.commands.demo import bundled_expert_path
     from interprior.train.export import load_expert
 
-    cfg, model, _ = load_expert(bundled_expert_path())
+    cfg, _, _ = load_expert(bundled_expert_path())
     assert cfg.model.hidden == (256, 256, 128) and cfg.env.reward.op == 50.0
     # the bundled expert was trained with the fine-tuning recipe
     from interprior.commands.train import expert_defaults

@@ -5,20 +5,25 @@ import torch
 from mdp_fixtures import random_ref_state, random_sim_state, replace, sim_from_ref, transform_world
 
 from interprior import schema
+from interprior.assets.embodiment import embodiment
 from interprior.mdp.observations import (
-    OBS_BLOCK_LAYOUT,
-    OBS_BLOCK_SIZE,
-    OBS_BLOCK_SLICES,
     SIM_ONLY_BLOCKS,
     heading_matrix,
     ig_feature,
+    observation_block_size,
+    observation_layout,
     observation_size,
+    observation_slices,
     tan_norm,
     tracking_block,
     tracking_observation,
 )
 from interprior.rotations import heading_quat_inverse, quat_apply, quat_to_matrix
 
+G = embodiment("full").resolved  # the SMPL-X humanoid's body groups
+OBS_BLOCK_LAYOUT = observation_layout(G)
+OBS_BLOCK_SIZE = observation_block_size(G)
+OBS_BLOCK_SLICES = observation_slices(G)
 IDENTITY_6D = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)
 
 
@@ -26,8 +31,8 @@ def test_layout_sizes_from_schema():
     sizes = dict(OBS_BLOCK_LAYOUT)
     assert len(sizes) == len(OBS_BLOCK_LAYOUT)  # unique names
     assert OBS_BLOCK_SIZE == sum(sizes.values()) == 1599
-    assert observation_size((1, 16)) == 3198 and observation_size() == 3198
-    assert observation_size((0, 1, 4, 16)) == 6396
+    assert observation_size(G, (1, 16)) == 3198 and observation_size(G) == 3198
+    assert observation_size(G, (0, 1, 4, 16)) == 6396
     assert sizes["body_pos"] == 3 * (schema.NUM_BODIES - 1)
     assert sizes["body_rot"] == 6 * schema.NUM_BODIES
     assert sizes["contact"] == sizes["diff_contact"] == len(schema.CONTACT_BODIES) == 31
@@ -43,21 +48,21 @@ def test_layout_sizes_from_schema():
 def test_shape_dtype_and_block_reuse():
     ref1, ref16 = random_ref_state(5, seed=3), random_ref_state(5, seed=4)
     sim = random_sim_state(5)
-    obs = tracking_observation(sim, [ref1, ref16])
-    assert obs.shape == (5, observation_size((1, 16))) and obs.dtype == torch.float32
+    obs = tracking_observation(sim, [ref1, ref16], G)
+    assert obs.shape == (5, observation_size(G, (1, 16))) and obs.dtype == torch.float32
     assert torch.isfinite(obs).all()
     b0, b1 = obs[:, :OBS_BLOCK_SIZE], obs[:, OBS_BLOCK_SIZE:]
-    assert torch.equal(b0, tracking_block(sim, ref1))
-    assert torch.equal(b1, tracking_block(sim, ref16))
+    assert torch.equal(b0, tracking_block(sim, ref1, G))
+    assert torch.equal(b1, tracking_block(sim, ref16, G))
     for name in SIM_ONLY_BLOCKS:
         s = OBS_BLOCK_SLICES[name]
         assert torch.equal(b0[:, s], b1[:, s]), name
     # writing into a strided view of a bigger buffer (e.g. a rollout-buffer slice)
     buf = torch.full((5, obs.shape[1] + 7), -1.0)
-    res = tracking_observation(sim, [ref1, ref16], out=buf[:, 3:-4])
+    res = tracking_observation(sim, [ref1, ref16], G, out=buf[:, 3:-4])
     assert torch.equal(res, obs) and torch.equal(buf[:, 3:-4], obs) and (buf[:, :3] == -1).all()
     with pytest.raises(ValueError):
-        tracking_observation(sim, [ref1], out=buf[:, 3:-4])
+        tracking_observation(sim, [ref1], G, out=buf[:, 3:-4])
 
 
 def test_world_yaw_and_translation_invariance():
@@ -67,16 +72,16 @@ def test_world_yaw_and_translation_invariance():
     yaw = torch.linspace(-3.0, 3.0, n, dtype=torch.float64)
     shift = torch.randn(n, 3, dtype=torch.float64) * 3.0
     shift[:, 2] = 0.0  # root height (and the object's z) are absolute by design
-    before = tracking_observation(sim, [ref1, ref16])
+    before = tracking_observation(sim, [ref1, ref16], G)
     after = tracking_observation(transform_world(sim, yaw, shift),
-                                 [transform_world(ref1, yaw, shift), transform_world(ref16, yaw, shift)])
+                                 [transform_world(ref1, yaw, shift), transform_world(ref16, yaw, shift)], G)
     assert (before - after).abs().max() < 1e-9
 
 
 def test_diff_terms_vanish_when_sim_equals_ref():
     ref = random_ref_state(6, seed=8, dtype=torch.float64)
     sim = sim_from_ref(ref, num_objects=2)
-    obs = tracking_block(sim, ref)
+    obs = tracking_block(sim, ref, G)
     s = OBS_BLOCK_SLICES
     for name in ("diff_key_pos", "diff_contact", "diff_key_linvel", "diff_nohand_angvel", "diff_obj_pos",
                  "diff_obj_linvel", "diff_obj_angvel", "diff_ig"):
@@ -100,7 +105,7 @@ def test_ref_key_pos_is_the_reference_pose():
     sim = sim_from_ref(ref)
     moved = ref.body_pos.clone()
     moved[:, 1:] += torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
-    obs = tracking_block(sim, replace(ref, body_pos=moved))
+    obs = tracking_block(sim, replace(ref, body_pos=moved), G)
     s = OBS_BLOCK_SLICES
     key = list(schema.KEY_BODIES)
     expect = ((moved[:, key] - sim.root_pos[:, None]) @ heading_matrix(sim.root_rot)).reshape(3, -1)
@@ -136,7 +141,7 @@ def test_contact_flags_and_diff_use_object_contact():
     oc = torch.zeros(2, schema.NUM_BODIES, dtype=torch.bool)
     oc[:, cb[1]] = oc[:, cb[3]] = oc[:, cb[4]] = True  # matched +1, unwanted on −1, unlabelled
     gc = torch.ones_like(oc)  # ground contact everywhere must not show up
-    obs = tracking_block(replace(sim, object_contact=oc, ground_contact=gc), replace(ref, contact=lab))
+    obs = tracking_block(replace(sim, object_contact=oc, ground_contact=gc), replace(ref, contact=lab), G)
     s = OBS_BLOCK_SLICES
     flags, diff = obs[:, s["contact"]], obs[:, s["diff_contact"]]
     assert flags[0, :6].tolist() == [0, 1, 0, 1, 1, 0] and flags[0, 6:].sum() == 0
@@ -154,5 +159,5 @@ def test_ig_feature():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_device_and_dtype_follow_inputs(dtype):
     ref = random_ref_state(2, seed=11, dtype=dtype)
-    obs = tracking_observation(random_sim_state(2, dtype=dtype), [ref])
+    obs = tracking_observation(random_sim_state(2, dtype=dtype), [ref], G)
     assert obs.dtype == dtype and obs.device == ref.root_pos.device

@@ -6,10 +6,12 @@ import torch
 from mdp_fixtures import random_ref_state, random_sim_state, replace, sim_from_ref, transform_world
 
 from interprior import schema
+from interprior.assets.embodiment import embodiment
 from interprior.mdp.rewards import RewardWeights, embodiment_weights, tracking_reward
 from interprior.rotations import axis_angle_to_quat, quat_mul
 
 N = 6
+G = embodiment("full").resolved
 ALL_ON = RewardWeights(pv=1.0, rv=1.0, orv=1.0)  # the code's zero-weight terms switched on for the tests
 NONHAND = [i for i in range(schema.NUM_BODIES) if i not in schema.LEFT_HAND + schema.RIGHT_HAND]
 LEFT = list(schema.LEFT_HAND)
@@ -27,19 +29,19 @@ def _rotate(q, angle, axis=(0.3, -0.5, 0.8)):
 def test_reward_is_one_when_sim_equals_ref(grasp_prob, dtype):
     ref = random_ref_state(32, seed=1, dtype=dtype, grasp_prob=grasp_prob)
     sim = sim_from_ref(ref, num_objects=2)
-    reward, terms = tracking_reward(sim, ref, sim, ALL_ON)
+    reward, terms = tracking_reward(sim, ref, sim, G, ALL_ON)
     assert reward.shape == (32,) and reward.dtype == dtype
     assert (reward - 1.0).abs().max() < 1e-5
     for name, t in terms.items():
         assert t.shape == (32,) and (t - 1.0).abs().max() < 1e-5, name
-    reward_d, terms_d = tracking_reward(sim, ref, sim)  # default weights too
+    reward_d, terms_d = tracking_reward(sim, ref, sim, G)  # default weights too
     assert (reward_d - 1.0).abs().max() < 1e-5
 
 
 def test_reward_is_product_of_terms_in_unit_interval():
     ref = random_ref_state(N, seed=2)
     sim, prev = random_sim_state(N, seed=3), random_sim_state(N, seed=4)
-    reward, terms = tracking_reward(sim, ref, prev, ALL_ON)
+    reward, terms = tracking_reward(sim, ref, prev, G, ALL_ON)
     assert torch.allclose(reward, torch.stack(list(terms.values())).prod(0))
     for name, t in terms.items():
         assert ((t >= 0) & (t <= 1)).all(), name
@@ -164,7 +166,7 @@ def test_each_term_decreases_with_its_error(name):
     ref, sim = _setup(grasp_prob=1.0 if grasp else 0.0)
     rewards, values = [], []
     for s in levels:
-        r, terms = tracking_reward(*perturb(ref, sim, s), ALL_ON)
+        r, terms = tracking_reward(*perturb(ref, sim, s), G, ALL_ON)
         rewards.append(r)
         values.append(terms[name])
         others = {k: v for k, v in terms.items() if k != name}
@@ -187,7 +189,7 @@ def test_contact_terms_fire_only_in_their_cases():
     base = sim_from_ref(ref)
 
     def terms(**changes):
-        return tracking_reward(replace(base, **changes), ref, None)[1]
+        return tracking_reward(replace(base, **changes), ref, None, G)[1]
 
     t = terms()
     assert all(float(t[k].min()) == 1.0 for k in ("rcg_other", "rcg_all", "rcg_hand"))
@@ -217,7 +219,7 @@ def test_contact_terms_fire_only_in_their_cases():
     c = torch.zeros_like(base.object_contact)
     c[:, LEFT] = True
     for cc in (c, torch.zeros_like(c)):
-        t = tracking_reward(replace(base, object_contact=cc), ref0, None)[1]
+        t = tracking_reward(replace(base, object_contact=cc), ref0, None, G)[1]
         assert (t["rcg_hand"] == 1).all() and (t["rhand_free"] == 1).all()
 
 
@@ -233,7 +235,7 @@ def test_feet_position_weight_fix():
     for body, weighted in (("L_Toe", True), ("R_Ankle", True), ("L_Knee", False)):
         p = sim.body_pos.clone()
         p[:, schema.BODY_INDEX[body]] += torch.tensor([0.1, 0.0, 0.0], dtype=p.dtype)
-        rp = tracking_reward(replace(sim, body_pos=p), ref, None)[1]["rp"]
+        rp = tracking_reward(replace(sim, body_pos=p), ref, None, G)[1]["rp"]
         full = math.exp(-30.0 * 0.01 / schema.NUM_BODIES)
         if weighted:
             assert torch.allclose(rp, torch.full_like(rp, full))
@@ -252,8 +254,8 @@ def test_reference_free_hand_prefers_the_simulated_object():
     c = sim.object_contact.clone()
     c[:, list(schema.LEFT_HAND + schema.RIGHT_HAND)] = False
     like_ref = replace(sim, obj_pos=obj_pos, nearest_object_vec=sim.nearest_object_vec + shift, object_contact=c)
-    t_on = tracking_reward(on_object, ref, None)[1]["rhand_free"]
-    t_ref = tracking_reward(like_ref, ref, None)[1]["rhand_free"]
+    t_on = tracking_reward(on_object, ref, None, G)[1]["rhand_free"]
+    t_ref = tracking_reward(like_ref, ref, None, G)[1]["rhand_free"]
     assert torch.allclose(t_on, torch.ones_like(t_on))
     assert (t_ref < t_on).all() and (t_ref > 0).all()
 
@@ -263,10 +265,10 @@ def test_world_invariance_and_energy_masking():
     sim, prev = random_sim_state(N, seed=9, dtype=torch.float64), random_sim_state(N, seed=10, dtype=torch.float64)
     yaw = torch.linspace(-3, 3, N, dtype=torch.float64)
     shift = torch.tensor([1.5, -2.0, 0.0], dtype=torch.float64)
-    r0, t0 = tracking_reward(sim, ref, prev, ALL_ON)
-    r1, _ = tracking_reward(*(transform_world(x, yaw, shift) for x in (sim, ref, prev)), ALL_ON)
+    r0, t0 = tracking_reward(sim, ref, prev, G, ALL_ON)
+    r1, _ = tracking_reward(*(transform_world(x, yaw, shift) for x in (sim, ref, prev)), G, ALL_ON)
     assert torch.allclose(r0, r1, rtol=1e-9, atol=0.0)
-    _, t = tracking_reward(sim, ref, None, ALL_ON)
+    _, t = tracking_reward(sim, ref, None, G, ALL_ON)
     assert (t["reg_dof"] == 1).all() and (t["reg_obj"] == 1).all() and (t0["reg_dof"] < 1).all()
 
 

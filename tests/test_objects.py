@@ -1,7 +1,8 @@
 """Object assets (interprior.assets.objects): convex hulls, surface points, body frame, mass, drop test, cache, errors.
 
-The sample meshes live in the repository's sibling folder ../shared (never copied into the repo). All sample
-objects share one hull cache per test session (a temporary folder), so each mesh is decomposed once per run.
+Every check runs on the generated objects of the synthetic data set (tests/conftest.py `synth_data`), and on the
+OMOMO sample meshes where the repository's sibling folder ../shared is present (never copied into the repo). All
+objects share the run's hull cache (conftest `hull_cache`), so each mesh is decomposed at most once per run.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import pytest
 
 from interprior import schema
 from interprior.assets import objects as O
+from interprior.data.synth.objects import OBJECT_NAMES
 from interprior.errors import DataFileError
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/omomo_sample"
-OBJECTS = SAMPLE / "objects"
+SYNTH_NAMES = list(OBJECT_NAMES)  # the generated objects
 NAMES = ["clothesstand", "floorlamp", "largetable", "mop", "smalltable",
          "trashcan", "tripod", "vacuum", "whitechair", "woodchair"]
 
@@ -51,35 +52,24 @@ ORIENTATIONS = {"identity": (1.0, 0.0, 0.0, 0.0), "tilted": _tilt_quat_wxyz()}
 # fixtures
 # --------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def objects_dir() -> Path:
-    if not OBJECTS.is_dir():
-        pytest.skip(f"sample object meshes not found at {OBJECTS} (the ../shared folder beside the checkout)")
-    return OBJECTS
+def objects_dir(sample_dir) -> Path:
+    return sample_dir / "objects"
 
 
 @pytest.fixture(scope="session")
-def hull_cache(tmp_path_factory) -> Path:
-    """The user's hull cache when INTERPRIOR_CACHE is set (warm runs take seconds), else a fresh folder per session
-    (every mesh is decomposed: about 40 s for the 10 sample meshes on 2 cores)."""
-    import os
-
-    if os.environ.get("INTERPRIOR_CACHE"):
-        return O.default_cache_dir()
-    return tmp_path_factory.mktemp("hulls")
-
-
-@pytest.fixture(scope="session")
-def assets(objects_dir, hull_cache):
-    """name -> ObjectAsset, decomposed at most once per session; records the cold-load time of each."""
+def assets(request, synth_data, hull_cache):
+    """name -> ObjectAsset, a generated object (SYNTH_NAMES, always there) or a sample mesh (NAMES, skips without
+    the sample), decomposed at most once per run (the run's hull cache); records the load time of each."""
     loaded: dict[str, O.ObjectAsset] = {}
     cold_seconds: dict[str, float] = {}
 
     def get(name: str) -> O.ObjectAsset:
         if name not in loaded:
-            if not (objects_dir / name / f"{name}.obj").is_file():
-                pytest.skip(f"sample object {name} not found in {objects_dir}")
+            folder = synth_data.objects_dir if name in SYNTH_NAMES else request.getfixturevalue("objects_dir")
+            if not (folder / name / f"{name}.obj").is_file():
+                pytest.skip(f"object {name} not found in {folder}")
             t = time.perf_counter()
-            loaded[name] = O.load_object(objects_dir, name, cache_dir=hull_cache)
+            loaded[name] = O.load_object(folder, name, cache_dir=hull_cache)
             cold_seconds[name] = time.perf_counter() - t
         return loaded[name]
 
@@ -139,18 +129,24 @@ def _point_mesh_distance(points: np.ndarray, mesh, tol: float) -> np.ndarray:
     return dist
 
 
+def _every(names, check) -> None:
+    """check(name) for every name; one failure does not hide the others."""
+    failures = {}
+    for name in names:
+        try:
+            check(name)
+        except AssertionError as err:
+            failures[name] = str(err).splitlines()[0] if str(err) else "assertion failed"
+    assert not failures, failures
+
+
 # --------------------------------------------------------------------------------------------------------------
-# sample meshes
+# checks of one object asset
 # --------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
-def test_hulls(assets, name):
+def _check_hulls(asset: O.ObjectAsset) -> None:
     """≤ 64 closed convex hulls with outward faces, in mesh coordinates, that cover the mesh surface."""
     from scipy.spatial import ConvexHull
 
-    asset = assets(name)
-    t = assets.cold_seconds[name]
-    print(f"\n{name}: {asset.num_hulls} hulls (CoACD {asset.info['coacd_pieces']} pieces), "
-          f"decomposition {asset.info['decompose_seconds']:.1f} s, cold load {t:.1f} s")
     assert 1 <= asset.num_hulls <= schema.MAX_CONVEX_HULLS
     assert len(asset.hull_volumes) == asset.num_hulls
     planes = []
@@ -178,9 +174,7 @@ def test_hulls(assets, name):
     assert np.all(allv.min(0) >= asset.bounds[0] - 0.05) and np.all(allv.max(0) <= asset.bounds[1] + 0.05)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_surface_points(assets, name):
-    asset = assets(name)
+def _check_surface_points(asset: O.ObjectAsset) -> None:
     pts = asset.surface_points
     assert pts.shape == (schema.NUM_OBJECT_POINTS, 3) and pts.dtype == np.float32
     mesh = O.read_mesh(asset.mesh_path)
@@ -201,7 +195,7 @@ def test_surface_points(assets, name):
     assert np.all(pts >= lo - 1e-6) and np.all(pts <= hi + 1e-6)
     np.testing.assert_allclose(asset.extents, hi - lo)
     assert np.all(np.ptp(pts, axis=0) >= 0.95 * asset.extents)
-    # same frame as the reference implementation's (vertex-mean centred) point set
+    # same frame as the reference implementation's (vertex-mean centred) point set, where the sample has one
     ref_file = asset.mesh_path.parent / "sample_points.npy"
     if ref_file.is_file():
         from scipy.spatial import cKDTree
@@ -211,14 +205,12 @@ def test_surface_points(assets, name):
         assert d.mean() < 0.025 and d.max() < 0.06
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_body_frame_is_mesh_frame(assets, name):
+def _check_body_frame(asset: O.ObjectAsset) -> None:
     """After compiling, hull vertices placed with MuJoCo's geom poses equal the file's vertices moved by the body
     pose; the free joint's qpos is that pose and the hull meshes were not changed."""
     import mujoco
     from scipy.spatial import cKDTree
 
-    asset = assets(name)
     pos = np.array([0.3, -0.2, 0.9])
     quat = np.array(_tilt_quat_wxyz())
     model, data = _compile(asset, pos, quat)
@@ -238,28 +230,26 @@ def test_body_frame_is_mesh_frame(assets, name):
         assert d.max() < 1e-6, f"geom {g}: vertices off by {d.max():.2e} m"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_mass(assets, name):
-    """MuJoCo's body mass = density × total hull volume (and the asset says so)."""
+def _check_mass(asset: O.ObjectAsset) -> None:
+    """MuJoCo's body mass = density × total hull volume (and the asset says so); the density is the schema's
+    unless a sidecar <name>.json sets the mass or density (the generated objects have one)."""
     from scipy.spatial import ConvexHull
 
-    asset = assets(name)
     model, _ = _compile(asset, (0, 0, 1), (1, 0, 0, 0))
     volume = sum(ConvexHull(v).volume for v in _hull_vertices(asset))
-    assert asset.mass == pytest.approx(schema.OBJECT_DENSITY * volume, rel=1e-6)
+    if not asset.mesh_path.with_suffix(".json").is_file():
+        assert asset.density == schema.OBJECT_DENSITY
+    assert asset.mass == pytest.approx(asset.density * volume, rel=1e-6)
     assert model.body_mass[1] == pytest.approx(asset.mass, rel=0.02)
     assert model.body_mass[1] > 0.05
 
 
-@pytest.mark.parametrize("orientation", list(ORIENTATIONS))
-@pytest.mark.parametrize("name", NAMES)
-def test_drop(assets, name, orientation):
+def _check_drop(asset: O.ObjectAsset, orientation: str) -> None:
     """Dropped with its lowest point 0.5 m above the ground: lands, comes to rest, and does not sink.
     Sink = depth below the ground of the lowest hull vertex (MuJoCo's mesh vertices placed with the geom poses),
-    tracked at every 1/120 s step; the hulls enclose the mesh (test_hulls), so the mesh sinks no deeper."""
+    tracked at every 1/120 s step; the hulls enclose the mesh (_check_hulls), so the mesh sinks no deeper."""
     import mujoco
 
-    asset = assets(name)
     quat = ORIENTATIONS[orientation]
     rot = _rotation(quat)
     verts = np.concatenate(_hull_vertices(asset))
@@ -285,7 +275,7 @@ def test_drop(assets, name, orientation):
             moving_until = (s + 1) * dt
     impact_sink = -low.min()
     steady_sink = -low[-int(0.5 / dt):].min()
-    print(f"\n{name} {orientation}: rest after {moving_until:.2f} s, impact sink {impact_sink * 1000:.1f} mm, "
+    print(f"\n{asset.name} {orientation}: rest after {moving_until:.2f} s, impact sink {impact_sink * 1000:.1f} mm, "
           f"resting sink {steady_sink * 1000:.2f} mm")
     assert low.min() < 0.005, "never reached the ground"
     assert moving_until <= REST_LIMIT, f"still moving after {moving_until:.2f} s"
@@ -293,30 +283,61 @@ def test_drop(assets, name, orientation):
     assert impact_sink < IMPACT_SINK
 
 
-def test_object_frame_matches_motion_data(assets, objects_dir):
-    """Independent frame check: in the sample clips, the object at its first-frame pose (object resting on the
-    floor) has its lowest hull point within 2 cm of the ground."""
-    from interprior.data.intermimic import load_clip
-
-    clips = sorted((SAMPLE / "OMOMO_new").glob("*.pt")) if (SAMPLE / "OMOMO_new").is_dir() else []
-    seen = {}
-    for path in clips:
-        name = path.stem.split("_")[1]
-        if name in NAMES and name not in seen:
-            seen[name] = path
-    if not seen:
-        pytest.skip(f"no sample clips in {SAMPLE / 'OMOMO_new'}")
-    for name, path in seen.items():
-        clip = load_clip(path)
-        rot = _rotation(clip.obj_rot[0].double().numpy())
-        world = clip.obj_pos[0].double().numpy() + np.concatenate(_hull_vertices(assets(name))) @ rot.T
-        assert abs(world[:, 2].min()) < 0.02, f"{path.name}: lowest hull point at z={world[:, 2].min():.3f}"
+def _check_resting_first_frame(clip, asset: O.ObjectAsset) -> None:
+    """Independent frame check: the object at the clip's first-frame pose (resting on the floor) has its lowest
+    hull point within 2 cm of the ground."""
+    rot = _rotation(clip.obj_rot[0].double().numpy())
+    world = clip.obj_pos[0].double().numpy() + np.concatenate(_hull_vertices(asset)) @ rot.T
+    assert abs(world[:, 2].min()) < 0.02, f"{clip.name}: lowest hull point at z={world[:, 2].min():.3f}"
 
 
-def test_second_load_hits_cache(assets, objects_dir, hull_cache):
-    first = assets("tripod")
+# --------------------------------------------------------------------------------------------------------------
+# generated objects (box, boxes of other sizes, cylinder, a stool that needs many hulls): no sample data needed
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SYNTH_NAMES)
+def test_hulls(assets, name):
+    asset = assets(name)
+    print(f"\n{name}: {asset.num_hulls} hulls (CoACD {asset.info['coacd_pieces']} pieces), "
+          f"decomposition {asset.info['decompose_seconds']:.1f} s, load {assets.cold_seconds[name]:.1f} s")
+    _check_hulls(asset)
+
+
+def test_stool_needs_several_hulls(assets):
+    """The generated stool (seat on four legs) is concave: one hull would fill the space between the legs."""
+    assert assets("stool").num_hulls >= 5 and assets("box").num_hulls == 1
+
+
+@pytest.mark.parametrize("name", SYNTH_NAMES)
+def test_surface_points(assets, name):
+    _check_surface_points(assets(name))
+
+
+@pytest.mark.parametrize("name", SYNTH_NAMES)
+def test_body_frame_is_mesh_frame(assets, name):
+    _check_body_frame(assets(name))
+
+
+@pytest.mark.parametrize("name", SYNTH_NAMES)
+def test_mass(assets, name):
+    _check_mass(assets(name))
+
+
+@pytest.mark.parametrize("orientation", list(ORIENTATIONS))
+@pytest.mark.parametrize("name", SYNTH_NAMES)
+def test_drop(assets, name, orientation):
+    _check_drop(assets(name), orientation)
+
+
+def test_object_frame_matches_synthetic_clips(assets, synth_data):
+    """Every generated clip starts with its object resting on the floor."""
+    for clip in synth_data.clips():
+        _check_resting_first_frame(clip, assets(clip.object_name))
+
+
+def test_second_load_hits_cache(assets, synth_data, hull_cache):
+    first = assets("stool")
     t = time.perf_counter()
-    again = O.load_object(objects_dir, "tripod", cache_dir=hull_cache)
+    again = O.load_object(synth_data.objects_dir, "stool", cache_dir=hull_cache)
     seconds = time.perf_counter() - t
     assert again.info["from_cache"] and seconds < 1.0, f"warm load took {seconds:.2f} s"
     assert again.hull_files == first.hull_files
@@ -324,14 +345,48 @@ def test_second_load_hits_cache(assets, objects_dir, hull_cache):
     assert not list(hull_cache.glob(".tmp-*")), "temporary folders left in the cache"
 
 
-def test_max_hulls_and_cache_key(objects_dir, hull_cache):
+def test_max_hulls_and_cache_key(assets, synth_data, hull_cache):
     """A smaller hull budget is honoured and cached under its own key."""
-    asset = O.load_object(objects_dir, "tripod", cache_dir=hull_cache, max_hulls=4)
-    assert 1 <= asset.num_hulls <= 4
-    full = O.load_object(objects_dir, "tripod", cache_dir=hull_cache)
+    full = assets("stool")
+    asset = O.load_object(synth_data.objects_dir, "stool", cache_dir=hull_cache, max_hulls=4)
+    assert 1 <= asset.num_hulls <= 4 < full.num_hulls
     assert asset.info["cache_key"] != full.info["cache_key"]
     with pytest.raises(ValueError):
-        O.load_object(objects_dir, "tripod", cache_dir=hull_cache, max_hulls=0)
+        O.load_object(synth_data.objects_dir, "stool", cache_dir=hull_cache, max_hulls=0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the OMOMO sample meshes (real data, where ../shared is present): every check above on each of them
+# --------------------------------------------------------------------------------------------------------------
+def test_sample_meshes(assets, objects_dir):
+    """Hulls, surface points, body frame and mass of each sample mesh."""
+
+    def check(name):
+        asset = assets(name)
+        print(f"\n{name}: {asset.num_hulls} hulls (CoACD {asset.info['coacd_pieces']} pieces), "
+              f"decomposition {asset.info['decompose_seconds']:.1f} s, load {assets.cold_seconds[name]:.1f} s")
+        for step in (_check_hulls, _check_surface_points, _check_body_frame, _check_mass):
+            step(asset)
+
+    _every(NAMES, check)
+
+
+@pytest.mark.slow
+def test_sample_mesh_drops(assets, objects_dir):
+    _every(NAMES, lambda name: [_check_drop(assets(name), o) for o in ORIENTATIONS])
+
+
+def test_object_frame_matches_omomo_clips(assets, sample_dir):
+    """The first OMOMO_new clip of each sample object starts with the object resting on the floor."""
+    from interprior.data.intermimic import load_clip
+
+    seen = {}
+    for path in sorted((sample_dir / "OMOMO_new").glob("*.pt")):
+        name = path.stem.split("_")[1]
+        if name in NAMES and name not in seen:
+            seen[name] = path
+    assert seen, f"no clips of the sample objects in {sample_dir / 'OMOMO_new'}"
+    _every(seen, lambda name: _check_resting_first_frame(load_clip(seen[name]), assets(name)))
 
 
 # --------------------------------------------------------------------------------------------------------------

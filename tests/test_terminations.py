@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from interprior import schema
+from interprior.assets.embodiment import embodiment
 from interprior.mdp.terminations import (
     TerminationConfig, early_termination, interaction_graph_broken, timeout, update_hand_contact_counter,
 )
@@ -15,6 +16,7 @@ from interprior.sim.batched import SimState
 
 N = 4
 KEY = list(schema.KEY_BODIES)
+G = embodiment("full").resolved
 POINTS = torch.tensor([[0.2, 0.0, 0.0], [-0.2, 0.0, 0.0], [0.0, 0.2, 0.1], [0.0, -0.2, -0.1]])
 CHECKS = ("fall", "non_finite", "body", "object", "interaction_graph", "hand_contact")
 
@@ -52,7 +54,7 @@ def _run(sim, ref, counters=None, progress=10, start=0, cfg=TerminationConfig())
     counters = torch.zeros(N, 2, dtype=torch.long) if counters is None else counters
     progress = torch.full((N,), progress)
     start = torch.full((N,), start)
-    return early_termination(sim, ref, counters, POINTS, progress, start, cfg)
+    return early_termination(sim, ref, counters, POINTS, progress, start, G, cfg)
 
 
 def _only(reasons, terminated, name, env):
@@ -120,12 +122,12 @@ def test_interaction_graph_ratio_either_denominator():
     ig[3, body] = torch.tensor([3.0, 0.0, 0.0])
     ref_ig = ref.nearest_object_vec.clone()
     ref_ig[3, body] = torch.tensor([0.0, 0.3, 0.0])
-    broken = interaction_graph_broken(replace(sim, nearest_object_vec=ig), replace(ref, nearest_object_vec=ref_ig))
+    broken = interaction_graph_broken(replace(sim, nearest_object_vec=ig), replace(ref, nearest_object_vec=ref_ig), G)
     assert torch.equal(broken, torch.tensor([False, False, False, True]))
     # non-key bodies (fingers) never count
     ig = sim.nearest_object_vec.clone()
     ig[0, schema.BODY_INDEX["L_Index3"]] += 10.0
-    assert not interaction_graph_broken(replace(sim, nearest_object_vec=ig), ref).any()
+    assert not interaction_graph_broken(replace(sim, nearest_object_vec=ig), ref, G).any()
 
 
 def test_hand_contact_counter_counts_consecutive_lost_frames():

@@ -112,6 +112,30 @@ def test_tracking_evaluation_and_cli(clips, synth_data, tmp_path, capsys):
     assert "junk.pt" in capsys.readouterr().err
 
 
+def test_evaluation_video_of_a_short_clip(clips, synth_data, tmp_path):
+    """write_videos (what `interprior demo` and `eval tracking --video` write): one MP4 per clip, a frame per
+    recorded physics frame, on a 12-frame piece of a clip."""
+    av = pytest.importorskip("av")
+    from interprior.envs.tracking import TrackingConfig
+    from interprior.errors import RenderingUnavailable
+    from interprior.eval.tracking import compare_with_baseline, write_videos
+    from interprior.viz.render import ensure_gl
+
+    try:
+        ensure_gl()
+    except RenderingUnavailable as err:
+        pytest.skip(f"offscreen OpenGL unavailable on this machine: {err}")
+    short = clips[0].slice(0, 12)
+    _, _, env, tracks = compare_with_baseline(None, [short], synth_data.objects_dir, TrackingConfig(threads=1),
+                                              baseline=False, record=True)
+    paths = write_videos(tmp_path / "videos", [short], env, tracks)
+    assert paths == [tmp_path / "videos" / f"{short.name}.mp4"]
+    with av.open(str(paths[0])) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == len(tracks[short.name]) > 1
+    assert all(f.std() > 10.0 for f in frames)  # a picture, not a blank frame
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_interrupted_training_keeps_a_checkpoint(clips, synth_data, tmp_path, stop):
     import os

@@ -192,9 +192,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         kind = list if (tp is list or origin is list) else tuple
         if not targs:
             return kind(value)
-        if kind is list:
-            elem = [targs[0]] * len(value)
-        elif len(targs) == 2 and targs[1] is Ellipsis:
+        if kind is list or (len(targs) == 2 and targs[1] is Ellipsis):
             elem = [targs[0]] * len(value)
         elif len(targs) == len(value):
             elem = list(targs)

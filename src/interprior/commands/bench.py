@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from interprior import schema
+from interprior.assets.embodiment import embodiment
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig
 from interprior.errors import BackendUnavailable, InterpriorError
 from interprior.mdp.goals import Goal, GoalLayout
-from interprior.mdp.self_observation import SELF_OBS_SIZE
+from interprior.mdp.self_observation import self_observation_size
 from interprior.models.prior import GoalPolicy, MaskedGoalPrior, PriorModelConfig, cpu_model_preset
 from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
@@ -143,7 +144,8 @@ def run_prior(args) -> int:
         source = args.checkpoint
     else:
         cfg = PriorModelConfig() if args.preset == "paper" else cpu_model_preset(PriorModelConfig())
-        model = MaskedGoalPrior(SELF_OBS_SIZE, schema.VARIANTS[args.variant].num_dofs, GoalLayout(), cfg).eval()
+        body = embodiment(args.variant)
+        model = MaskedGoalPrior(self_observation_size(body.resolved), body.num_dofs, GoalLayout(), cfg).eval()
         source = f"random, {args.preset} sizes"
     layout = model.layout
     g = torch.Generator().manual_seed(0)

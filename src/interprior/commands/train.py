@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from interprior import schema
+from interprior.config import ConfigMismatch, apply_overrides, overlay, read_overlay
+from interprior.distributed import cleanup, exit_process, is_main
+from interprior.models.prior_onnx import export_onnx, max_difference, onnxruntime_problem
+from interprior.train.distill import DistillConfig, PriorDistiller, load_prior
+from interprior.train.distill import cpu_preset as prior_cpu_preset
+from interprior.train.expert import ExpertConfig, ExpertTrainer, load_expert
+from interprior.train.expert import cpu_preset as expert_cpu_preset
+from interprior.train.export import export_expert
 
 
 def register(sub) -> None:
@@ -83,7 +94,6 @@ def _config_files(args) -> list[str]:
 def choose_preset(args, default: str) -> tuple[str, list[tuple[str, dict]]]:
     """(preset, [(file, overlay fields)]): ``--preset``, else the one the ``--config`` files state (``_preset``),
     else ``default``. Reads (and so checks) every overlay file first."""
-    from interprior.config import ConfigMismatch, read_overlay
 
     overlays, stated = [], {}
     for path in _config_files(args):
@@ -103,8 +113,6 @@ def choose_preset(args, default: str) -> tuple[str, list[tuple[str, dict]]]:
 
 
 def apply_overlays(cfg, overlays: list[tuple[str, dict]]):
-    from interprior.config import ConfigMismatch, overlay
-
     for path, fields in overlays:
         try:
             cfg = overlay(cfg, fields)
@@ -120,10 +128,8 @@ def recipe_notes(args, preset: str) -> dict:
 
 def expert_defaults(preset: str):
     """ExpertConfig defaults with the named preset applied (paper: the defaults)."""
-    from interprior.train.expert import ExpertConfig, cpu_preset
-
     cfg = ExpertConfig()
-    return cpu_preset(cfg) if preset == "cpu" else cfg
+    return expert_cpu_preset(cfg) if preset == "cpu" else cfg
 
 
 def build_config(args):
@@ -132,10 +138,6 @@ def build_config(args):
 
 
 def build_config_and_notes(args):
-    from dataclasses import replace
-
-    from interprior.config import apply_overrides
-
     preset, overlays = choose_preset(args, "cpu" if args.backend in (None, "cpu") else "paper")
     cfg = apply_overlays(expert_defaults(preset), overlays)
     # the data flags replace only what they name (--data and --objects always)
@@ -164,9 +166,6 @@ def build_config_and_notes(args):
 
 
 def run_expert(args) -> int:
-    from interprior.distributed import cleanup, is_main
-    from interprior.train.expert import ExpertTrainer
-
     cfg, notes = build_config_and_notes(args)
     trainer = ExpertTrainer(cfg, args.out, restart=args.restart)
     if is_main():
@@ -176,16 +175,12 @@ def run_expert(args) -> int:
               f"act {trainer.env.act_dim}")
     trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
     if trainer.world > 1:
-        from interprior.distributed import exit_process
-
         cleanup()
         exit_process(0)
     return 0
 
 
 def run_export(args) -> int:
-    from interprior.train.export import export_expert
-
     path = export_expert(args.checkpoint, args.out)
     print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -234,19 +229,12 @@ def build_prior_config(args):
 
 
 def build_prior_config_and_notes(args):
-    from dataclasses import replace
-    from pathlib import Path
-
-    from interprior.config import apply_overrides
-    from interprior.train.distill import DistillConfig, cpu_preset
-    from interprior.train.export import load_expert
-
     apply_overrides(DistillConfig(), args.overrides)  # a bad --set fails before the expert is loaded
     expert_cfg, _, _ = load_expert(args.expert)
     preset, overlays = choose_preset(args, "cpu" if expert_cfg.env.backend == "cpu" else "paper")
     cfg = DistillConfig(data=expert_cfg.data, env=expert_cfg.env)
     if preset == "cpu":
-        cpu_preset(cfg)
+        prior_cpu_preset(cfg)
     cfg = apply_overlays(cfg, overlays)
     cfg.expert = str(Path(args.expert).resolve())
     if args.data:
@@ -263,8 +251,6 @@ def build_prior_config_and_notes(args):
 
 
 def run_prior(args) -> int:
-    from interprior.train.distill import PriorDistiller
-
     cfg, notes = build_prior_config_and_notes(args)
     trainer = PriorDistiller(cfg, args.out, restart=args.restart)
     trainer.run.record_notes(notes)
@@ -276,9 +262,6 @@ def run_prior(args) -> int:
 
 
 def run_export_prior(args) -> int:
-    from interprior.models.prior_onnx import export_onnx, max_difference, onnxruntime_problem
-    from interprior.train.distill import load_prior
-
     _, model, _ = load_prior(args.checkpoint)
     path = export_onnx(model, args.out)
     print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB; prior + decoder)")

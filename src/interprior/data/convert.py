@@ -12,7 +12,11 @@ from interprior import schema
 from interprior.data.clip import Clip, finite_difference
 from interprior.data.state import ResetState
 from interprior.rotations import (
-    euler_xyz_from_quat, quat_conj, quat_mul, quat_to_axis_angle, quat_to_matrix,
+    euler_xyz_from_quat,
+    quat_conj,
+    quat_mul,
+    quat_to_axis_angle,
+    quat_to_matrix,
 )
 
 _PARENTS = torch.tensor(schema.BODY_PARENTS[1:])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+
 @dataclass
 class ResetState:
     """What a reset writes (world frame velocities); dof arrays are the variant's D hinges."""

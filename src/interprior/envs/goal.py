@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, fields, replace
 import torch
 from torch import Tensor
 
-from interprior import schema
 from interprior.envs.tracking import TrackingEnv
 from interprior.errors import InterpriorError
 from interprior.mdp.goal_masks import GoalSchedule, MaskSampling
@@ -124,7 +123,7 @@ class GoalEnv:
         if bool(self.caller.any()):
             ref, bits, time = self._with_caller_goals(ref, bits, time)
         goal = build_goal(state, ref, bits, time, self.layout)
-        return GoalObservation(self_observation(state), goal, state)
+        return GoalObservation(self_observation(state, env.groups), goal, state)
 
     def step(self, action: Tensor) -> GoalStep:
         env = self.env
@@ -181,9 +180,10 @@ class GoalEnv:
         self.caller[torch.as_tensor(env_ids, dtype=torch.long).cpu()] = False
 
     def _goal_body(self, name: str, group: tuple[int, ...], what: str) -> tuple[int, int]:
-        index = schema.BODY_INDEX.get(name)
+        body = self.env.body
+        index = body.body_index.get(name)
         if index is None or index not in group:
-            names = ", ".join(schema.BODY_NAMES[i] for i in group)
+            names = ", ".join(body.body_names[i] for i in group)
             raise InterpriorError(f"caller goal: {name!r} is not one of the {what}: {names}")
         return index, group.index(index)
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.assets.embodiment import embodiment
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.data.clip import Clip
@@ -84,6 +85,8 @@ class TrackingEnv:
             raise InterpriorError(f"every clip needs an object; none named in {missing[:3] or 'an empty clip list'}")
         self.cfg = cfg
         self.variant = schema.VARIANTS[cfg.variant]
+        self.body = embodiment(cfg.variant)  # the body description; its groups go to every kernel
+        self.groups = self.body.resolved
         self.object_names = list(dict.fromkeys(c.object_name for c in clips))  # scene order: first use
         assets = [load_object(objects_dir, name) for name in self.object_names]
         self.clip_object = torch.tensor([self.object_names.index(c.object_name) for c in clips])  # [clips]
@@ -112,7 +115,7 @@ class TrackingEnv:
         if cfg.action_mode not in ("absolute", "residual", "delta"):
             raise InterpriorError(f"action_mode must be absolute, residual or delta, got {cfg.action_mode!r}")
         self._dof_index = torch.as_tensor(self.variant.dof_index)
-        self.obs_dim = obs_terms.observation_size(cfg.obs_offsets)
+        self.obs_dim = obs_terms.observation_size(self.groups, cfg.obs_offsets)
         self.act_dim = self.variant.num_dofs
 
     @property
@@ -211,7 +214,7 @@ class TrackingEnv:
     def observe(self, sim_state=None) -> Tensor:
         sim_state = sim_state or self.sim.state()
         refs = [self.ref.state(self.clip_ids, self.frame + k, self.device) for k in self.cfg.obs_offsets]
-        return obs_terms.tracking_observation(sim_state, refs)
+        return obs_terms.tracking_observation(sim_state, refs, self.groups)
 
     def _perturb(self) -> None:
         hit = torch.rand(self.num_envs, generator=self.generator) < self.cfg.perturb_prob
@@ -242,10 +245,10 @@ class TrackingEnv:
         state = self.sim.state()
         self.frame += 1
         ref = self.ref.state(self.clip_ids, self.frame, self.device)
-        reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.cfg.reward, self.dt)
+        reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.groups, self.cfg.reward, self.dt)
         terminated, reasons, self.hand_counter = term_terms.early_termination(
             state, ref, self.hand_counter, self.points, self.frame.to(self.device), self.start.to(self.device),
-            self.cfg.termination)
+            self.groups, self.cfg.termination)
         timeout = term_terms.timeout(self.frame, self.start, self.ref.lengths[self.clip_ids], self.cfg.episode_length)
         timeout = timeout.to(self.device) & ~terminated
         obs = self.observe(state)
@@ -271,7 +274,7 @@ class TrackingEnv:
             dev_ids = ids.to(self.device)
             fresh = self.sim.state(dev_ids)  # only the reset envs changed
             refs = [self.ref.state(self.clip_ids[ids], self.frame[ids] + k, self.device) for k in self.cfg.obs_offsets]
-            obs[dev_ids] = obs_terms.tracking_observation(fresh, refs)
+            obs[dev_ids] = obs_terms.tracking_observation(fresh, refs, self.groups)
             state = state.with_rows(dev_ids, fresh)
         self.prev = state
         return obs, reward, terminated, timeout, info

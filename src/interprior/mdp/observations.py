@@ -37,41 +37,44 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interprior import schema
+from interprior.assets.embodiment import BodyGroups
 from interprior.mdp.types import RefState
 from interprior.sim.batched import SimState
 
-_NB = schema.NUM_BODIES
-_KEY = schema.KEY_BODIES
-_NOHAND = schema.NOHAND_BODIES
-_CONTACT = schema.CONTACT_BODIES
 IG_DECAY = 5.0  # ig feature v/|v| * exp(-IG_DECAY |v|)
 
-# Ordered (name, size) blocks of one reference block; the sizes come from the schema's body groups.
-OBS_BLOCK_LAYOUT: tuple[tuple[str, int], ...] = (
-    ("root_height", 1),                          # sim root z (absolute)
-    ("body_pos", 3 * (_NB - 1)),                 # sim bodies 1..51 relative to the sim root
-    ("body_rot", 6 * _NB),                       # sim body rotations, tan-norm
-    ("body_linvel", 3 * _NB),                    # sim body linear velocities
-    ("body_angvel", 3 * _NB),                    # sim body angular velocities
-    ("contact", len(_CONTACT)),                  # sim object-contact flags of the contact bodies
-    ("diff_key_pos", 3 * len(_KEY)),             # ref − sim key-body positions
-    ("diff_nohand_rot", 6 * len(_NOHAND)),       # tan-norm of q_ref⁻¹ q_sim, no-hand bodies
-    ("diff_contact", len(_CONTACT)),             # ref * ((ref + 1) / 2 − contact)
-    ("ref_key_pos", 3 * len(_KEY)),              # ref key-body positions relative to the sim root (quirk fixed)
-    ("ref_nohand_rot", 6 * len(_NOHAND)),        # ref no-hand rotations, tan-norm
-    ("diff_key_linvel", 3 * len(_KEY)),          # ref − sim key-body linear velocities
-    ("diff_nohand_angvel", 3 * len(_NOHAND)),    # ref − sim no-hand angular velocities
-    ("obj_linvel", 3),                           # sim object linear velocity
-    ("obj_angvel", 3),                           # sim object angular velocity
-    ("diff_obj_pos", 3),                         # ref − sim object position
-    ("diff_obj_rot", 6),                         # tan-norm of q_ref_obj⁻¹ q_sim_obj
-    ("diff_obj_linvel", 3),                      # ref − sim object linear velocity
-    ("diff_obj_angvel", 3),                      # ref − sim object angular velocity
-    ("ig", 3 * _NB),                             # sim interaction-graph features, all bodies
-    ("diff_ig", 3 * len(_KEY)),                  # ref − sim interaction-graph features, key bodies
-)
-OBS_BLOCK_SIZE: int = sum(size for _, size in OBS_BLOCK_LAYOUT)
+
+def observation_layout(groups: BodyGroups) -> tuple[tuple[str, int], ...]:
+    """Ordered (name, size) blocks of one reference block; the sizes come from the body's groups (1599 values for
+    the SMPL-X humanoid)."""
+    nb, nk, nr, nc = groups.num_bodies, len(groups.key), len(groups.rotation), len(groups.contact)
+    return (
+        ("root_height", 1),             # sim root z (absolute)
+        ("body_pos", 3 * (nb - 1)),     # sim bodies 1.. relative to the sim root
+        ("body_rot", 6 * nb),           # sim body rotations, tan-norm
+        ("body_linvel", 3 * nb),        # sim body linear velocities
+        ("body_angvel", 3 * nb),        # sim body angular velocities
+        ("contact", nc),                # sim object-contact flags of the contact bodies
+        ("diff_key_pos", 3 * nk),       # ref − sim key-body positions
+        ("diff_nohand_rot", 6 * nr),    # tan-norm of q_ref⁻¹ q_sim, rotation-tracked bodies
+        ("diff_contact", nc),           # ref * ((ref + 1) / 2 − contact)
+        ("ref_key_pos", 3 * nk),        # ref key-body positions relative to the sim root (quirk fixed)
+        ("ref_nohand_rot", 6 * nr),     # ref rotations of the rotation-tracked bodies, tan-norm
+        ("diff_key_linvel", 3 * nk),    # ref − sim key-body linear velocities
+        ("diff_nohand_angvel", 3 * nr),  # ref − sim angular velocities of the rotation-tracked bodies
+        ("obj_linvel", 3),              # sim object linear velocity
+        ("obj_angvel", 3),              # sim object angular velocity
+        ("diff_obj_pos", 3),            # ref − sim object position
+        ("diff_obj_rot", 6),            # tan-norm of q_ref_obj⁻¹ q_sim_obj
+        ("diff_obj_linvel", 3),         # ref − sim object linear velocity
+        ("diff_obj_angvel", 3),         # ref − sim object angular velocity
+        ("ig", 3 * nb),                 # sim interaction-graph features, all bodies
+        ("diff_ig", 3 * nk),            # ref − sim interaction-graph features, key bodies
+    )
+
+
+def observation_block_size(groups: BodyGroups) -> int:
+    return sum(size for _, size in observation_layout(groups))
 
 
 def _slices(layout: Sequence[tuple[str, int]]) -> dict[str, slice]:
@@ -82,16 +85,20 @@ def _slices(layout: Sequence[tuple[str, int]]) -> dict[str, slice]:
     return out
 
 
-OBS_BLOCK_SLICES: dict[str, slice] = _slices(OBS_BLOCK_LAYOUT)
+def observation_slices(groups: BodyGroups) -> dict[str, slice]:
+    return _slices(observation_layout(groups))
+
+
 # Blocks that depend on the simulated state only (identical in every reference block of one observation).
 SIM_ONLY_BLOCKS: tuple[str, ...] = (
     "root_height", "body_pos", "body_rot", "body_linvel", "body_angvel", "contact", "obj_linvel", "obj_angvel", "ig",
 )
 
 
-def observation_size(offsets: Sequence[int] = (1, 16)) -> int:
-    """Length of a tracking observation with one block per reference offset (3198 for the teacher's (1, 16))."""
-    return len(offsets) * OBS_BLOCK_SIZE
+def observation_size(groups: BodyGroups, offsets: Sequence[int] = (1, 16)) -> int:
+    """Length of a tracking observation with one block per reference offset (3198 for SMPL-X and the teacher's
+    (1, 16))."""
+    return len(offsets) * observation_block_size(groups)
 
 
 # --- small shared kernels ----------------------------------------------------------------------------------------
@@ -162,25 +169,24 @@ def ig_feature(v: Tensor) -> Tensor:
     return v * (torch.exp(-IG_DECAY * d) / d.clamp_min(1e-9))
 
 
-_INDEX_CACHE: dict[tuple[str, torch.device], Tensor] = {}
+_INDEX_CACHE: dict[tuple[BodyGroups, str, torch.device], Tensor] = {}
 
 
-def body_index(name: str, device: torch.device) -> Tensor:
-    """Cached long tensor of a schema body group ('key', 'nohand', 'contact') on a device."""
-    key = (name, torch.device(device))
+def group_index(groups: BodyGroups, name: str, device: torch.device) -> Tensor:
+    """Cached long tensor of body group `name` (a `BodyGroups` field, e.g. 'key', 'rotation', 'contact')."""
+    key = (groups, name, torch.device(device))
     idx = _INDEX_CACHE.get(key)
     if idx is None:
-        group = {"key": _KEY, "nohand": _NOHAND, "contact": _CONTACT}[name]
-        idx = _INDEX_CACHE[key] = torch.as_tensor(group, dtype=torch.long, device=device)
+        idx = _INDEX_CACHE[key] = torch.as_tensor(getattr(groups, name), dtype=torch.long, device=device)
     return idx
 
 
 # --- the observation ---------------------------------------------------------------------------------------------
-def _sim_part(sim: SimState, heading: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+def _sim_part(sim: SimState, heading: tuple[Tensor, Tensor], groups: BodyGroups) -> dict[str, Tensor]:
     """Everything that depends on the simulated state only, computed once per observation."""
     n, dev = sim.root_pos.shape[0], sim.root_pos.device
-    nb = _NB
-    key, nohand = body_index("key", dev), body_index("nohand", dev)
+    nb = groups.num_bodies
+    key, nohand = group_index(groups, "key", dev), group_index(groups, "rotation", dev)
     world = torch.cat(
         [
             sim.body_pos[:, 1:] - sim.root_pos[:, None, :],            # nb-1
@@ -196,7 +202,7 @@ def _sim_part(sim: SimState, heading: tuple[Tensor, Tensor]) -> dict[str, Tensor
     local = to_heading(world, heading)  # [N, 6 nb + 1, 3]
     a = 5 * nb - 1  # vectors before the ig block
     ig = ig_feature(local[:, a : a + nb])  # [N, nb, 3]
-    contact = sim.object_contact.index_select(1, body_index("contact", dev)).to(sim.root_pos.dtype)
+    contact = sim.object_contact.index_select(1, group_index(groups, "contact", dev)).to(sim.root_pos.dtype)
     return {
         "root_height": sim.root_pos[:, 2:3],
         "motion": local[:, :a].reshape(n, 3 * a),  # body_pos | body_rot | body_linvel | body_angvel (contiguous)
@@ -213,13 +219,14 @@ def _sim_part(sim: SimState, heading: tuple[Tensor, Tensor]) -> dict[str, Tensor
 
 
 def _block_pieces(
-    sim: SimState, ref: RefState, heading: tuple[Tensor, Tensor], part: dict[str, Tensor]
+    sim: SimState, ref: RefState, heading: tuple[Tensor, Tensor], part: dict[str, Tensor], groups: BodyGroups
 ) -> list[Tensor]:
-    """The [N, size] pieces of one block for reference `ref`, in `OBS_BLOCK_LAYOUT` order (body_pos..body_angvel
+    """The [N, size] pieces of one block for reference `ref`, in `observation_layout` order (body_pos..body_angvel
     and obj_linvel/obj_angvel come as single contiguous pieces)."""
     n, dev = sim.root_pos.shape[0], sim.root_pos.device
-    key, nohand, contact = body_index("key", dev), body_index("nohand", dev), body_index("contact", dev)
-    nk, nn = len(_KEY), len(_NOHAND)
+    key, nohand = group_index(groups, "key", dev), group_index(groups, "rotation", dev)
+    contact = group_index(groups, "contact", dev)
+    nk, nn = len(groups.key), len(groups.rotation)
 
     # every world-frame reference vector goes through one rotation into the sim heading frame
     ref_key_pos = ref.body_pos.index_select(1, key)
@@ -261,30 +268,31 @@ def _block_pieces(
     ]
 
 
-def tracking_observation(sim: SimState, refs: Sequence[RefState], out: Tensor | None = None) -> Tensor:
-    """[N, len(refs) * OBS_BLOCK_SIZE]: one block per reference (e.g. the references at t+1 and t+16).
+def tracking_observation(sim: SimState, refs: Sequence[RefState], groups: BodyGroups,
+                         out: Tensor | None = None) -> Tensor:
+    """[N, len(refs) * block size]: one block per reference (e.g. the references at t+1 and t+16).
 
     The sim-only quantities are computed once and reused in every block. `out` (optional, [N, len(refs) *
-    OBS_BLOCK_SIZE], may be a strided view such as a rollout-buffer slice) is filled and returned; reusing one
+    block size], may be a strided view such as a rollout-buffer slice) is filled and returned; reusing one
     buffer avoids allocating a fresh large tensor every step."""
     if len(refs) == 0:
         raise ValueError("tracking_observation needs at least one reference")
     n = sim.root_pos.shape[0]
-    shape = (n, len(refs) * OBS_BLOCK_SIZE)
+    shape = (n, len(refs) * observation_block_size(groups))
     if out is None:
         out = sim.root_pos.new_empty(shape)
     elif tuple(out.shape) != shape:
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
     heading = heading_cos_sin(sim.root_rot)
-    part = _sim_part(sim, heading)
+    part = _sim_part(sim, heading, groups)
     i = 0
     for ref in refs:
-        for piece in _block_pieces(sim, ref, heading, part):
+        for piece in _block_pieces(sim, ref, heading, part, groups):
             out[:, i : i + piece.shape[1]] = piece
             i += piece.shape[1]
     return out
 
 
-def tracking_block(sim: SimState, ref: RefState) -> Tensor:
-    """[N, OBS_BLOCK_SIZE] observation block for one reference."""
-    return tracking_observation(sim, [ref])
+def tracking_block(sim: SimState, ref: RefState, groups: BodyGroups) -> Tensor:
+    """[N, block size] observation block for one reference."""
+    return tracking_observation(sim, [ref], groups)

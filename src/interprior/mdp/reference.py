@@ -17,8 +17,8 @@ from interprior import schema
 from interprior.data.clip import Clip, finite_difference
 from interprior.data.convert import ClipMotion, angular_velocity
 from interprior.data.library import MotionLibrary
-from interprior.mdp.types import RefState
 from interprior.data.state import ResetState
+from interprior.mdp.types import RefState
 from interprior.sim.batched import nearest_point_vectors
 
 _FIELDS = ("root_pos", "root_rot", "body_pos", "body_rot", "body_linvel", "body_angvel", "dof_pos", "dof_vel",

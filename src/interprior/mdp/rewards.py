@@ -54,15 +54,11 @@ import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.assets.embodiment import BodyGroups
 from interprior.mdp.observations import heading_cos_sin, relative_rot_quat, to_heading
 from interprior.mdp.types import RefState
 from interprior.rotations import quat_angle
 from interprior.sim.batched import SimState
-
-_NB = schema.NUM_BODIES
-_HANDS = (schema.LEFT_HAND, schema.RIGHT_HAND)  # wrist + 15 finger segments each
-_NONHAND = tuple(i for i in range(_NB) if i not in schema.LEFT_HAND + schema.RIGHT_HAND)  # 20 bodies
-_GRASP = tuple((hand[0],) + tuple(b for b in schema.FINGERTIPS if b in hand) for hand in _HANDS)  # wrist + tips
 
 
 @dataclass(frozen=True)
@@ -103,18 +99,18 @@ class RewardWeights:
         return cls(**d)
 
 
-_INDEX_CACHE: dict[tuple[str, torch.device], Tensor] = {}
+_INDEX_CACHE: dict[tuple[BodyGroups, str, torch.device], Tensor] = {}
 
 
-def _idx(name: str, device: torch.device) -> Tensor:
-    key = (name, torch.device(device))
+def _idx(groups: BodyGroups, name: str, device: torch.device) -> Tensor:
+    key = (groups, name, torch.device(device))
     t = _INDEX_CACHE.get(key)
     if t is None:
         group = {
-            "nonhand": _NONHAND,
-            "feet": schema.FEET,
-            "hands": _HANDS[0] + _HANDS[1],  # [2 * 16], reshaped to [2, 16]
-            "grasp": _GRASP[0] + _GRASP[1],  # [2 * 6]
+            "nonhand": groups.non_hand,
+            "feet": groups.feet,
+            "hands": groups.left_hand + groups.right_hand,  # [2 * H], reshaped to [2, H] (hands of equal size)
+            "grasp": groups.grasp[0] + groups.grasp[1],  # [2 * G]
         }[name]
         t = _INDEX_CACHE[key] = torch.as_tensor(group, dtype=torch.long, device=device)
     return t
@@ -137,10 +133,11 @@ def _exp(w: float, err: Tensor) -> Tensor:
     return torch.exp(-w * err)
 
 
-def _human_terms(sim: SimState, ref: RefState, wd: Tensor, w: RewardWeights) -> dict[str, Tensor]:
+def _human_terms(sim: SimState, ref: RefState, wd: Tensor, w: RewardWeights,
+                 groups: BodyGroups) -> dict[str, Tensor]:
     """Embodiment-aware human tracking: rp, rr, rpv, rrv."""
-    pos_w = wd * _NB
-    feet = _idx("feet", sim.root_pos.device)
+    pos_w = wd * groups.num_bodies
+    feet = _idx(groups, "feet", sim.root_pos.device)
     pos_w = pos_w.index_copy(1, feet, pos_w.index_select(1, feet).clamp_min(1.0))
     angle = quat_angle(relative_rot_quat(ref.body_rot, sim.body_rot))  # [N, 52]
     rot_w = 1.0 - wd
@@ -171,7 +168,7 @@ def _interaction_graph_term(sim: SimState, ref: RefState, wd: Tensor, w: RewardW
     return _exp(w.ig, (wd * (g_ref - g_sim).square().sum(-1)).sum(-1))
 
 
-def _contact_terms(sim: SimState, ref: RefState, w: RewardWeights) -> dict[str, Tensor]:
+def _contact_terms(sim: SimState, ref: RefState, w: RewardWeights, groups: BodyGroups) -> dict[str, Tensor]:
     """Contact promotion / penalty / hand guidance (rcg_other, rcg_all, rcg_hand) and InterPrior's
     reference-free hand reward (rhand_free)."""
     dev, dtype = sim.root_pos.device, sim.root_pos.dtype
@@ -179,25 +176,25 @@ def _contact_terms(sim: SimState, ref: RefState, w: RewardWeights) -> dict[str, 
     c = sim.object_contact.to(dtype)
     promote = (ref.contact > 0.5).to(dtype)
     penalise = (ref.contact < -0.5).to(dtype)
-    nonhand = _idx("nonhand", dev)
+    nonhand = _idx(groups, "nonhand", dev)
     missed = promote.index_select(1, nonhand) * (1.0 - c.index_select(1, nonhand))
     terms = {"rcg_other": _exp(w.cg_other, missed.mean(-1)), "rcg_all": _exp(w.cg_all, (penalise * c).mean(-1))}
 
-    hands = _idx("hands", dev)
+    hands = _idx(groups, "hands", dev)
     n_sim = c.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies touching the sim object
     n_ref = promote.index_select(1, hands).reshape(n, 2, -1).sum(-1)  # [N, 2] hand bodies labelled +1
     active = n_ref > 0.5
     hand_err = torch.where(active, 1.0 - (n_sim / n_ref.clamp_min(1.0)).clamp(max=1.0), torch.zeros_like(n_sim))
     terms["rcg_hand"] = (0.5 + 0.5 * _exp(w.cg_hand, hand_err)).prod(-1)
-    terms["rhand_free"] = _hand_free_term(sim, n_sim, active, w)
+    terms["rhand_free"] = _hand_free_term(sim, n_sim, active, w, groups)
     return terms
 
 
-def _hand_free_term(sim: SimState, n_sim: Tensor, active: Tensor, w: RewardWeights) -> Tensor:
+def _hand_free_term(sim: SimState, n_sim: Tensor, active: Tensor, w: RewardWeights, groups: BodyGroups) -> Tensor:
     """InterPrior's reference-free hand reward from the palm/fingertip distances and the hand contact counts
     n_sim [N, 2]; 1 for hands whose reference is not in contact (`active` [N, 2] false)."""
     n = sim.root_pos.shape[0]
-    grasp = _idx("grasp", sim.root_pos.device)
+    grasp = _idx(groups, "grasp", sim.root_pos.device)
     dist = sim.nearest_object_vec.index_select(1, grasp).norm(dim=-1).reshape(n, 2, -1)  # [N, 2, 6]
     reach = (dist - w.hand_free_tol).clamp_min(0.0).mean(-1)
     wrap = (n_sim / float(w.hand_free_contacts)).clamp(max=1.0)
@@ -226,6 +223,7 @@ def tracking_reward(
     sim: SimState,
     ref: RefState,
     prev: SimState | None,
+    groups: BodyGroups,
     weights: RewardWeights = RewardWeights(),
     dt: float = 1.0 / schema.CONTROL_HZ,
 ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -234,10 +232,10 @@ def tracking_reward(
     period. See the module docstring for each term's formula."""
     wd = embodiment_weights(sim.nearest_object_vec, ref.nearest_object_vec, weights.wd_min_dist2)  # [N, 52]
     terms: dict[str, Tensor] = {}
-    terms.update(_human_terms(sim, ref, wd, weights))
+    terms.update(_human_terms(sim, ref, wd, weights, groups))
     terms.update(_object_terms(sim, ref, weights))
     terms["rig"] = _interaction_graph_term(sim, ref, wd, weights)
-    terms.update(_contact_terms(sim, ref, weights))
+    terms.update(_contact_terms(sim, ref, weights, groups))
     terms.update(_energy_terms(sim, prev, weights, dt))
     reward = torch.stack(list(terms.values()), dim=0).prod(0)
     return reward, terms

@@ -12,34 +12,39 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from interprior import schema
-from interprior.mdp.observations import body_index, heading_cos_sin, ig_feature, tan_norm_vectors, to_heading
-
-_NB = schema.NUM_BODIES
-
-SELF_OBS_LAYOUT: tuple[tuple[str, int], ...] = (
-    ("root_height", 1),
-    ("body_pos", 3 * (_NB - 1)),                # bodies 1..51 relative to the root
-    ("body_rot", 6 * _NB),                      # tan-norm, heading frame
-    ("body_linvel", 3 * _NB),
-    ("body_angvel", 3 * _NB),
-    ("obj_pos", 3),                             # object relative to the root
-    ("obj_rot", 6),                             # tan-norm, heading frame
-    ("obj_linvel", 3),
-    ("obj_angvel", 3),
-    ("contact", len(schema.CONTACT_BODIES)),    # object contact flags of the contact bodies
-    ("ig", 3 * _NB),                            # interaction-graph features, every body
-)
-SELF_OBS_SIZE: int = sum(size for _, size in SELF_OBS_LAYOUT)  # 980
+from interprior.assets.embodiment import BodyGroups
+from interprior.mdp.observations import group_index, heading_cos_sin, ig_feature, tan_norm_vectors, to_heading
 
 
-def self_observation(sim) -> Tensor:
-    """[N, SELF_OBS_SIZE] from a `SimState` (object 0)."""
-    n = sim.root_pos.shape[0]
+def self_observation_layout(groups: BodyGroups) -> tuple[tuple[str, int], ...]:
+    nb = groups.num_bodies
+    return (
+        ("root_height", 1),
+        ("body_pos", 3 * (nb - 1)),     # bodies 1.. relative to the root
+        ("body_rot", 6 * nb),           # tan-norm, heading frame
+        ("body_linvel", 3 * nb),
+        ("body_angvel", 3 * nb),
+        ("obj_pos", 3),                 # object relative to the root
+        ("obj_rot", 6),                 # tan-norm, heading frame
+        ("obj_linvel", 3),
+        ("obj_angvel", 3),
+        ("contact", len(groups.contact)),  # object contact flags of the contact bodies
+        ("ig", 3 * nb),                 # interaction-graph features, every body
+    )
+
+
+def self_observation_size(groups: BodyGroups) -> int:
+    """980 for the SMPL-X humanoid."""
+    return sum(size for _, size in self_observation_layout(groups))
+
+
+def self_observation(sim, groups: BodyGroups) -> Tensor:
+    """[N, self_observation_size(groups)] from a `SimState` (object 0)."""
+    n, nb = sim.root_pos.shape[0], groups.num_bodies
     heading = heading_cos_sin(sim.root_rot)
     world = torch.cat([
         sim.body_pos[:, 1:] - sim.root_pos[:, None],                     # nb - 1
-        tan_norm_vectors(sim.body_rot).reshape(n, 2 * _NB, 3),           # 2 nb
+        tan_norm_vectors(sim.body_rot).reshape(n, 2 * nb, 3),           # 2 nb
         sim.body_linvel,                                                  # nb
         sim.body_angvel,                                                  # nb
         sim.obj_pos[:, :1] - sim.root_pos[:, None],                      # 1
@@ -49,6 +54,6 @@ def self_observation(sim) -> Tensor:
         sim.nearest_object_vec,                                           # nb
     ], dim=1)
     local = to_heading(world, heading)
-    ig = ig_feature(local[:, -_NB:]).reshape(n, -1)
-    contact = sim.object_contact.index_select(1, body_index("contact", sim.root_pos.device)).to(sim.root_pos.dtype)
-    return torch.cat([sim.root_pos[:, 2:3], local[:, :-_NB].reshape(n, -1), contact, ig], dim=1)
+    ig = ig_feature(local[:, -nb:]).reshape(n, -1)
+    contact = sim.object_contact.index_select(1, group_index(groups, "contact", sim.root_pos.device)).to(sim.root_pos.dtype)
+    return torch.cat([sim.root_pos[:, 2:3], local[:, :-nb].reshape(n, -1), contact, ig], dim=1)

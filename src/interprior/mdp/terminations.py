@@ -26,10 +26,8 @@ import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.assets.embodiment import BodyGroups
 from interprior.mdp.metrics import body_position_error, object_point_error
-
-KEY = list(schema.KEY_BODIES)
-HANDS = (list(schema.LEFT_HAND), list(schema.RIGHT_HAND))
 
 
 @dataclass(frozen=True)
@@ -49,14 +47,14 @@ def fallen(sim, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
     return sim.root_pos[:, 2] < cfg.fall_height
 
 
-def body_drift(sim, ref) -> Tensor:
+def body_drift(sim, ref, groups: BodyGroups) -> Tensor:
     """[N] mean key-body position error (m)."""
-    return body_position_error(sim.body_pos, ref.body_pos, KEY)
+    return body_position_error(sim.body_pos, ref.body_pos, groups.key)
 
 
-def body_too_far(sim, ref, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
+def body_too_far(sim, ref, groups: BodyGroups, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
     """[N] mean key-body position error above `body_error`."""
-    return body_drift(sim, ref) > cfg.body_error
+    return body_drift(sim, ref, groups) > cfg.body_error
 
 
 def object_drift(sim, ref, points: Tensor) -> Tensor:
@@ -70,26 +68,28 @@ def object_too_far(sim, ref, points: Tensor, cfg: TerminationConfig = Terminatio
     return object_drift(sim, ref, points) > cfg.object_error
 
 
-def interaction_graph_ratio(sim, ref, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
-    """[N, 21] |ig - ig_ref| / max(min(|ig|, |ig_ref|), ig_floor) per key body: the larger of InterMimic's two
+def interaction_graph_ratio(sim, ref, groups: BodyGroups, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
+    """[N, K] |ig - ig_ref| / max(min(|ig|, |ig_ref|), ig_floor) per key body: the larger of InterMimic's two
     ratios (one normalised by |ig_ref|, one by |ig|, each floored)."""
-    ig = sim.nearest_object_vec[:, KEY]
-    ig_ref = ref.nearest_object_vec[:, KEY].to(ig)
+    key = list(groups.key)
+    ig = sim.nearest_object_vec[:, key]
+    ig_ref = ref.nearest_object_vec[:, key].to(ig)
     diff = (ig - ig_ref).norm(dim=-1)
     scale = torch.minimum(ig.norm(dim=-1), ig_ref.norm(dim=-1)).clamp_min(cfg.ig_floor)
     return diff / scale
 
 
-def interaction_graph_broken(sim, ref, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
+def interaction_graph_broken(sim, ref, groups: BodyGroups, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
     """[N] any key body whose interaction-graph ratio exceeds `ig_ratio`."""
-    return (interaction_graph_ratio(sim, ref, cfg) > cfg.ig_ratio).any(dim=-1)
+    return (interaction_graph_ratio(sim, ref, groups, cfg) > cfg.ig_ratio).any(dim=-1)
 
 
-def hand_contacts(sim, ref) -> tuple[Tensor, Tensor]:
+def hand_contacts(sim, ref, groups: BodyGroups) -> tuple[Tensor, Tensor]:
     """([N, 2] reference hand in contact (any body labelled +1), [N, 2] simulated hand touching the object),
     columns left, right."""
-    ref_hand = torch.stack([(ref.contact[:, h] > 0.5).any(-1) for h in HANDS], -1).to(sim.object_contact.device)
-    sim_hand = torch.stack([sim.object_contact[:, h].any(-1) for h in HANDS], -1)
+    hands = [list(h) for h in groups.hands]
+    ref_hand = torch.stack([(ref.contact[:, h] > 0.5).any(-1) for h in hands], -1).to(sim.object_contact.device)
+    sim_hand = torch.stack([sim.object_contact[:, h].any(-1) for h in hands], -1)
     return ref_hand, sim_hand
 
 
@@ -113,7 +113,7 @@ def non_finite(sim) -> Tensor:
 
 # --- combined ----------------------------------------------------------------------------------------------------
 def early_termination(sim, ref, counters: Tensor, object_points: Tensor, progress: Tensor, start: Tensor,
-                      thresholds: TerminationConfig = TerminationConfig()
+                      groups: BodyGroups, thresholds: TerminationConfig = TerminationConfig()
                       ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """All checks for one control step. `counters` [N, 2] are the hand lost-contact counters *before* this step;
     they are updated here from this step's contacts and returned.
@@ -122,14 +122,14 @@ def early_termination(sim, ref, counters: Tensor, object_points: Tensor, progres
     docstring): fall, non_finite, and with `thresholds.enabled` also body, object, interaction_graph,
     hand_contact - those four only where progress > start + 1."""
     cfg = thresholds
-    ref_hand, sim_hand = hand_contacts(sim, ref)
+    ref_hand, sim_hand = hand_contacts(sim, ref, groups)
     counters = update_hand_contact_counter(counters, ref_hand, sim_hand)
     reasons = {"fall": fallen(sim, cfg), "non_finite": non_finite(sim)}
     if cfg.enabled:
         settled = (progress > start + 1).to(sim.root_pos.device)
-        reasons["body"] = settled & body_too_far(sim, ref, cfg)
+        reasons["body"] = settled & body_too_far(sim, ref, groups, cfg)
         reasons["object"] = settled & object_too_far(sim, ref, object_points, cfg)
-        reasons["interaction_graph"] = settled & interaction_graph_broken(sim, ref, cfg)
+        reasons["interaction_graph"] = settled & interaction_graph_broken(sim, ref, groups, cfg)
         reasons["hand_contact"] = settled & hand_contact_lost(counters, cfg)
     terminated = torch.stack(list(reasons.values()), -1).any(-1)
     return terminated, reasons, counters

@@ -18,10 +18,10 @@ import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.assets.kinematics import KinematicTree
 from interprior.assets.scene import Scene
 from interprior.data.state import ResetState
 from interprior.rotations import matrix_to_quat, quat_apply, quat_apply_inverse
-from interprior.assets.kinematics import KinematicTree
 
 CONTACT_FORCE_THRESHOLD = 0.1  # N; a body is in contact when a contact sensor reports a force above this
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import mujoco
+import mujoco_warp as mjw
 import numpy as np
 import torch
-from torch import Tensor
-
-import mujoco_warp as mjw
 import warp as wp
+from torch import Tensor
 
 from interprior.sim.randomization import (
     DERIVED_FIELDS,

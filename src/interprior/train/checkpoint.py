@@ -28,8 +28,15 @@ from typing import Any
 import torch
 
 # config (de)serialisation lives in interprior.config; these names are re-exported for existing imports
-from interprior.config import (ConfigMismatch, apply_overrides, config_diff, config_to_dict,  # noqa: F401
-                               dict_to_config, flatten, split_meta)
+from interprior.config import (  # noqa: F401
+    ConfigMismatch,
+    apply_overrides,
+    config_diff,
+    config_to_dict,
+    dict_to_config,
+    flatten,
+    split_meta,
+)
 from interprior.errors import DataFileError
 
 _STEP_RE = re.compile(r"^step_(\d+)\.pt$")

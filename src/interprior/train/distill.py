@@ -33,15 +33,15 @@ from pathlib import Path
 import torch
 
 from interprior.algos.distill import DistillBuffer, LossWeights, distillation_losses
+from interprior.data.selection import DataSelection
 from interprior.envs.goal import GoalEnv
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import DataFileError, InterpriorError
 from interprior.mdp.goal_masks import MaskSampling
 from interprior.mdp.goals import GoalLayout, entry_mask
-from interprior.mdp.self_observation import SELF_OBS_SIZE
+from interprior.mdp.self_observation import self_observation_size
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset
 from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm, load_run_checkpoint
-from interprior.data.selection import DataSelection
 from interprior.train.export import load_expert
 from interprior.train.progress import Progress, TensorBoardLogger
 
@@ -179,12 +179,13 @@ class PriorDistiller:
         self.expert.to(dev)
         for p in self.expert.parameters():
             p.requires_grad_(False)
-        self.model = MaskedGoalPrior(SELF_OBS_SIZE, self.env.act_dim, cfg.goals, cfg.model).to(dev)
+        self.state_dim = self_observation_size(self.env.groups)
+        self.model = MaskedGoalPrior(self.state_dim, self.env.act_dim, cfg.goals, cfg.model).to(dev)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr)
         n = cfg.env.num_envs
         self.generator = torch.Generator().manual_seed(cfg.optim.seed)
         self.goal_env = GoalEnv(self.env, cfg.goals, cfg.masks, generator=self.generator)
-        self.buffer = DistillBuffer(cfg.optim.horizon, n, SELF_OBS_SIZE, self.env.act_dim, cfg.goals,
+        self.buffer = DistillBuffer(cfg.optim.horizon, n, self.state_dim, self.env.act_dim, cfg.goals,
                                     cfg.model.latent_dim, dev)
         self.eps = torch.zeros(n, cfg.model.latent_dim, device=dev)
         self.use_prior = torch.zeros(n, dtype=torch.bool)
@@ -204,7 +205,7 @@ class PriorDistiller:
         return self.run.save(self.iteration, {
             "format": FORMAT, "kind": "prior", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "samples": self.samples, "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
-            "state_dim": SELF_OBS_SIZE, "act_dim": self.env.act_dim,
+            "state_dim": self.state_dim, "act_dim": self.env.act_dim,
         })
 
     # --- episodes ---------------------------------------------------------------------------------------------

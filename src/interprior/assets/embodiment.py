@@ -1,0 +1,118 @@
+"""The body as data: an `Embodiment` names a humanoid's bodies, their tree, its hinge joints and its named body
+groups; `BodyGroups` is those groups resolved to indices, built once when an env is made and handed to every mdp
+kernel (which therefore name no body of their own).
+
+The SMPL-X humanoid comes in two instances, `full` (153 DoF) and `body_only` (rigid hands, 63 DoF). Both keep all
+52 bodies in the motion file's order, so per-body state always has the same rows. Groups are declared by body name
+and resolved here; an unknown name is an error naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from interprior import schema
+from interprior.errors import InterpriorError
+
+# the hinge axes of every SMPL-X joint: three serial hinges x, y, z (intrinsic XYZ Euler angles)
+XYZ_HINGES = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class BodyGroups:
+    """Named body groups as index tuples into the body's rows: what observation, reward, termination, goal and
+    metric kernels receive. `rotation` are the bodies whose rotations are tracked; hands list the wrist first."""
+
+    num_bodies: int
+    key: tuple[int, ...]  # tracking errors (E_h) and terminations
+    rotation: tuple[int, ...]
+    contact: tuple[int, ...]  # bodies whose object contact is observed and rewarded
+    left_hand: tuple[int, ...]
+    right_hand: tuple[int, ...]
+    fingertips: tuple[int, ...]
+    feet: tuple[int, ...]
+
+    @property
+    def hands(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return self.left_hand, self.right_hand
+
+    @property
+    def non_hand(self) -> tuple[int, ...]:
+        """Every body outside both hands."""
+        hand = set(self.left_hand + self.right_hand)
+        return tuple(i for i in range(self.num_bodies) if i not in hand)
+
+    @property
+    def grasp(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Per hand: the wrist and the fingertips of that hand."""
+        return tuple((h[0],) + tuple(b for b in self.fingertips if b in h) for h in self.hands)
+
+
+@dataclass(frozen=True)
+class Embodiment:
+    """A humanoid as data. `groups` maps a group name to body names; `jointed_bodies` carry hinge joints with
+    `hinge_axes` each (bodies without joints are welded to their parent)."""
+
+    name: str
+    body_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    jointed_bodies: tuple[int, ...]
+    hinge_axes: tuple[tuple[float, float, float], ...]
+    groups: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def num_bodies(self) -> int:
+        return len(self.body_names)
+
+    @property
+    def num_dofs(self) -> int:
+        return len(self.jointed_bodies) * len(self.hinge_axes)
+
+    @cached_property
+    def body_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.body_names)}
+
+    def group(self, name: str) -> tuple[int, ...]:
+        """The indices of group `name`'s bodies (an unknown group or body is an error naming it)."""
+        named = dict(self.groups)
+        if name not in named:
+            raise InterpriorError(f"embodiment {self.name!r} has no body group {name!r}; it has {', '.join(named)}")
+        missing = [b for b in named[name] if b not in self.body_index]
+        if missing:
+            raise InterpriorError(f"embodiment {self.name!r}: group {name!r} names unknown bodies {missing}")
+        return tuple(self.body_index[b] for b in named[name])
+
+    @cached_property
+    def resolved(self) -> BodyGroups:
+        """The groups as indices: resolved once, shared by every env of this body."""
+        return BodyGroups(num_bodies=self.num_bodies, **{f: self.group(f) for f in (
+            "key", "rotation", "contact", "left_hand", "right_hand", "fingertips", "feet")})
+
+
+def _smplx_groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    names = schema.BODY_NAMES
+    by_index = lambda indices: tuple(names[i] for i in indices)  # noqa: E731
+    return (
+        ("key", by_index(schema.KEY_BODIES)),
+        ("rotation", by_index(schema.NOHAND_BODIES)),
+        ("contact", by_index(schema.CONTACT_BODIES)),
+        ("left_hand", by_index(schema.LEFT_HAND)),
+        ("right_hand", by_index(schema.RIGHT_HAND)),
+        ("fingertips", by_index(schema.FINGERTIPS)),
+        ("feet", by_index(schema.FEET)),
+    )
+
+
+def smplx(variant: schema.HumanoidVariant) -> Embodiment:
+    return Embodiment(name=variant.name, body_names=schema.BODY_NAMES, parents=schema.BODY_PARENTS,
+                      jointed_bodies=variant.jointed_bodies, hinge_axes=XYZ_HINGES, groups=_smplx_groups())
+
+
+EMBODIMENTS: dict[str, Embodiment] = {name: smplx(v) for name, v in schema.VARIANTS.items()}
+
+
+def embodiment(name: str) -> Embodiment:
+    if name not in EMBODIMENTS:
+        raise InterpriorError(f"unknown embodiment {name!r}; choose from {', '.join(EMBODIMENTS)}")
+    return EMBODIMENTS[name]
