@@ -11,9 +11,6 @@ from interprior import schema
 from interprior.data.intermimic import clip_to_tensor, list_clips, load_clip, save_clip
 from interprior.errors import DataFileError
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/omomo_sample"
-needs_sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"sample data not found at {SAMPLE}")
-
 IDENTITY_XYZW = torch.tensor([0.0, 0.0, 0.0, 1.0])
 
 
@@ -219,10 +216,7 @@ def test_list_clips(tmp_path):
 # --- real data ------------------------------------------------------------------------------------------------
 
 
-@needs_sample
-@pytest.mark.parametrize("folder", ["OMOMO", "OMOMO_new"])
-def test_real_clip_round_trip_is_bit_exact(tmp_path, folder):
-    path = SAMPLE / folder / "sub2_largetable_000.pt"
+def _check_round_trip_is_bit_exact(path: Path, tmp_path: Path) -> None:
     raw = torch.load(path, map_location="cpu", weights_only=True).detach()
     out = tmp_path / path.name
     save_clip(load_clip(path), out)
@@ -232,9 +226,17 @@ def test_real_clip_round_trip_is_bit_exact(tmp_path, folder):
     assert torch.equal(bits(clip_to_tensor(load_clip(out))), bits(raw))
 
 
-@needs_sample
-def test_retarget_clip_drops_leading_zero_frame():
-    path = SAMPLE / "OMOMO_retarget" / "sub2_woodchair_003.pt"
+def test_generated_clip_round_trip_is_bit_exact(tmp_path, synth_data):
+    _check_round_trip_is_bit_exact(synth_data.path("sub0_cylinder_003"), tmp_path)
+
+
+@pytest.mark.parametrize("folder", ["OMOMO", "OMOMO_new"])
+def test_real_clip_round_trip_is_bit_exact(tmp_path, folder, sample_dir):
+    _check_round_trip_is_bit_exact(sample_dir / folder / "sub2_largetable_000.pt", tmp_path)
+
+
+def test_retarget_clip_drops_leading_zero_frame(sample_dir):
+    path = sample_dir / "OMOMO_retarget" / "sub2_woodchair_003.pt"
     raw = torch.load(path, map_location="cpu", weights_only=True).detach()
     clip = load_clip(path)
     assert clip.num_frames == raw.shape[0] - 1

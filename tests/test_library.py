@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +11,6 @@ from interprior import schema
 from interprior.data.clip import Clip, finite_difference
 from interprior.data.intermimic import list_clips, load_clip
 from interprior.data.library import FrameState, MotionLibrary
-
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/omomo_sample"
-needs_sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"sample data not found at {SAMPLE}")
 
 
 def random_clip(name: str, frames: int, seed: int) -> Clip:
@@ -110,9 +106,19 @@ def test_bad_library_input(clips):
         MotionLibrary(clips)
 
 
-@needs_sample
-def test_library_from_sample_folder():
-    folder = SAMPLE / "OMOMO_retarget"
+def test_library_from_generated_folder(synth_data):
+    lib = MotionLibrary.from_path(synth_data.clips_dir)
+    files = list_clips(synth_data.clips_dir)
+    assert lib.num_clips == len(synth_data.rows) == len(files) and lib.clip_names == [p.stem for p in files]
+    assert set(lib.object_names) == {row["object"] for row in synth_data.rows}
+    clip = load_clip(files[3])
+    ids = torch.full((clip.num_frames,), 3)
+    state = lib.frame_state(ids, torch.arange(clip.num_frames))
+    assert torch.equal(state.body_pos, clip.body_pos) and torch.equal(state.obj_rot, clip.obj_rot)
+
+
+def test_library_from_sample_folder(sample_dir):
+    folder = sample_dir / "OMOMO_retarget"
     lib = MotionLibrary.from_path(folder)
     files = list_clips(folder)
     assert lib.num_clips == 27 and lib.clip_names == [p.stem for p in files]

@@ -4,6 +4,21 @@ from interprior.data.intermimic import list_clips, load_clip
 from interprior.eval.replay import kinematic_replay, physics_replay
 
 
+def test_kinematic_replay_fitted_skeleton_every_generated_clip(synth_data):
+    for clip in synth_data.clips():
+        report, _, _ = kinematic_replay(clip, skeleton="fitted")
+        assert report.inconsistent_bodies == []
+        assert report.body_error_max_cm < 0.01, report  # made on the default humanoid: the fit is exact
+
+
+def test_physics_replay_baseline_falls_on_a_generated_clip(synth_data):
+    clip = synth_data.clips("cylinder")[0]
+    report, _, qpos = physics_replay(clip, synth_data.objects_dir, record=True)
+    assert report.fell and 10 < report.frames_before_fall < clip.num_frames
+    assert report.e_h_cm > 0 and report.e_o_cm is not None and report.e_o_cm >= 0
+    assert qpos.shape[0] == report.frames_simulated + 1
+
+
 def test_kinematic_replay_fitted_skeleton_every_omomo_new_clip(sample_dir):
     paths = list_clips(sample_dir / "OMOMO_new")
     assert len(paths) == 27

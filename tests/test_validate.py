@@ -14,8 +14,6 @@ from interprior.commands import data as data_command
 from interprior.data.intermimic import clip_from_tensor, list_clips, save_clip
 from interprior.data.validate import Finding, validate_clip, validate_file
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/omomo_sample"
-needs_sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"sample data not found at {SAMPLE}")
 INDEX_FINGERS = ["L_Index1", "L_Index2", "L_Index3", "R_Index1", "R_Index2", "R_Index3"]
 
 
@@ -108,9 +106,8 @@ def test_validate_file_turns_load_errors_into_findings(tmp_path):
 # --- real releases ---------------------------------------------------------------------------------------------
 
 
-@needs_sample
-def test_omomo_new_has_no_chain_warnings():
-    files = list_clips(SAMPLE / "OMOMO_new")
+def test_omomo_new_has_no_chain_warnings(sample_dir):
+    files = list_clips(sample_dir / "OMOMO_new")
     assert len(files) == 27
     for path in files:
         clip, findings = validate_file(path)
@@ -118,11 +115,10 @@ def test_omomo_new_has_no_chain_warnings():
         assert [f for f in findings if f.severity != "info"] == [], path.name
 
 
-@needs_sample
-def test_omomo_first_release_names_exactly_the_index_fingers():
+def test_omomo_first_release_names_exactly_the_index_fingers(sample_dir):
     # In the first release the finger positions are shifted by one finger (the index slots hold other joints);
     # with a fixed hand pose only the index bodies contradict the rotations.
-    files = list_clips(SAMPLE / "OMOMO")
+    files = list_clips(sample_dir / "OMOMO")
     assert len(files) == 27
     for path in files:
         _, findings = validate_file(path)
@@ -130,9 +126,8 @@ def test_omomo_first_release_names_exactly_the_index_fingers():
         assert findings[0].bodies == INDEX_FINGERS, path.name
 
 
-@needs_sample
-def test_omomo_retarget_reports_the_dropped_frame_only():
-    for path in list_clips(SAMPLE / "OMOMO_retarget"):
+def test_omomo_retarget_reports_the_dropped_frame_only(sample_dir):
+    for path in list_clips(sample_dir / "OMOMO_retarget"):
         _, findings = validate_file(path)
         assert [(f.severity, f.code) for f in findings] == [("info", "load_note")], path.name
         assert "dropped 1 leading zero frame" in findings[0].message
@@ -148,9 +143,24 @@ def run_cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-@needs_sample
-def test_inspect_json_on_sample_folder(capsys):
-    status = run_cli(["data", "inspect", str(SAMPLE / "OMOMO"), "--json"])
+def test_inspect_json_on_generated_folder(capsys, synth_data):
+    status = run_cli(["data", "inspect", str(synth_data.clips_dir), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert (report["num_files"], report["num_loaded"], report["num_failed"]) == (6, 6, 0)
+    assert report["finding_counts"] == {"error": 0, "warning": 0, "info": 0}  # clean, chain-consistent clips
+    by_name = {c["name"]: c for c in report["clips"]}
+    assert sorted(by_name) == sorted(synth_data.names())
+    for row in synth_data.rows:
+        clip = by_name[row["clip"]]
+        assert (clip["subject"], clip["object"], clip["frames"], clip["fps"]) == ("sub0", row["object"], row["frames"],
+                                                                                30.0)
+        assert 0.0 < clip["contact"]["object_in_contact"] < 1.0  # held for part of the clip
+    assert report["total_frames"] == sum(r["frames"] for r in synth_data.rows)
+
+
+def test_inspect_json_on_sample_folder(capsys, sample_dir):
+    status = run_cli(["data", "inspect", str(sample_dir / "OMOMO"), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert status == 0
     assert (report["num_files"], report["num_loaded"], report["num_failed"]) == (27, 27, 0)

@@ -72,13 +72,11 @@ def _group_line(columns: list[Column], widths: list[int], groups: tuple[Group, .
         starts.append(pos)
         pos += w
     out = ""
-    for g in groups:
+    for i, g in enumerate(groups):
         a, b = keys.index(g.first), keys.index(g.last)
-        start, end = starts[a], starts[b] + widths[b]
-        sep = columns[a].sep if a > 0 else ""
-        lead = start - len(out)
-        out += (" " * max(0, lead - len(sep)) + sep)[:lead] if lead > 0 else ""
-        out += f"{g.title:^{end - start}s}"
+        sep = columns[a].sep if i else ""
+        out += " " * max(0, starts[a] - len(out) - len(sep)) + sep  # titles that overflow push the next one
+        out += f"{g.title:^{starts[b] + widths[b] - starts[a]}s}"
     return out.rstrip()
 
 

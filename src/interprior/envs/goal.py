@@ -220,6 +220,8 @@ class GoalEnv:
         dev_rows = rows.to(bits.device)
         parts = {}
         for f in fields(ref):
+            if f.name == "dof_pos":  # goals read no joint angles (and the file's 153 differ from a variant's)
+                continue
             value = getattr(ref, f.name).clone()
             value[dev_rows, -1] = getattr(self.caller_target, f.name)[dev_rows].to(value)
             parts[f.name] = value
