@@ -147,13 +147,13 @@ def test_last_layer_reads_token_zero_only():
 
 
 # --- end to end ----------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    from interprior.data.synth.dataset import SynthOptions, write_dataset
+PICKUP = "sub0_box_005"  # the run's synthetic box pickup (the bundled expert's skill and object)
 
-    out = tmp_path_factory.mktemp("synth")
-    write_dataset(SynthOptions(out=out, clips=1, objects=("box",), skills=("pickup",)))
-    return out
+
+@pytest.fixture(scope="module")
+def synthetic(synth_data):
+    assert synth_data.names("box")[1] == PICKUP and synth_data.rows[5]["skill"] == "pickup"
+    return synth_data
 
 
 def _tiny_distill_config(synthetic):
@@ -168,7 +168,8 @@ def _tiny_distill_config(synthetic):
     expert_cfg, _, _ = load_expert(expert)
     cfg = cpu_preset(DistillConfig())
     cfg.expert = str(Path(expert).resolve())
-    cfg.data = replace(expert_cfg.data, data=str(synthetic / "clips"), objects=str(synthetic / "objects"))
+    cfg.data = replace(expert_cfg.data, data=str(synthetic.clips_dir), objects=str(synthetic.objects_dir),
+                       object_name="box", clips=(PICKUP,))
     cfg.env = replace(expert_cfg.env, num_envs=4, psi_slots=1, episode_length=4)  # episodes end inside a rollout
     cfg.model = PriorModelConfig(**TINY)
     cfg.optim.horizon, cfg.optim.epochs, cfg.optim.minibatches = 6, 1, 2
@@ -244,7 +245,7 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "snapshot",
                  "--max-frames", "40"]) == 0
     table = capsys.readouterr().out
-    assert "sub0_box_000" in table and "zero goal" in table and "success: prior + goal" in table
+    assert PICKUP in table and "zero goal" in table and "success: prior + goal" in table
     assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "full", "--max-frames", "20",
                  "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
@@ -309,14 +310,14 @@ def test_train_prior_cli_builds_from_the_expert(synthetic, tmp_path, capsys):
     from interprior.commands.train import build_prior_config
 
     args = build_parser().parse_args(["train", "prior", "--expert", str(bundled_expert_path()),
-                                      "--data", str(synthetic / "clips"), "--objects", str(synthetic / "objects"),
+                                      "--data", str(synthetic.clips_dir), "--objects", str(synthetic.objects_dir),
                                       "--out", str(tmp_path / "r"), "--set", "torch_threads=1",
                                       "--set", "loss.temporal=0.05"])
     cfg = build_prior_config(args)
     assert cfg.env.action_mode == "residual"  # the expert's env config; the student acts in delta mode
     assert cfg.student_actions == "delta"
     assert cfg.loss.temporal == 0.05 and cfg.torch_threads == 1 and cfg.model.width == 128
-    assert cfg.data.data == str(synthetic / "clips") and cfg.env.num_envs == 32
+    assert cfg.data.data == str(synthetic.clips_dir) and cfg.env.num_envs == 32
 
 
 def test_bench_prior_times_both_runtimes(capsys):

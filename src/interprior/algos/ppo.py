@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from interprior.distributed import all_reduce_mean_, all_reduce_sum_, average_gradients
+from interprior.models.policy import Policy, is_policy
 
 
 @dataclass
@@ -57,10 +58,17 @@ class PPOConfig:
 class RolloutBuffer:
     """Fixed-size ``[horizon, num_envs, ...]`` storage of one rollout plus GAE advantages/returns."""
 
-    def __init__(self, num_envs: int, horizon: int, obs_dim: int, act_dim: int, device="cpu"):
+    def __init__(self, num_envs: int, horizon: int, obs_dim: "int | dict[str, tuple]", act_dim: int, device="cpu"):
+        """`obs_dim`: the size of a flat observation, or a structured one as {name: per-env shape} (e.g. a goal
+        policy's self observation, goal features, bits and times), stored as named tensors and handed to the
+        policy's `evaluate` / `update_normalizer` as a dict of the same names."""
         self.num_envs, self.horizon, self.device = num_envs, horizon, torch.device(device)
         z = lambda *s: torch.zeros(horizon, num_envs, *s, device=self.device)  # noqa: E731
-        self.obs, self.actions = z(obs_dim), z(act_dim)
+        if isinstance(obs_dim, dict):
+            self.obs = {name: z(*shape) for name, shape in obs_dim.items()}
+        else:
+            self.obs = z(obs_dim)
+        self.actions = z(act_dim)
         self.log_probs, self.values, self.rewards = z(), z(), z()
         self.dones = torch.zeros(horizon, num_envs, dtype=torch.bool, device=self.device)  # terminated
         self.timeouts = torch.zeros_like(self.dones)
@@ -82,7 +90,11 @@ class RolloutBuffer:
         if self.full:
             raise RuntimeError(f"rollout buffer full ({self.horizon} steps); call clear() first")
         t = self.step
-        self.obs[t] = obs
+        if isinstance(self.obs, dict):
+            for name, value in obs.items():
+                self.obs[name][t] = value
+        else:
+            self.obs[t] = obs
         self.actions[t] = actions
         self.log_probs[t] = log_probs
         self.values[t] = values
@@ -116,14 +128,20 @@ class RolloutBuffer:
 
     def flat(self) -> dict[str, torch.Tensor]:
         n = self.horizon * self.num_envs
+        flat = lambda x: x.reshape((n,) + x.shape[2:])  # noqa: E731
         return {
-            "obs": self.obs.reshape(n, -1),
+            "obs": {k: flat(v) for k, v in self.obs.items()} if isinstance(self.obs, dict) else flat(self.obs),
             "actions": self.actions.reshape(n, -1),
             "log_probs": self.log_probs.reshape(n),
             "values": self.values.reshape(n),
             "advantages": self.advantages.reshape(n),
             "returns": self.returns.reshape(n),
         }
+
+
+def select_rows(obs, idx: torch.Tensor):
+    """Rows `idx` of a flat observation tensor or of every tensor of a structured (dict) one."""
+    return {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
 
 
 def bound_loss(mu: torch.Tensor, bound: float = 1.0) -> torch.Tensor:
@@ -137,7 +155,10 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
 
 
 class PPO:
-    def __init__(self, model, cfg: PPOConfig):
+    def __init__(self, model: Policy, cfg: PPOConfig):
+        if not is_policy(model):
+            raise TypeError(f"PPO trains a Policy (act, evaluate, value, update_normalizer, actor_parameters, "
+                            f"critic_parameters); {type(model).__name__} lacks some")
         self.model, self.cfg = model, cfg
         # one Adam, two parameter groups = separate actor / critic learning rates
         self.optimizer = torch.optim.Adam(
@@ -179,7 +200,7 @@ class PPO:
             perm = torch.randperm(n, generator=self.generator).to(adv.device)
             for start in range(0, n - mb + 1, mb):  # drop the ragged tail: equal step counts on all ranks
                 idx = perm[start : start + mb]
-                log_prob, entropy, value, mu = model.evaluate(data["obs"][idx], data["actions"][idx])
+                log_prob, entropy, value, mu = model.evaluate(select_rows(data["obs"], idx), data["actions"][idx])
                 log_ratio = log_prob - data["log_probs"][idx]
                 ratio = log_ratio.exp()
                 a = adv[idx]
