@@ -358,8 +358,9 @@ def test_max_hulls_and_cache_key(assets, synth_data, hull_cache):
 # --------------------------------------------------------------------------------------------------------------
 # the OMOMO sample meshes (real data, where ../shared is present): every check above on each of them
 # --------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sample_meshes(assets, objects_dir):
-    """Hulls, surface points, body frame and mass of each sample mesh."""
+    """Hulls, surface points, body frame and mass of each sample mesh (decomposing them all, cold: about 1 min)."""
 
     def check(name):
         asset = assets(name)

@@ -238,6 +238,7 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert second.iteration == 2 and second.samples == 48
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
         assert torch.equal(a, b)
+    assert torch.equal(first.generator.get_state(), second.generator.get_state())  # goals and ε continue the stream
     second.train()
     assert second.iteration == 3 and second.samples == 72 and len(second.history) == 3
     capsys.readouterr()

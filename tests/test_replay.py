@@ -1,4 +1,4 @@
-import pytest
+"""Kinematic and physics replay: on the generated clips (always) and on the OMOMO sample releases (where present)."""
 
 from interprior.data.intermimic import list_clips, load_clip
 from interprior.eval.replay import kinematic_replay, physics_replay

@@ -63,6 +63,7 @@ def test_training_resumes_with_same_step_count(clips, synth_data, tmp_path):
     from interprior.train.expert import ExpertTrainer
 
     cfg = _tiny_config(clips, synth_data, num_envs=4, horizon=4, minibatch=16, hidden=(32, 32), total_samples=32)
+    cfg.env = dataclasses.replace(cfg.env, psi_slots=2, psi_update_prob=1.0)  # PSI on: it must survive a resume
     first = ExpertTrainer(cfg, tmp_path / "run")
     first.train()
     assert first.iteration == 2 and first.samples == 32
@@ -71,6 +72,11 @@ def test_training_resumes_with_same_step_count(clips, synth_data, tmp_path):
     assert second.iteration == 2 and second.samples == 32
     for a, b in zip(first.model.parameters(), second.model.parameters()):
         assert torch.equal(a, b)
+    # the env's random stream and the PSI buffer resume as they were saved
+    assert torch.equal(first.env.generator.get_state(), second.env.generator.get_state())
+    assert first.env.psi is not None
+    assert torch.equal(first.env.psi.states, second.env.psi.states)
+    assert torch.equal(first.env.psi.scores, second.env.psi.scores)
     second.train()
     assert second.iteration == 3 and len(second.history) == 3
 
@@ -197,7 +203,8 @@ def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, synt
         mu = 0.3 * torch.randn(4, env.act_dim, generator=torch.Generator().manual_seed(step))
         label = expert_labels(env, TrackingConfig(action_mode="residual", residual_scale=0.5), mu)
         current = env.current_dof_pos().double()
-        ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, env.frame + 1)][:, env.variant.dof_index].double()
+        rows = env.ref.flat(env.clip_ids, env.frame + 1)
+        ref_next = env.ref.tracks["dof_pos"][rows][:, env.variant.dof_index].double()
         unclamped = label.abs() < 1
         assert unclamped.float().mean() > 0.9
         want = ref_next + 0.5 * mu.double().clamp(-1, 1)

@@ -96,7 +96,8 @@ def cpu_and_warp(scene, n, graph=True):
     return cpu, warp
 
 
-@pytest.mark.parametrize("with_box", [False, True], ids=["humanoid", "humanoid+box"])
+@pytest.mark.parametrize("with_box", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["humanoid", "humanoid+box"])
 def test_parity_with_cpu_backend(scene, box_scene, with_box):
     scene = box_scene if with_box else scene
     n = 3
@@ -226,7 +227,9 @@ def test_randomized_worlds_differ_and_match_cpu(scene):
                           torch.as_tensor(model.body_mass[1:]) * 1.5)
     # the subtree masses were recomputed the same way in both engines
     subtree = warp.backend.model_field("body_subtreemass")
-    assert abs(float(subtree[2, 1]) - cpu.backend._models[2].body_subtreemass[1]) < 1e-3
+    copies = model_copies(model, n)
+    apply_to_models(copies, model, rand)  # what the CPU backend's randomize writes into its per-env models
+    assert abs(float(subtree[2, 1]) - copies[2].body_subtreemass[1]) < 1e-3
     # a subset: world 3 back to nominal, world 2 keeps its values
     warp.backend.randomize(DynamicsRandomization.nominal(model, 1), torch.tensor([3]))
     mass = warp.backend.model_field("body_mass")

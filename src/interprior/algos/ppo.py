@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from interprior.distributed import all_reduce_mean_, all_reduce_sum_, average_gradients
+from interprior.models.actor_critic import ActorCritic
 from interprior.models.policy import Policy, is_policy
 
 
@@ -161,16 +162,34 @@ class PPO:
                             f"critic_parameters); {type(model).__name__} lacks some")
         self.model, self.cfg = model, cfg
         # one Adam, two parameter groups = separate actor / critic learning rates
-        self.optimizer = torch.optim.Adam(
-            [
-                {"params": list(model.actor_parameters()), "lr": cfg.actor_lr, "name": "actor"},
-                {"params": list(model.critic_parameters()), "lr": cfg.critic_lr, "name": "critic"},
-            ]
-        )
+        groups = [
+            {"params": list(model.actor_parameters()), "lr": cfg.actor_lr, "name": "actor"},
+            {"params": list(model.critic_parameters()), "lr": cfg.critic_lr, "name": "critic"},
+        ]
+        # the fused kernel: the same Adam update in one pass over all parameters instead of a dozen tensor ops per
+        # parameter (on the CPU preset's 1.8 M parameters: ~1 ms a step instead of 3-9 ms)
+        self._fused = _fused_adam_ok([p for g in groups for p in g["params"]])
+        self.optimizer = torch.optim.Adam(groups, fused=True if self._fused else None)
         self.generator = torch.Generator().manual_seed(cfg.seed)
 
     def _params(self):
         return [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    def _evaluator(self, obs):
+        """(inputs, evaluate(inputs[idx], actions)): for the MLP actor-critic the observations are normalised once
+        per update (the statistics stay fixed during it; row by row, so exactly what `model.evaluate` computes per
+        minibatch), other policies evaluate raw observations."""
+        model = self.model
+        if type(model) is not ActorCritic or not torch.is_tensor(obs):
+            return obs, model.evaluate
+        with torch.no_grad():
+            x = model.normalize(obs)
+
+        def evaluate(x_rows, actions):
+            mu, value = model.actor(x_rows), model.critic(x_rows).squeeze(-1)
+            return model.log_prob(mu, actions), model.entropy(value.shape), value, mu
+
+        return x, evaluate
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         """Fold the rollout's observations into the model's normaliser (the only place it is updated; the
@@ -196,11 +215,12 @@ class PPO:
         sums = torch.zeros(7, device=adv.device)  # policy, value, bound, entropy, kl, clipfrac, grad_norm
         count = 0
         model.train()
+        inputs, evaluate = self._evaluator(data["obs"])
         for _ in range(cfg.epochs):
             perm = torch.randperm(n, generator=self.generator).to(adv.device)
             for start in range(0, n - mb + 1, mb):  # drop the ragged tail: equal step counts on all ranks
                 idx = perm[start : start + mb]
-                log_prob, entropy, value, mu = model.evaluate(select_rows(data["obs"], idx), data["actions"][idx])
+                log_prob, entropy, value, mu = evaluate(select_rows(inputs, idx), data["actions"][idx])
                 log_ratio = log_prob - data["log_probs"][idx]
                 ratio = log_ratio.exp()
                 a = adv[idx]
@@ -258,3 +278,17 @@ class PPO:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
+        # a checkpoint records its optimiser's implementation flags; keep this run's (older checkpoints: unfused)
+        for group in self.optimizer.param_groups:
+            group["fused"] = True if self._fused else None
+            if self._fused:
+                group["foreach"] = None
+                for p in group["params"]:
+                    st = self.optimizer.state.get(p, {})
+                    if torch.is_tensor(st.get("step")):  # the fused kernel wants float32 steps beside the parameter
+                        st["step"] = st["step"].to(p.device, torch.float32)
+
+
+def _fused_adam_ok(params) -> bool:
+    """Whether torch's fused Adam takes these parameters (float32, on the CPU or a CUDA device)."""
+    return bool(params) and all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") for p in params)

@@ -19,6 +19,8 @@ from torch import Tensor
 
 from interprior import schema
 from interprior.assets.kinematics import KinematicTree
+from interprior.sim.cpu_state import CpuStateReader
+from interprior.sim.nearest import SurfaceIndex
 from interprior.assets.scene import Scene
 from interprior.data.state import ResetState
 from interprior.rotations import matrix_to_quat, quat_apply, quat_apply_inverse
@@ -140,9 +142,15 @@ class BatchedSim:
         self.active = torch.zeros(self.num_envs, dtype=torch.long, device=dev)
         self.points_by_object = torch.as_tensor(np.stack(pts), dtype=dt, device=dev) if pts else None  # [K, P, 3]
         self.object_points = self.points_by_object[0] if pts else None  # [P, 3] (object 0's, or per env below)
+        # CPU: exact KD-tree search per object (the brute-force product below stays for GPU backends)
+        on_cpu = torch.device(dev).type == "cpu"
+        self._surface = SurfaceIndex(self.points_by_object) if pts and on_cpu else None
+        # CPU: the whole state from numpy and MuJoCo's C kinematics (`cpu_state`); the torch path serves GPUs
+        self.cpu_reader = CpuStateReader(scene, self._surface) if on_cpu else None
         self._park_pos, self._park_rot = (t.to(dev, dt) for t in parking_poses(pts)) if pts else (None, None)
         self.nq, self.nv = scene.model.nq, scene.model.nv
         self.seconds = 0.0  # wall time spent stepping and extracting state (for overhead reports)
+        self.step_seconds = 0.0  # of which in the backend's physics stepping alone
 
     # --- control --------------------------------------------------------------------------------------------
     def action_to_targets(self, action: Tensor) -> Tensor:
@@ -156,7 +164,9 @@ class BatchedSim:
         ctrl = self.action_to_targets(action) if action is not None else targets
         start = time.perf_counter()
         self.backend.step(ctrl)
-        self.seconds += time.perf_counter() - start
+        took = time.perf_counter() - start
+        self.seconds += took
+        self.step_seconds += took
 
     # --- objects in use -------------------------------------------------------------------------------------
     def set_active(self, env_ids: Tensor, objects: Tensor) -> None:
@@ -236,7 +246,31 @@ class BatchedSim:
         finally:
             self.seconds += time.perf_counter() - start
 
+    def _nearest(self, body_pos: Tensor, obj_pos: Tensor, obj_rot: Tensor, env_ids: Tensor | None) -> Tensor:
+        """[n, 52, 3] vectors from each body to the nearest surface point of its env's active object."""
+        if self._surface is None:
+            return nearest_point_vectors(body_pos, obj_pos, obj_rot, self.env_points(env_ids))
+        active = None
+        if self.num_objects > 1:
+            active = self.active if env_ids is None else self.active[env_ids.to(self.device)]
+        return self._surface.vectors(body_pos, obj_pos, obj_rot, active)
+
     def _state(self, env_ids: Tensor | None) -> SimState:
+        if self.cpu_reader is not None:
+            return self._state_cpu(env_ids)
+        return self._state_torch(env_ids)
+
+    def _state_cpu(self, env_ids: Tensor | None) -> SimState:
+        qpos, qvel, sens = (t.numpy() for t in (self.backend.qpos(), self.backend.qvel(), self.backend.sensordata()))
+        active = self.active if env_ids is None else self.active[env_ids.cpu()]
+        if env_ids is not None:
+            ids = env_ids.cpu().numpy()
+            qpos, qvel, sens = qpos[ids], qvel[ids], sens[ids]
+        fields = self.cpu_reader.read(qpos, qvel, sens, active.numpy() if self.num_objects > 1 else None)
+        out = torch.empty((), dtype=self.out_dtype).numpy().dtype
+        return SimState(**{k: torch.from_numpy(v if v.dtype == bool else v.astype(out)) for k, v in fields.items()})
+
+    def _state_torch(self, env_ids: Tensor | None) -> SimState:
         qpos, qvel, sens = self.backend.qpos(), self.backend.qvel(), self.backend.sensordata()
         if env_ids is not None:
             ids = env_ids.to(qpos.device)
@@ -262,7 +296,7 @@ class BatchedSim:
                 obj_v = torch.gather(obj_v, 1, order[..., None].expand(-1, -1, 6))
             obj_pos, obj_rot = obj_q[..., :3], obj_q[..., 3:]
             obj_lin, obj_ang = obj_v[..., :3], quat_apply(obj_rot, obj_v[..., 3:])
-            nearest = nearest_point_vectors(body_pos, obj_pos[:, 0], obj_rot[:, 0], self.env_points(env_ids))
+            nearest = self._nearest(body_pos, obj_pos[:, 0], obj_rot[:, 0], env_ids)
         else:
             n = qpos.shape[0]
             object_force = torch.zeros_like(ground_force)

@@ -172,6 +172,39 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def snapshot_backend(backend):
+    """What `restore_backend` needs to put a backend's envs back exactly (CPU) or at the same qpos/qvel (others)."""
+    if hasattr(backend, "snapshot"):
+        return backend.snapshot()
+    return backend.qpos().clone(), backend.qvel().clone()
+
+
+def restore_backend(backend, snap) -> None:
+    if hasattr(backend, "restore"):
+        backend.restore(snap)
+    else:
+        backend.reset(torch.arange(backend.num_envs, device=backend.device), *snap)
+
+
+def raw_stepping_rate(backend, targets: list[torch.Tensor], repeats: int = 3) -> float:
+    """Env-steps/s of raw stepping: `backend.step` over the given PD targets [num_envs, nu] from the envs' current
+    states (best of `repeats`, each from the same start), nothing extracted. The envs are put back afterwards."""
+    snap = snapshot_backend(backend)
+    best = float("inf")
+    try:
+        for _ in range(max(1, repeats)):
+            restore_backend(backend, snap)
+            _sync(backend.device)
+            start = time.perf_counter()
+            for target in targets:
+                backend.step(target)
+            _sync(backend.device)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        restore_backend(backend, snap)
+    return backend.num_envs * len(targets) / best
+
+
 def bench_table(env_counts: list[int], steps: int = 100, scene_config: SceneConfig | None = None,
                 threads: int | None = None, backend: str = "warp", device: str | None = None,
                 cpu_env_steps: int = 200_000) -> list[dict]:

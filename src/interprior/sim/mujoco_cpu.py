@@ -71,6 +71,14 @@ class MujocoCpuBackend:
         self._sensor[ids] = 0.0  # no contacts measured before the first step
         self._warmstart[ids] = 0.0
 
+    def snapshot(self) -> tuple[np.ndarray, ...]:
+        """Copies of everything `step` reads (state, last sensors, solver warm start), for `restore`."""
+        return self._state.copy(), self._sensor.copy(), self._warmstart.copy()
+
+    def restore(self, snap: tuple[np.ndarray, ...]) -> None:
+        """Back to a `snapshot` exactly (benchmarks step the envs and put them back)."""
+        self._state[:], self._sensor[:], self._warmstart[:] = snap
+
     def step(self, ctrl: Tensor) -> None:
         self._ctrl[:] = ctrl.detach().cpu().double().numpy()[:, None, :]
         args = (self._models, self._datas, self._state, self._ctrl)

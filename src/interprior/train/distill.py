@@ -199,13 +199,15 @@ class PriorDistiller:
             self.optimizer.load_state_dict(state["optimizer"])
             self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
             self.history = list(state.get("history", []))
+            if "generator" in state:  # goals, latents and minibatches continue the saved random stream
+                self.generator.set_state(state["generator"])
             print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
 
     def checkpoint(self) -> Path:
         return self.run.save(self.iteration, {
             "format": FORMAT, "kind": "prior", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "samples": self.samples, "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
-            "state_dim": self.state_dim, "act_dim": self.env.act_dim,
+            "state_dim": self.state_dim, "act_dim": self.env.act_dim, "generator": self.generator.get_state(),
         })
 
     # --- episodes ---------------------------------------------------------------------------------------------

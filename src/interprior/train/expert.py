@@ -18,7 +18,7 @@ from interprior.distributed import all_reduce_sum_, barrier, broadcast_module, i
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import DataFileError, InterpriorError
 from interprior.models.actor_critic import ActorCritic
-from interprior.sim.bench import bench_sim
+from interprior.sim.bench import bench_sim, raw_stepping_rate
 from interprior.train.checkpoint import (
     RESUMABLE_KEYS,
     RunDir,
@@ -132,11 +132,22 @@ class ExpertTrainer:
             self.ppo.load_state_dict(state["ppo"])
             self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
             self.history = list(state.get("history", []))
+            self._restore_env_state(state)
             if is_main():
                 print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
         elif cfg.init:
             self._init_from(cfg.init)
             broadcast_module(self.model)
+
+    def _restore_env_state(self, state: dict) -> None:
+        """The env's random stream and its PSI buffer as checkpointed (runs written before they were saved resume
+        with fresh ones). Ranks > 0 keep their own: only rank 0's are saved."""
+        if not is_main():
+            return
+        if "env_generator" in state:
+            self.env.generator.set_state(state["env_generator"])
+        if "psi" in state and self.env.psi is not None:
+            self.env.psi.load_state_dict(state["psi"])
 
     def _init_from(self, source: str) -> None:
         try:
@@ -161,6 +172,8 @@ class ExpertTrainer:
             "kind": "expert", "model": self.model.state_dict(), "ppo": self.ppo.state_dict(), "samples": self.samples,
             "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
             "obs_dim": self.env.obs_dim, "act_dim": self.env.act_dim,
+            "env_generator": self.env.generator.get_state(),
+            "psi": self.env.psi.state_dict() if self.env.psi is not None else None,
         })
 
     def collect(self) -> dict:
@@ -196,23 +209,40 @@ class ExpertTrainer:
             stats.update({f"ended_by/{why}": n / len(lengths) for why, n in ended_by.items()})
         return stats
 
-    def bench_same_scene(self, steps: int = 30) -> float:
-        """Env-steps/s of the bare batched simulator (stepping + full state extraction, nothing else) on this run's
-        own scene: its envs, randomized model copies and object, started from the run's own reset states and
-        driven by the reference PD targets. The ceiling training is measured against."""
-        env, sim = self.env, self.env.sim
-        env.reset()
-        seconds = sim.seconds
-        frame = env.frame.clone()
-        start = time.perf_counter()
+    def _reference_targets(self, steps: int) -> list[torch.Tensor]:
+        """PD targets of the next `steps` reference frames of every env from where it is (benchmarks drive the
+        envs with these)."""
+        env = self.env
+        frame, out = env.frame.clone(), []
         for _ in range(steps):
             frame = torch.minimum(frame + 1, env.ref.lengths[env.clip_ids] - 1)
             ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, frame)]
-            sim.step(targets=ref_next[:, env._dof_index].to(env.device, torch.float64))
+            out.append(ref_next[:, env._dof_index].to(env.device, torch.float64))
+        return out
+
+    def bench_same_scene(self, steps: int = 30, reset: bool = True) -> float:
+        """Env-steps/s of the bare batched simulator (stepping + full state extraction, nothing else) on this run's
+        own scene: its envs, randomized model copies and object, started from the run's own reset states and
+        driven by the reference PD targets."""
+        env, sim = self.env, self.env.sim
+        if reset:
+            env.reset()
+        targets = self._reference_targets(steps)
+        seconds, step_seconds = sim.seconds, sim.step_seconds
+        start = time.perf_counter()
+        for target in targets:
+            sim.step(targets=target)
             sim.state()
         rate = env.num_envs * steps / (time.perf_counter() - start)
-        sim.seconds = seconds
+        sim.seconds, sim.step_seconds = seconds, step_seconds
         return rate
+
+    def bench_raw_stepping(self, steps: int = 30) -> float:
+        """Env-steps/s of raw MuJoCo stepping of this run's own scene: the same backend (its envs, randomized
+        models, threads) from the envs' current states, driven by the reference PD targets; `backend.step` only
+        (no state extraction, kernels or policy). The envs are put back afterwards. The ceiling training is
+        measured against."""
+        return raw_stepping_rate(self.env.sim.backend, self._reference_targets(steps))
 
     def bench_standard(self, steps: int = 30) -> float:
         """`interprior bench sim` on this run's scene config (standing humanoid, object resting untouched, one
@@ -225,16 +255,21 @@ class ExpertTrainer:
         return res.batched_env_steps_per_s
 
     def train(self, max_seconds: float | None = None, bench: bool = True) -> None:
-        cfg = self.cfg
-        sim_rate = self.bench_same_scene() if bench else float("nan")
+        raw: dict[str, float] = {}  # raw stepping of this run's scene, from its reset states and its final states
+        sim_rate = float("nan")
+        if bench:
+            self.env.reset()
+            raw["reset states"] = self.bench_raw_stepping()
+            sim_rate = self.bench_same_scene(reset=False)
         if bench and is_main():
             print(f"bench sim on this run's scene (its envs, randomized models, reset states; stepping + full state "
-                  f"extraction): {sim_rate:.0f} env-steps/s; `interprior bench sim` (standing, object untouched): "
+                  f"extraction): {sim_rate:.0f} env-steps/s; raw stepping (backend.step only): "
+                  f"{raw['reset states']:.0f} env-steps/s; `interprior bench sim` (standing, object untouched): "
                   f"{self.bench_standard():.0f} env-steps/s")
         self.env.reset()
         self._obs = self.env.observe()
         self._start_samples = self.samples
-        self.env.sim.seconds = 0.0
+        self.env.sim.seconds = self.env.sim.step_seconds = 0.0
         self._collect_s = self._learn_s = 0.0
         with TensorBoardLogger(self.run.root) as tb, interrupt_on_sigterm():
             try:
@@ -244,7 +279,9 @@ class ExpertTrainer:
                     print(f"interrupted: checkpoint written at iteration {self.iteration}")
                 raise
         self.checkpoint()
-        self._report(sim_rate)
+        if bench:
+            raw["final states"] = self.bench_raw_stepping()
+        self._report(sim_rate, raw)
 
     def _loop(self, tb, max_seconds: float | None) -> None:
         cfg = self.cfg
@@ -252,7 +289,7 @@ class ExpertTrainer:
         progress = Progress(cfg.total_samples, start_samples=self.samples, deadline_s=max_seconds)
         last_ckpt = start = time.time()
         while self.samples < cfg.total_samples:
-            t0, sim_s = time.perf_counter(), self.env.sim.seconds
+            t0, sim_s, step_s = time.perf_counter(), self.env.sim.seconds, self.env.sim.step_seconds
             torch.set_num_threads(1)  # many small kernels while stepping: threads only add overhead
             stats = self.collect()
             torch.set_num_threads(self.learn_threads)  # large matmuls while learning
@@ -268,6 +305,7 @@ class ExpertTrainer:
             # share of this iteration spent in the bare simulator (stepping + state extraction): training speed as
             # a fraction of the simulator's own speed on the same states, measured under the same load
             stats["perf/sim_share"] = (self.env.sim.seconds - sim_s) / (t2 - t0)
+            stats["perf/step_share"] = (self.env.sim.step_seconds - step_s) / (t2 - t0)  # raw physics stepping
             point = {"samples": self.samples, "reward": stats["reward/step"]}
             if "episode/length" in stats:
                 point["episode_length"] = stats["episode/length"]
@@ -299,7 +337,7 @@ class ExpertTrainer:
         dist.all_gather(gathered, flat)
         return max(float((g - gathered[0]).abs().max()) for g in gathered)
 
-    def _report(self, sim_rate: float) -> None:
+    def _report(self, sim_rate: float, raw: dict[str, float] | None = None) -> None:
         if self.world > 1:
             diff = self.rank_divergence()
             if is_main():
@@ -316,7 +354,24 @@ class ExpertTrainer:
         if sim_rate == sim_rate:  # not NaN
             line += f"; {100 * rate / sim_rate:.0f}% of the bare simulator on this scene ({sim_rate:.0f} env-steps/s)"
         print(line)
-        own = self.env.sim.seconds
-        print(f"simulator stepping + full state extraction took {own:.0f} s of {total:.0f} s: training runs at "
-              f"{100 * own / total:.0f}% of the bare simulator's speed on its own states "
-              f"(learning overhead {total / max(own, 1e-9):.2f}x)")
+        sim = self.env.sim
+        print(f"simulator stepping + full state extraction took {sim.seconds:.0f} s of {total:.0f} s: training runs at "
+              f"{100 * sim.seconds / total:.0f}% of the bare simulator's speed on its own states "
+              f"(learning overhead {total / max(sim.seconds, 1e-9):.2f}x)")
+        if raw:
+            self._report_raw(rate, sim_rate, raw, total)
+
+    def _report_raw(self, rate: float, sim_rate: float, raw: dict[str, float], total: float) -> None:
+        """Training against raw MuJoCo stepping of its own scene; the higher of the two raw figures (reset
+        states, final states: both best of three) is the ceiling, so load during one of them cannot flatter it."""
+        ceiling = max(raw.values())
+        per_state = ", ".join(f"{k} {v:.0f}" for k, v in raw.items())
+        print(f"raw MuJoCo stepping of this run's scene (its envs, models, threads and states; backend.step only, "
+              f"no state extraction): {ceiling:.0f} env-steps/s ({per_state})")
+        line = (f"training / raw stepping: {rate:.0f} samples/s / {ceiling:.0f} env-steps/s = "
+                f"{100 * rate / ceiling:.0f}%")
+        if sim_rate == sim_rate:
+            line += f"; simulator with state extraction / raw stepping: {100 * sim_rate / ceiling:.0f}%"
+        print(line)
+        print(f"inside training, raw stepping took {self.env.sim.step_seconds:.0f} s of {total:.0f} s "
+              f"({100 * self.env.sim.step_seconds / total:.0f}%, under the run's own load)")
