@@ -167,14 +167,14 @@ def test_planted_feet_are_exempt_from_far():
     height = torch.full((frames, 52), 0.5, dtype=torch.float64)
     height[:, list(schema.FEET)] = 0.02  # both feet low
     positive = torch.zeros(frames, 52, dtype=torch.bool)
-    exempt = C._feet_on_ground(body_pos, height, positive, cfg)
+    exempt = C.feet_on_ground(body_pos, height, positive, cfg)
     left = [IDX["L_Ankle"], IDX["L_Toe"]]
     right = [IDX["R_Ankle"], IDX["R_Toe"]]
     assert exempt[:, left].all() and not exempt[1:, right].any() and exempt[0, right].all()
     assert not exempt[:, [i for i in range(52) if i not in schema.FEET]].any()
     # both feet moving: the slower one counts as planted
     body_pos[:, IDX["L_Toe"], 0] = torch.tensor([0.0, 0.05, 0.1, 0.15])
-    exempt = C._feet_on_ground(body_pos, height, positive, cfg)
+    exempt = C.feet_on_ground(body_pos, height, positive, cfg)
     assert exempt[1:, left].all() and not exempt[1:, right].any()
 
 

@@ -143,7 +143,7 @@ def test_state_views_are_zero_copy_and_graph_matches_eager(scene):
         sim.reset(torch.arange(n), perturbed_standing(scene, n))
         for k in range(4):
             sim.step(targets=targets[k])
-    assert graphed._graph is not None and eager._graph is None
+    assert graphed.graph_captured and not eager.graph_captured
     assert torch.equal(graphed.qpos(), eager.qpos()) and torch.equal(graphed.sensordata(), eager.sensordata())
 
 
@@ -171,7 +171,7 @@ def test_cpu_graph_falls_back_to_eager(scene, monkeypatch):
         BatchedSim(scene, backend).reset(torch.arange(n), perturbed_standing(scene, n))
         for k in range(2):
             backend.step(targets[k])
-    assert not fallback.use_graph and fallback._graph is None
+    assert not fallback.use_graph and not fallback.graph_captured
     assert torch.equal(fallback.qpos(), eager.qpos())
 
 
@@ -209,9 +209,9 @@ def test_randomized_worlds_differ_and_match_cpu(scene):
     cpu, warp = cpu_and_warp(scene, n)
     cpu.backend.randomize(rand)
     warp.step(targets=mild_targets(scene, n, 1)[0])  # captures the graph; randomize must drop and re-capture it
-    assert warp.backend._graph is not None
+    assert warp.backend.graph_captured
     warp.backend.randomize(rand)
-    assert warp.backend._graph is None and warp.backend.model_field("body_mass").shape[0] == n
+    assert not warp.backend.graph_captured and warp.backend.model_field("body_mass").shape[0] == n
     start = standing_reset(scene, n)
     cpu.reset(torch.arange(n), start)
     warp.reset(torch.arange(n), start)
@@ -307,7 +307,7 @@ def test_cuda_graph_and_throughput(scene):
     sim.reset(torch.arange(n, device="cuda:0"), perturbed_standing(scene, n))
     targets = mild_targets(scene, n, steps + 2).to("cuda:0", torch.float32)
     sim.step(targets=targets[0])  # compiles, then captures
-    assert backend._graph is not None
+    assert backend.graph_captured
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for k in range(1, steps + 1):

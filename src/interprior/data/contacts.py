@@ -140,7 +140,7 @@ def infer_contact_details(clip: Clip, points: Tensor | np.ndarray,
 
     # labels
     positive = dist < adaptive_sigma(d_min, interaction, cfg)[:, None]
-    on_ground = _feet_on_ground(clip.body_pos, body_low - ground_z, positive, cfg)
+    on_ground = feet_on_ground(clip.body_pos, body_low - ground_z, positive, cfg)
     labels = contact_labels(dist, interaction, on_ground, cfg)
     return ContactInference(
         labels=labels, interaction=interaction, distance=dist, min_distance=d_min, airborne=dyn["airborne"],
@@ -169,7 +169,7 @@ def contact_labels(distance: Tensor, interaction: Tensor, on_ground: Tensor,
     return labels
 
 
-def _feet_on_ground(body_pos: Tensor, height: Tensor, positive: Tensor, cfg: ContactConfig) -> Tensor:
+def feet_on_ground(body_pos: Tensor, height: Tensor, positive: Tensor, cfg: ContactConfig) -> Tensor:
     """[T, 52] bool: bodies exempt from -1 because they may be on the ground (the feet, per side). `height` [T, 52]
     is each geom's lowest point above the floor, `positive` [T, 52] the +1 test."""
     idx = schema.BODY_INDEX

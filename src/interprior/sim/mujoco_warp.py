@@ -99,6 +99,11 @@ class MujocoWarpBackend:
         self._warmstart[ids] = 0.0
         self._sensordata[ids] = 0.0
 
+    @property
+    def graph_captured(self) -> bool:
+        """Whether the step runs as a captured CUDA graph now (captured on the first step, dropped on changes)."""
+        return self._graph is not None
+
     def step(self, ctrl: Tensor) -> None:
         self._ctrl.copy_(ctrl.detach())  # same device: a device copy (and float64 -> float32), no host trip
         with self._warp_scope():
