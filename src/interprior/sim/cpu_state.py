@@ -80,13 +80,13 @@ class CpuStateReader:
     def _read(self, qpos: np.ndarray, qvel: np.ndarray, sens: np.ndarray, active: np.ndarray | None) -> dict:
         body_pos, body_rot, body_lin, body_ang = self.kinematics(qpos, qvel)
         ground_force = sens[:, self.ground][..., 1:]  # [n, 52, 3]
-        out = dict(
-            root_pos=qpos[:, 0:3], root_rot=qpos[:, 3:7], root_linvel=qvel[:, 0:3],
-            root_angvel=quat_apply_np(qpos[:, 3:7], qvel[:, 3:6]),  # free joint: body frame -> world
-            dof_pos=qpos[:, self.dof_q], dof_vel=qvel[:, self.dof_v],
-            body_pos=body_pos, body_rot=body_rot, body_linvel=body_lin, body_angvel=body_ang,
-            ground_force=ground_force,
-        )
+        out = {
+            "root_pos": qpos[:, 0:3], "root_rot": qpos[:, 3:7], "root_linvel": qvel[:, 0:3],
+            "root_angvel": quat_apply_np(qpos[:, 3:7], qvel[:, 3:6]),  # free joint: body frame -> world
+            "dof_pos": qpos[:, self.dof_q], "dof_vel": qvel[:, self.dof_v],
+            "body_pos": body_pos, "body_rot": body_rot, "body_linvel": body_lin, "body_angvel": body_ang,
+            "ground_force": ground_force,
+        }
         n = qpos.shape[0]
         if self.num_objects:
             out["object_force"] = sens[:, self.objsens][..., 1:].sum(axis=2)

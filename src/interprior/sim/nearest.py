@@ -15,7 +15,6 @@ import torch
 from scipy.spatial import cKDTree
 from torch import Tensor
 
-
 LEAF_SIZE = 16  # points per KD-tree leaf (8..32 are equally fast for 1024 surface points)
 
 

@@ -6,6 +6,7 @@ rebuilds everything from it on resume: a killed run continues from its last chec
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -181,8 +182,13 @@ class ExpertTrainer:
         buf.clear()
         obs = self._obs
         lengths, returns, term_sums, ended_by = [], [], {}, {}
+        narrow = torch.get_num_threads()
         for _ in range(self.cfg.ppo.horizon):
+            # the policy's matrix products over all envs take every learning thread (the cores idle between
+            # physics steps); the env's many small kernels stay on `narrow`
+            torch.set_num_threads(self.learn_threads)
             action, log_prob, value, _ = model.act(obs)
+            torch.set_num_threads(narrow)
             next_obs, reward, terminated, timeout, info = env.step(action)
             timeout_values = torch.zeros_like(reward)
             if "done_ids" in info:
@@ -370,7 +376,7 @@ class ExpertTrainer:
               f"no state extraction): {ceiling:.0f} env-steps/s ({per_state})")
         line = (f"training / raw stepping: {rate:.0f} samples/s / {ceiling:.0f} env-steps/s = "
                 f"{100 * rate / ceiling:.0f}%")
-        if sim_rate == sim_rate:
+        if not math.isnan(sim_rate):
             line += f"; simulator with state extraction / raw stepping: {100 * sim_rate / ceiling:.0f}%"
         print(line)
         print(f"inside training, raw stepping took {self.env.sim.step_seconds:.0f} s of {total:.0f} s "
