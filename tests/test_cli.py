@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,8 @@ def test_train_expert_config_file_and_overrides(tmp_path, capsys):
     path.write_text(json.dumps(config_to_dict(recipe)))
     base = ["train", "expert", "--data", "D", "--objects", "O", "--out", str(tmp_path / "run")]
     cfg = build_config(build_parser().parse_args([*base, "--config", str(path), "--set", "ppo.horizon=8"]))
-    assert cfg.ppo.epochs == 3 and cfg.ppo.horizon == 8 and cfg.data.data == "D" and cfg.env.variant == "body_only"
+    assert cfg.ppo.epochs == 3 and cfg.ppo.horizon == 8 and cfg.env.variant == "body_only"
+    assert cfg.data.data == str(Path("D").resolve())
     path.write_text("{not json")
     assert main([*base, "--config", str(path)]) == 2
     assert "recipe.json" in capsys.readouterr().err

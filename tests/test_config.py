@@ -270,7 +270,7 @@ def test_order_preset_overlay_flags_set(tmp_path):
     paper = _expert("paper")
     assert cfg.model.hidden == paper.model.hidden  # the preset the overlay states
     assert cfg.ppo.epochs == 3 and cfg.ppo.horizon == 8 and cfg.env.num_envs == 5
-    assert cfg.data.data == "D" and cfg.data.shortest == 3  # flags replace only what they name
+    assert cfg.data.data == str(Path("D").resolve()) and cfg.data.shortest == 3  # flags replace only what they name
     assert notes == {"_preset": "paper", "_overlays": [str(a), str(b)], "_set": ["ppo.horizon=8"]}
     cfg, notes = build_config_and_notes(_args(tmp_path, "--config", str(a), "--preset", "cpu", "--shortest", "0"))
     assert cfg.model.hidden == (256, 256, 128) and cfg.data.shortest == 0 and notes["_preset"] == "cpu"
@@ -282,7 +282,7 @@ def test_order_preset_overlay_flags_set(tmp_path):
 
 def test_config_json_records_its_recipe_and_resumes(tmp_path):
     from interprior.commands.train import build_config_and_notes
-    from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir
+    from interprior.train.rundir import RESUMABLE_KEYS, RunDir
     from interprior.train.expert import ExpertConfig
 
     recipe = ROOT / "configs" / "demo_expert.json"
@@ -307,14 +307,14 @@ def test_config_json_records_its_recipe_and_resumes(tmp_path):
     with pytest.raises(ConfigMismatch, match=r"ppo\.epochs: 2 -> 3"):
         run.write_config(changed, ignore=RESUMABLE_KEYS)
     run.write_config(changed, restart=True)  # a new run: new notes
-    assert not any(k.startswith("_") for k in json.loads(run.config_path.read_text()))
+    assert not any(k.startswith("_") and k != "_run" for k in json.loads(run.config_path.read_text()))
     run.record_notes({"_preset": "cpu"})
     assert json.loads(run.config_path.read_text())["_preset"] == "cpu"
 
 
 def test_run_config_json_written_before_notes_resumes(tmp_path):
     """A run directory from before this change (no notes, a field missing) resumes and then gains notes."""
-    from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir
+    from interprior.train.rundir import RESUMABLE_KEYS, RunDir
     from interprior.train.expert import ExpertConfig
 
     run = RunDir(tmp_path / "run")

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 from interprior.cli import main
 from interprior.eval.curve import bucket_means, nice_width
-from interprior.train.checkpoint import RunDir
+from interprior.train.rundir import RunDir
 
 
 def _run_with_history(tmp_path, history):

@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "interprior"
 # Lowest first. A module may import its own layer's packages and those below; sibling packages of one layer
 # (models/algos) may use each other only downward within the layer's own order.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "schema", "rotations", "config", "distributed", "report"),
+    ("errors", "files", "schema", "rotations", "config", "distributed", "report"),
     ("assets",),
     ("data",),
     ("sim",),

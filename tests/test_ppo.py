@@ -15,7 +15,8 @@ from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer, bound_loss
 from interprior.models.actor_critic import ActorCritic
 from interprior.models.normalizer import RunningNorm
 from interprior.train import checkpoint as ckpt_mod
-from interprior.train.checkpoint import ConfigMismatch, RunDir, load_checkpoint, save_checkpoint
+from interprior.train.checkpoint import ConfigMismatch, load_checkpoint, save_checkpoint
+from interprior.train.rundir import RunDir
 from interprior.distributed import init_distributed, is_main, shard, world_size
 from interprior.train.progress import Progress
 

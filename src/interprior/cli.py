@@ -27,6 +27,7 @@ COMMAND_MODULES = ("demo", "data", "replay", "bench", "train", "eval")
 
 
 from interprior.errors import InterpriorError  # noqa: E402
+from interprior.train.stopping import SIGPIPE, Stopped, exit_code, silence_stdout
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,15 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # stdout's reader went away (`| head`): not an error of ours; say nothing more there
+        silence_stdout()
+        return 128 + SIGPIPE
     except InterpriorError as err:
         print(f"interprior {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # unwritable output folder, full disk, ...: the message names the path
         print(f"interprior {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:  # Ctrl-C 130, SIGTERM 143, SIGHUP 129, closed stdout 141
+        if not isinstance(stop, Stopped):
+            print("interrupted", file=sys.stderr)
+        return exit_code(stop)
 
 
 if __name__ == "__main__":

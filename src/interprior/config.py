@@ -35,6 +35,26 @@ class ConfigMismatch(InterpriorError):
     configuration."""
 
 
+class OutOfRange(ValueError):
+    """A field's value outside its range; the message starts with the field's name."""
+
+
+def require(section: Any, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+            fraction: tuple[str, ...] = ()) -> None:
+    """Range checks for a config section's ``__post_init__``: the named fields (None passes: "not set") must be
+    > 0, >= 0, or within [0, 1]; a tuple's entries are checked one by one. Raises :class:`OutOfRange`, which the
+    config loader reports as '<dotted key> must be ..., got ...'."""
+    for names, ok, rule in ((positive, lambda v: v > 0, "> 0"), (non_negative, lambda v: v >= 0, ">= 0"),
+                            (fraction, lambda v: 0 <= v <= 1, "within [0, 1]")):
+        for name in names:
+            value = getattr(section, name)
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            if any(v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and ok(v))
+                   for v in values):
+                raise OutOfRange(f"{name} must be {rule}{' (each entry)' if values is value else ''}, "
+                                 f"got {_show(value)}")
+
+
 # ------------------------------------------------------------------------------------------------------- to JSON
 
 
@@ -255,7 +275,9 @@ def _from_dict(cls: type, d: dict, prefix: str) -> Any:
     kwargs = {k: check_value(types_[k], v, prefix + k) for k, v in d.items()}
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as e:  # a section's own check (__post_init__)
+    except (TypeError, ValueError) as e:  # a section's own check (__post_init__, e.g. `require`)
+        if isinstance(e, OutOfRange):
+            raise ConfigMismatch(f"{prefix}{e}") from None
         raise ConfigMismatch(f"{prefix.rstrip('.') or cls.__name__}: {e}") from None
 
 

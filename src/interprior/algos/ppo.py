@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from interprior.config import require
 from interprior.distributed import all_reduce_mean_, all_reduce_sum_, average_gradients
 from interprior.models.actor_critic import ActorCritic
 from interprior.models.policy import Policy, is_policy
@@ -54,6 +55,11 @@ class PPOConfig:
     desired_kl: float | None = None
     lr_range: tuple[float, float] = (1e-6, 1e-2)
     seed: int = 0  # minibatch shuffling
+
+    def __post_init__(self):
+        require(self, positive=("num_envs", "horizon", "minibatch_size", "epochs", "actor_lr", "critic_lr", "clip",
+                                "max_grad_norm", "desired_kl"),
+                non_negative=("critic_coef", "bound_coef", "bound", "entropy_coef"), fraction=("gamma", "gae_lambda"))
 
 
 class RolloutBuffer:

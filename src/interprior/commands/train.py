@@ -6,8 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from interprior import schema
+from interprior.commands.args import non_negative_int, positive_float, positive_int
 from interprior.config import ConfigMismatch, apply_overrides, overlay, read_overlay
 from interprior.distributed import cleanup, exit_process, is_main
+from interprior.errors import InterpriorError
 from interprior.models.prior_onnx import export_onnx, max_difference, onnxruntime_problem
 from interprior.train.distill import DistillConfig, PriorDistiller, load_prior
 from interprior.train.distill import cpu_preset as prior_cpu_preset
@@ -35,19 +37,20 @@ def register(sub) -> None:
                    help="train on clips of this object; several comma-separated, or 'all' (default: the first "
                    "clip's). Each env uses its clip's object")
     p.add_argument("--subjects", nargs="*", default=None, help="keep clips of these subjects (e.g. sub2)")
-    p.add_argument("--shortest", type=int, default=None, help="keep only the N shortest clips")
+    p.add_argument("--shortest", type=non_negative_int, default=None,
+                   help="keep only the N shortest clips (0: all)")
     p.add_argument("--clips", nargs="*", default=None, help="explicit clip names (file stems)")
-    p.add_argument("--hold-out", type=int, default=None, metavar="N",
+    p.add_argument("--hold-out", type=non_negative_int, default=None, metavar="N",
                    help="leave N of the selected clips out of training, spread over them in name order; "
                    "`eval tracking --held-out` evaluates them")
-    p.add_argument("--envs", type=int, default=None, help="parallel environments (preset: 64 cpu, 4096 gpu)")
+    p.add_argument("--envs", type=positive_int, default=None, help="parallel environments (preset: 64 cpu, 4096 gpu)")
     p.add_argument("--variant", choices=sorted(schema.VARIANTS), default=None,
                    help="humanoid: full (153 DoF) or body_only (63 DoF, rigid hands; CPU default)")
     p.add_argument("--preset", choices=["cpu", "paper"], default=None,
                    help="cpu: scaled-down batch/network for 2-core machines; paper: the papers' constants "
                    "(default: the one --config states, else cpu for --backend cpu, paper otherwise)")
-    p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 2e7)")
-    p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
+    p.add_argument("--samples", type=positive_float, default=None, help="total environment samples (e.g. 2e7)")
+    p.add_argument("--hours", type=positive_float, default=None, help="stop after this many hours (checkpointed)")
     p.add_argument("--backend", choices=["cpu", "warp"], default=None, help="simulation backend (default cpu)")
     p.add_argument("--device", default=None, help="device for warp and the networks (e.g. cuda:0)")
     p.add_argument("--init", default=None, metavar="EXPERT",
@@ -64,6 +67,7 @@ def register(sub) -> None:
     )
     e.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     e.add_argument("--out", required=True, help="output file (.pt)")
+    e.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     e.set_defaults(func=run_export)
 
     _register_prior(tsub)
@@ -80,7 +84,12 @@ def add_run_options(p, set_example: str) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help=f"set any config field, dotted, JSON value (repeatable), e.g. {set_example}; lists as "
                    "JSON: --set model.hidden=[256,256]")
-    p.add_argument("--restart", action="store_true", help="discard checkpoints of an existing run dir")
+    p.add_argument("--restart", action="store_true",
+                   help="start the run in --out anew: removes the old run's checkpoints (checkpoints/step_*.pt, "
+                   "latest.txt) and its TensorBoard files (tb/*.interprior) and replaces its config.json; nothing else")
+    p.add_argument("--accept-changes", action="store_true",
+                   help="resume even though the selected clips (or, for a prior, its expert) changed since the last "
+                   "checkpoint (refused otherwise)")
 
 
 PRESETS = ("cpu", "paper")
@@ -148,11 +157,11 @@ def build_config_and_notes(args):
         if value is not None:
             data[key] = value
     cfg.data = replace(cfg.data, **data)
-    if args.envs:
+    if args.envs is not None:
         cfg.env.num_envs = cfg.ppo.num_envs = args.envs
     if args.variant:
         cfg.env.variant = args.variant
-    if args.samples:
+    if args.samples is not None:
         cfg.total_samples = int(args.samples)
     if args.backend:
         cfg.env.backend = args.backend
@@ -162,18 +171,30 @@ def build_config_and_notes(args):
         cfg.env.seed = cfg.ppo.seed = args.seed
     if args.init:
         cfg.init = args.init
-    return apply_overrides(cfg, args.overrides), recipe_notes(args, preset)
+    return absolute_paths(apply_overrides(cfg, args.overrides)), recipe_notes(args, preset)
+
+
+def absolute_paths(cfg):
+    """The config with its file paths made absolute (data, objects, init, expert): a run is evaluated and resumed
+    from any folder, and `dir`, `dir/` and `/abs/dir` are one run."""
+    def absolute(p):
+        return str(Path(p).expanduser().resolve()) if p else p
+    cfg.data = replace(cfg.data, data=absolute(cfg.data.data), objects=absolute(cfg.data.objects))
+    for name in ("init", "expert"):
+        if getattr(cfg, name, None):
+            setattr(cfg, name, absolute(getattr(cfg, name)))
+    return cfg
 
 
 def run_expert(args) -> int:
     cfg, notes = build_config_and_notes(args)
-    trainer = ExpertTrainer(cfg, args.out, restart=args.restart)
+    trainer = ExpertTrainer(cfg, args.out, restart=args.restart, accept_changes=args.accept_changes)
     if is_main():
         trainer.run.record_notes(notes)
         print(f"training on {len(trainer.clip_names)} clips: {', '.join(trainer.clip_names)}; {cfg.env.num_envs} envs "
               f"x {trainer.world} process(es), {cfg.env.variant} humanoid, obs {trainer.env.obs_dim}, "
               f"act {trainer.env.act_dim}")
-    trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
+    trainer.train(max_seconds=args.hours * 3600 if args.hours is not None else None)
     if trainer.world > 1:
         cleanup()
         exit_process(0)
@@ -181,7 +202,7 @@ def run_expert(args) -> int:
 
 
 def run_export(args) -> int:
-    path = export_expert(args.checkpoint, args.out)
+    path = export_expert(args.checkpoint, args.out, force=args.force)
     print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -201,12 +222,12 @@ def _register_prior(tsub) -> None:
     p.add_argument("--data", default=None, help="folder of clips (default: the expert's training data)")
     p.add_argument("--objects", default=None, help="objects folder (default: the expert's)")
     p.add_argument("--out", required=True, help="run directory (created or resumed)")
-    p.add_argument("--envs", type=int, default=None, help="parallel environments (preset: 32 cpu)")
+    p.add_argument("--envs", type=positive_int, default=None, help="parallel environments (preset: 32 cpu)")
     p.add_argument("--preset", choices=["cpu", "paper"], default=None,
                    help="cpu: narrow networks and 32 envs for 2-core machines; paper: the paper's sizes "
                    "(default: the one --config states, else cpu when the expert ran on the cpu backend)")
-    p.add_argument("--samples", type=float, default=None, help="total environment samples (e.g. 5e6)")
-    p.add_argument("--hours", type=float, default=None, help="stop after this many hours (checkpointed)")
+    p.add_argument("--samples", type=positive_float, default=None, help="total environment samples (e.g. 5e6)")
+    p.add_argument("--hours", type=positive_float, default=None, help="stop after this many hours (checkpointed)")
     add_run_options(p, "--set loss.temporal=0.05 --set torch_threads=1")
     p.set_defaults(func=run_prior)
 
@@ -236,28 +257,32 @@ def build_prior_config_and_notes(args):
     if preset == "cpu":
         prior_cpu_preset(cfg)
     cfg = apply_overlays(cfg, overlays)
-    cfg.expert = str(Path(args.expert).resolve())
+    cfg.expert = args.expert
     if args.data:
         cfg.data = replace(cfg.data, data=args.data, clips=(), shortest=0)
     if args.objects:
         cfg.data = replace(cfg.data, objects=args.objects)
-    if args.envs:
+    for flag, given, path in (("--data", args.data, cfg.data.data), ("--objects", args.objects, cfg.data.objects)):
+        if not given and not Path(path).exists():
+            raise InterpriorError(f"{flag} not given, and the expert's {flag[2:]} ({path}, from its config) is not "
+                                  f"there any more: pass {flag}")
+    if args.envs is not None:
         cfg.env.num_envs = args.envs
-    if args.samples:
+    if args.samples is not None:
         cfg.total_samples = int(args.samples)
     if args.seed is not None:
         cfg.env.seed = cfg.optim.seed = args.seed
-    return apply_overrides(cfg, args.overrides), recipe_notes(args, preset)
+    return absolute_paths(apply_overrides(cfg, args.overrides)), recipe_notes(args, preset)
 
 
 def run_prior(args) -> int:
     cfg, notes = build_prior_config_and_notes(args)
-    trainer = PriorDistiller(cfg, args.out, restart=args.restart)
+    trainer = PriorDistiller(cfg, args.out, restart=args.restart, accept_changes=args.accept_changes)
     trainer.run.record_notes(notes)
     print(f"distilling {cfg.expert} on {len(trainer.clip_names)} clips: {cfg.env.num_envs} envs, "
           f"{cfg.env.variant} humanoid, {cfg.student_actions} actions ({trainer.env.act_dim}), "
           f"{cfg.goals.num_tokens} goal tokens x {cfg.goals.feature_size} residuals")
-    trainer.train(max_seconds=args.hours * 3600 if args.hours else None)
+    trainer.train(max_seconds=args.hours * 3600 if args.hours is not None else None)
     return 0
 
 

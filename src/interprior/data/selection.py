@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from interprior.config import require
 from interprior.data.intermimic import list_clips, load_clip
 from interprior.errors import InterpriorError
 
@@ -20,31 +21,49 @@ class DataSelection:
     clips: tuple[str, ...] = ()  # explicit clip names (file stems); overrides `shortest`
     holdout: int = 0  # leave N of the selected clips out of training, spread over it (`held_out` lists them)
 
+    def __post_init__(self):
+        require(self, non_negative=("shortest", "holdout"))
+
     def load(self, held_out: bool = False):
         """The training clips (the selection minus its held-out ones), or with `held_out` the held-out ones."""
+        return self.select(held_out)[0]
+
+    def select(self, held_out: bool = False) -> tuple[list, dict[str, str]]:
+        """`load`'s clips and the others of the folder: {clip name: why it was left out}."""
         paths = list_clips(self.data)
         clips = [load_clip(p) for p in paths]
+        left_out: dict[str, str] = {}
+
+        def keep(kept: list, why: str) -> list:
+            ids = {id(c) for c in kept}
+            left_out.update({c.name: why for c in clips if id(c) not in ids and c.name not in left_out})
+            return kept
+
         if self.subjects:
-            clips = [c for c in clips if c.subject in self.subjects]
+            clips = keep([c for c in clips if c.subject in self.subjects], f"subject not {','.join(self.subjects)}")
         if self.object_name == "all":
             names = sorted({c.object_name for c in clips})
         else:
             names = self.object_name.split(",") if self.object_name else [clips[0].object_name] if clips else []
-        clips = [c for c in clips if c.object_name in names]
+        clips = keep([c for c in clips if c.object_name in names], f"object not {','.join(map(str, names))}")
         if self.clips:
             wanted = set(self.clips)
-            clips = [c for c in clips if c.name in wanted]
+            clips = keep([c for c in clips if c.name in wanted], "not among the selection's clips")
         elif self.shortest:
-            clips = sorted(clips, key=lambda c: (c.num_frames, c.name))[: self.shortest]
+            clips = keep(sorted(clips, key=lambda c: (c.num_frames, c.name))[: self.shortest],
+                         f"not among the {self.shortest} shortest")
         if not clips:
             raise InterpriorError(f"no clips selected from {self.data} (object {','.join(map(str, names))}, "
                                   f"subjects {self.subjects})")
         if self.holdout < 0 or self.holdout >= len(clips):
             raise InterpriorError(f"--hold-out (data.holdout) must be >= 0 and leave at least one of the {len(clips)} "
                                   f"selected clips for training, got {self.holdout}")
+        if not self.holdout:
+            return clips, left_out
         out = set(held_out_indices(len(clips), self.holdout))
         ordered = sorted(clips, key=lambda c: c.name)
-        return [c for i, c in enumerate(ordered) if (i in out) == held_out] if self.holdout else clips
+        kept = [c for i, c in enumerate(ordered) if (i in out) == held_out]
+        return keep(kept, "held out of training" if not held_out else "used in training"), left_out
 
 
 def held_out_indices(count: int, holdout: int) -> list[int]:

@@ -50,6 +50,8 @@ class GoalStep:
     done_ids      envs whose episode ended this step (CPU, possibly empty); `episode_length` [len(done_ids)]
     reasons       rule name → [N] bool
     tracking_obs  [N, O] the teacher's full tracking observation (what an expert labels from)
+    diverged      [N] bool, the simulation diverged this step (those envs end as `non_finite`; running count:
+                  `env.diverged_total`)
     """
 
     observation: GoalObservation
@@ -62,6 +64,7 @@ class GoalStep:
     episode_length: Tensor
     reasons: dict[str, Tensor]
     tracking_obs: Tensor
+    diverged: Tensor | None = None
 
 
 @dataclass
@@ -139,7 +142,7 @@ class GoalEnv:
         return GoalStep(observation=self.observe(env.prev), state=state, reference=reference, frame=frame,
                         terminated=terminated, truncated=truncated, done_ids=done_ids,
                         episode_length=info.get("episode_length", torch.zeros(0)), reasons=info["reasons"],
-                        tracking_obs=tracking_obs)
+                        tracking_obs=tracking_obs, diverged=info.get("diverged"))
 
     # --- goals from the caller ------------------------------------------------------------------------------
     def set_caller_goal(self, env_ids: Tensor, goal: CallerGoal) -> None:

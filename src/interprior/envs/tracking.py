@@ -21,6 +21,7 @@ from interprior import schema
 from interprior.assets.embodiment import embodiment
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig, build_scene
+from interprior.config import require
 from interprior.data.clip import Clip
 from interprior.data.skeleton import fit_skeleton
 from interprior.data.state import ResetState
@@ -66,6 +67,12 @@ class TrackingConfig:
     seed: int = 0
     reward: reward_terms.RewardWeights = field(default_factory=reward_terms.RewardWeights)
     termination: term_terms.TerminationConfig = field(default_factory=term_terms.TerminationConfig)
+
+    def __post_init__(self):
+        require(self, positive=("num_envs", "obs_offsets", "residual_scale", "episode_length", "psi_slots",
+                                "threads", "friction_range", "mass_range"),
+                non_negative=("init_noise_pos", "init_noise_rot", "perturb_speed", "com_offset"),
+                fraction=("start_prob", "psi_update_prob", "perturb_prob"))
 
 
 def subject_skeleton(clips: list[Clip]) -> tuple:
@@ -228,9 +235,15 @@ class TrackingEnv:
         qvel[:, 0:3] += push.to(qvel)
         self.sim.backend.reset(ids.to(self.device), qpos, qvel)
 
+    @property
+    def diverged_total(self) -> int:
+        """Env-steps whose simulation diverged since the env was made (each ended its episode as non_finite)."""
+        return self.sim.diverged_total
+
     def step(self, action: Tensor):
         """-> obs [N, O], reward [N], terminated [N], timeout [N], info. Envs that ended are reset; `info`
-        carries their final observation (`final_obs`, for bootstrapping timeouts) and episode statistics."""
+        carries their final observation (`final_obs`, for bootstrapping timeouts) and episode statistics, and
+        `diverged` ([N] bool: the simulation diverged this step; reward 0, ended as `non_finite`)."""
         if self.cfg.perturb_prob > 0:
             self._perturb()
         if self.cfg.action_mode == "residual":
@@ -246,9 +259,11 @@ class TrackingEnv:
         self.frame += 1
         ref = self.ref.state(self.clip_ids, self.frame, self.device)
         reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.groups, self.cfg.reward, self.dt)
+        diverged = self.sim.diverged  # [N] the simulation blew up (already reset by the simulator): non_finite
         terminated, reasons, self.hand_counter = term_terms.early_termination(
             state, ref, self.hand_counter, self.points, self.frame.to(self.device), self.start.to(self.device),
-            self.groups, self.cfg.termination)
+            self.groups, self.cfg.termination, diverged=diverged)
+        reward = reward.masked_fill(diverged.to(reward.device), 0.0)  # that state is no outcome of the policy
         timeout = term_terms.timeout(self.frame, self.start, self.ref.lengths[self.clip_ids], self.cfg.episode_length)
         timeout = timeout.to(self.device) & ~terminated
         obs = self.observe(state)
@@ -257,7 +272,7 @@ class TrackingEnv:
             self.traj[torch.arange(self.num_envs), step_index] = self._pack(state)
         self.episode_return += reward.cpu()
         done = (terminated | timeout).cpu()
-        info = {"terms": terms, "reasons": reasons}
+        info = {"terms": terms, "reasons": reasons, "diverged": diverged}
         if bool(done.any()):
             info["pre_reset_state"] = state
             info["pre_reset_qpos"] = self.sim.backend.qpos().clone()

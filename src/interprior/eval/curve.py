@@ -10,7 +10,8 @@ from xml.sax.saxutils import escape
 
 from interprior.errors import DataFileError
 from interprior.report import Column, format_table
-from interprior.train.checkpoint import RunDir, load_checkpoint
+from interprior.train.checkpoint import load_checkpoint
+from interprior.train.rundir import RunDir
 
 
 def load_history(path: str | Path) -> list[dict]:

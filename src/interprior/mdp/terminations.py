@@ -11,7 +11,10 @@ An episode is **terminated** (no bootstrap) when
   (ig_floor 0.5 m) - i.e. relative to the smaller of the two lengths, floored;
 * ``hand_contact``: a hand that the reference has in contact (any of its 16 bodies labelled +1) has been out of
   contact with the object in simulation for more than ``hand_contact_frames`` (10) consecutive frames;
-* ``non_finite``: the simulated root, bodies or object hold NaN/inf (a diverged simulation; InterMimic raises).
+* ``non_finite``: the simulation diverged this step (the simulator's ``diverged`` mask: NaN, inf or huge state,
+  which the simulator has already reset, see `interprior.sim.divergence`), or the simulated root, bodies or object
+  hold NaN/inf (InterMimic raises). Such a state says nothing about tracking, so a ``non_finite`` env reports no
+  other reason.
 
 The body, object, interaction-graph and hand checks only count once ``progress > start + 1`` (the first frames
 after a reset are allowed to settle); the fall and non-finite checks always count. ``timeout`` is separate: the
@@ -113,24 +116,30 @@ def non_finite(sim) -> Tensor:
 
 # --- combined ----------------------------------------------------------------------------------------------------
 def early_termination(sim, ref, counters: Tensor, object_points: Tensor, progress: Tensor, start: Tensor,
-                      groups: BodyGroups, thresholds: TerminationConfig = TerminationConfig()
-                      ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+                      groups: BodyGroups, thresholds: TerminationConfig = TerminationConfig(),
+                      diverged: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """All checks for one control step. `counters` [N, 2] are the hand lost-contact counters *before* this step;
-    they are updated here from this step's contacts and returned.
+    they are updated here from this step's contacts and returned. `diverged` [N] bool: envs whose simulation
+    diverged this step (`BatchedSim.diverged`).
 
     -> (terminated [N] bool, reasons {name: bool [N]}, updated counters [N, 2]). Reasons (see the module
-    docstring): fall, non_finite, and with `thresholds.enabled` also body, object, interaction_graph,
-    hand_contact - those four only where progress > start + 1."""
+    docstring), non_finite first: non_finite, fall, and with `thresholds.enabled` also body, object,
+    interaction_graph, hand_contact - those four only where progress > start + 1. A non_finite env has no other
+    reason."""
     cfg = thresholds
     ref_hand, sim_hand = hand_contacts(sim, ref, groups)
     counters = update_hand_contact_counter(counters, ref_hand, sim_hand)
-    reasons = {"fall": fallen(sim, cfg), "non_finite": non_finite(sim)}
+    broken = non_finite(sim)
+    if diverged is not None:
+        broken = broken | diverged.to(broken.device)
+    reasons = {"non_finite": broken, "fall": fallen(sim, cfg)}
     if cfg.enabled:
         settled = (progress > start + 1).to(sim.root_pos.device)
         reasons["body"] = settled & body_too_far(sim, ref, groups, cfg)
         reasons["object"] = settled & object_too_far(sim, ref, object_points, cfg)
         reasons["interaction_graph"] = settled & interaction_graph_broken(sim, ref, groups, cfg)
         reasons["hand_contact"] = settled & hand_contact_lost(counters, cfg)
+    reasons = {name: hit if name == "non_finite" else hit & ~broken for name, hit in reasons.items()}
     terminated = torch.stack(list(reasons.values()), -1).any(-1)
     return terminated, reasons, counters
 

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from interprior.config import require
 from interprior.mdp.goals import Goal, GoalLayout
 from interprior.models.actor_critic import mlp
 from interprior.models.normalizer import RunningNorm
@@ -49,6 +50,10 @@ class PriorModelConfig:
     decoder_hidden: tuple[int, ...] = (1024, 1024, 512)
     logvar_range: tuple[float, float] = (-10.0, 2.0)  # keeps σ in a sane range early in training
     obs_clamp: float = 5.0  # normalised inputs are clamped: a bounded observation space (InterPrior Table 1)
+
+    def __post_init__(self):
+        require(self, positive=("latent_dim", "width", "heads", "layers", "ff_width", "token_hidden",
+                                "encoder_hidden", "decoder_hidden", "obs_clamp"))
 
 
 def cpu_model_preset(cfg: PriorModelConfig) -> PriorModelConfig:

@@ -1,8 +1,9 @@
 """The narrow simulator interface every backend implements (MuJoCo C on CPU now, MuJoCo Warp on GPU next).
 
 A backend only moves raw MuJoCo arrays: it resets chosen envs to given qpos/qvel, steps all envs with PD targets
-for `substeps` physics steps, and exposes qpos, qvel and sensordata as batched torch tensors. Everything derived
-(body states, contacts, features) is computed once, device-agnostically, in `interprior.sim.batched`.
+for `substeps` physics steps, reports the envs whose step diverged (`interprior.sim.divergence`), and exposes
+qpos, qvel and sensordata as batched torch tensors. Everything derived (body states, contacts, features) is
+computed once, device-agnostically, in `interprior.sim.batched`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class SimBackend(Protocol):
 
     def step(self, ctrl: Tensor) -> None:
         """Apply PD targets ctrl [num_envs, nu] for `substeps` physics steps."""
+
+    def diverged(self) -> Tensor:
+        """[num_envs] bool: envs whose last `step` diverged (NaN, inf or huge state; MuJoCo instability). The
+        backend has already put them back to the model's default state (qpos0, at rest), so no NaN is read."""
 
     def qpos(self) -> Tensor:  # [num_envs, nq]
         ...

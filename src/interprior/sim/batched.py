@@ -20,6 +20,7 @@ from torch import Tensor
 from interprior import schema
 from interprior.assets.kinematics import KinematicTree
 from interprior.sim.cpu_state import CpuStateReader
+from interprior.sim.divergence import DivergenceMonitor
 from interprior.sim.nearest import SurfaceIndex
 from interprior.assets.scene import Scene
 from interprior.data.state import ResetState
@@ -151,6 +152,7 @@ class BatchedSim:
         self.nq, self.nv = scene.model.nq, scene.model.nv
         self.seconds = 0.0  # wall time spent stepping and extracting state (for overhead reports)
         self.step_seconds = 0.0  # of which in the backend's physics stepping alone
+        self.divergence = DivergenceMonitor(self.num_envs, dev)  # diverged envs of the last step, running count
 
     # --- control --------------------------------------------------------------------------------------------
     def action_to_targets(self, action: Tensor) -> Tensor:
@@ -167,6 +169,17 @@ class BatchedSim:
         took = time.perf_counter() - start
         self.seconds += took
         self.step_seconds += took
+        self.divergence.record(self.backend.diverged())
+
+    @property
+    def diverged(self) -> Tensor:
+        """[N] bool: envs whose last step diverged (already reset to the model's default state by the backend)."""
+        return self.divergence.last
+
+    @property
+    def diverged_total(self) -> int:
+        """Diverged env-steps since this simulator was made."""
+        return self.divergence.total
 
     # --- objects in use -------------------------------------------------------------------------------------
     def set_active(self, env_ids: Tensor, objects: Tensor) -> None:

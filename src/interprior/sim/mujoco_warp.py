@@ -6,6 +6,10 @@ writing targets never copies through the host. A control step (write ctrl, then 
 `mujoco_warp.step`) is recorded once into a graph and replayed: a CUDA graph on GPUs, warp's CPU graph on the
 CPU device where warp can record the model (there it halves the launch overhead and gives the same numbers as
 eager stepping; models it cannot record step eagerly).
+
+Divergence: MuJoCo Warp has no instability check, so after each step the worlds holding NaN/inf or huge qpos,
+qvel or qacc are flagged (`diverged()`, a device mask, no host sync) and put back to the model's default state,
+at rest, like MuJoCo's C engine does (see `interprior.sim.divergence`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 import warp as wp
 from torch import Tensor
 
+from interprior.sim.divergence import bad_rows
 from interprior.sim.randomization import (
     DERIVED_FIELDS,
     RANDOMIZED_FIELDS,
@@ -81,6 +86,9 @@ class MujocoWarpBackend:
         self._act = wp.to_torch(self.d.act)
         self._warmstart = wp.to_torch(self.d.qacc_warmstart)
         self._overflow = wp.to_torch(self.d.overflow)
+        self._qacc = wp.to_torch(self.d.qacc)
+        self._qpos0 = torch.as_tensor(model.qpos0, dtype=self.dtype, device=self.device)  # where diverged go
+        self._diverged = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._graph = None  # captured lazily on the first step; dropped when model arrays are replaced
         self._steps = 0
         self._nominal = None
@@ -113,9 +121,14 @@ class MujocoWarpBackend:
                 self._substeps()  # eager: also compiles/loads every kernel before a capture
                 if self.use_graph:
                     self._graph = self._capture()
+        self._reset_diverged()
         self._steps += 1
         if self._steps % self.overflow_check_every == 0:
             self.check_overflow()
+
+    def diverged(self) -> Tensor:
+        """[num_envs] bool on the device: worlds whose last step diverged (they now hold the default state)."""
+        return self._diverged
 
     def qpos(self) -> Tensor:
         return self._qpos
@@ -127,6 +140,16 @@ class MujocoWarpBackend:
         return self._sensordata
 
     # --- checks ---------------------------------------------------------------------------------------------
+    def _reset_diverged(self) -> None:
+        """Flag worlds with NaN/inf/huge qpos, qvel or qacc and reset them to qpos0 at rest, batched on the device
+        (no host sync): time, activations, warm start and sensors start fresh as in `reset`."""
+        bad = bad_rows(self._qpos, self._qvel, self._qacc)
+        self._diverged = bad
+        self._qpos.copy_(torch.where(bad[:, None], self._qpos0, self._qpos))
+        for field in (self._qvel, self._qacc, self._warmstart, self._sensordata, self._act):
+            field.masked_fill_(bad[:, None], 0.0)
+        self._time.masked_fill_(bad, 0.0)
+
     def check_overflow(self) -> None:
         """Raise WarpOverflowError if any world exceeded its contact or constraint capacity."""
         flags = self._overflow & _CAPACITY_MASK

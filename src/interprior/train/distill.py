@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from interprior.algos.distill import DistillBuffer, LossWeights, distillation_losses
+from interprior.config import require
 from interprior.data.selection import DataSelection
 from interprior.envs.goal import GoalEnv
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
@@ -41,9 +42,10 @@ from interprior.mdp.goal_masks import MaskSampling
 from interprior.mdp.goals import GoalLayout, entry_mask
 from interprior.mdp.self_observation import self_observation_size
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset
-from interprior.train.checkpoint import RESUMABLE_KEYS, RunDir, interrupt_on_sigterm, load_run_checkpoint
 from interprior.train.export import load_expert
 from interprior.train.progress import Progress, TensorBoardLogger
+from interprior.train.rundir import RESUMABLE_KEYS, RunDir, check_resume_inputs, load_run_checkpoint
+from interprior.train.stopping import checkpoint_on_stop
 
 FORMAT = "interprior-prior-1"
 
@@ -61,6 +63,10 @@ class DistillOptim:
     minibatches: int = 8  # per epoch; each is a group of whole env trajectories
     max_grad_norm: float = 50.0
     seed: int = 0
+
+    def __post_init__(self):
+        require(self, positive=("lr", "lr_final_scale", "horizon", "epochs", "minibatches", "max_grad_norm"),
+                non_negative=("lr_decay_samples",))
 
     def lr_at(self, samples: int) -> float:
         a, b = self.lr_decay_samples
@@ -88,6 +94,10 @@ class DistillConfig:
     total_samples: int = 200_000_000
     checkpoint_every_s: float = 300.0
     torch_threads: int | None = None
+
+    def __post_init__(self):
+        require(self, positive=("total_samples", "checkpoint_every_s", "torch_threads"),
+                fraction=("prior_rollout_prob", "mean_latent_prob"))
 
 
 def cpu_preset(cfg: DistillConfig) -> DistillConfig:
@@ -148,7 +158,7 @@ def expert_labels(env: TrackingEnv, expert_env: TrackingConfig, expert_mu: torch
 def load_prior(checkpoint: str | Path):
     """(config, model in eval mode, checkpoint dict) from a run directory (its latest checkpoint) or a checkpoint
     file inside one."""
-    cfg, state, ckpt = load_run_checkpoint(checkpoint, DistillConfig)
+    cfg, state, ckpt = load_run_checkpoint(checkpoint, DistillConfig, kind="prior")
     if state.get("format") != FORMAT:
         raise DataFileError(ckpt, f"not a Stage II prior checkpoint (format {state.get('format')!r})")
     model = MaskedGoalPrior(state["state_dim"], state["act_dim"], cfg.goals, cfg.model)
@@ -159,15 +169,28 @@ def load_prior(checkpoint: str | Path):
 
 # --- the trainer --------------------------------------------------------------------------------------------------
 class PriorDistiller:
-    def __init__(self, cfg: DistillConfig, out: str | Path, restart: bool = False):
+    def __init__(self, cfg: DistillConfig, out: str | Path, restart: bool = False, accept_changes: bool = False):
+        """Build the run in `out` (resumed from its newest intact checkpoint when it has one). Nothing is written
+        until everything is built: a failed start leaves the folder as it was. `accept_changes`: resume even
+        though the clips or the expert changed since the last checkpoint."""
         self.cfg = cfg
         student_env = student_env_config(cfg)  # checks the config before anything is written
         self.run = RunDir(out)
-        self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
+        with self.run.starting():
+            self.run.check_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
+            self._build(cfg, student_env)
+            self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
+            state = self.run.load_latest()
+            if state is not None:
+                check_resume_inputs(self.run.root, state, self.clip_names, self.teacher, accept=accept_changes)
+                self._resume(state)
+
+    def _build(self, cfg: DistillConfig, student_env: TrackingConfig) -> None:
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
-        expert_cfg, self.expert, _ = load_expert(cfg.expert)
+        expert_cfg, self.expert, expert_state = load_expert(cfg.expert)
+        self.teacher = {"path": cfg.expert, "samples": expert_state.get("samples")}
         self.expert_env = expert_cfg.env
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
@@ -193,21 +216,22 @@ class PriorDistiller:
         self.samples = 0
         self.iteration = 0
         self.history: list[dict] = []  # learning curve: samples, losses, episode length
-        state = self.run.load_latest()
-        if state is not None:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
-            self.history = list(state.get("history", []))
-            if "generator" in state:  # goals, latents and minibatches continue the saved random stream
-                self.generator.set_state(state["generator"])
-            print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
+
+    def _resume(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
+        self.history = list(state.get("history", []))
+        if "generator" in state:  # goals, latents and minibatches continue the saved random stream
+            self.generator.set_state(state["generator"])
+        print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
 
     def checkpoint(self) -> Path:
         return self.run.save(self.iteration, {
             "format": FORMAT, "kind": "prior", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "samples": self.samples, "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
             "state_dim": self.state_dim, "act_dim": self.env.act_dim, "generator": self.generator.get_state(),
+            "teacher": self.teacher,
         })
 
     # --- episodes ---------------------------------------------------------------------------------------------
@@ -278,14 +302,13 @@ class PriorDistiller:
         self._tracking_obs = self.env.observe()
         self._start_samples = self.samples
         self._collect_s = self._learn_s = 0.0
-        with TensorBoardLogger(self.run.root) as tb, interrupt_on_sigterm():
-            try:
+        point = lambda: f"iteration {self.iteration}, {self.samples} samples"
+        try:
+            with TensorBoardLogger(self.run.root) as tb, checkpoint_on_stop(self.checkpoint, point):
                 self._loop(tb, max_seconds)
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned, then stop
-                self.checkpoint()
-                print(f"interrupted: checkpoint written at iteration {self.iteration}")
-                raise
-        self.checkpoint()
+            self.checkpoint()
+        finally:
+            self.run.unlock()
         total = self._collect_s + self._learn_s
         if total > 0:
             done = self.samples - self._start_samples

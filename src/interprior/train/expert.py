@@ -6,6 +6,7 @@ rebuilds everything from it on resume: a killed run continues from its last chec
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -14,21 +15,22 @@ from pathlib import Path
 import torch
 
 from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer
+from interprior.config import require
 from interprior.data.selection import DataSelection, held_out_indices  # noqa: F401  (re-exported)
 from interprior.distributed import all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main, shard
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import DataFileError, InterpriorError
 from interprior.models.actor_critic import ActorCritic
 from interprior.sim.bench import bench_sim, raw_stepping_rate
-from interprior.train.checkpoint import (
+from interprior.train.checkpoint import dict_to_config, load_checkpoint
+from interprior.train.progress import Progress, TensorBoardLogger
+from interprior.train.rundir import (
     RESUMABLE_KEYS,
     RunDir,
-    dict_to_config,
-    interrupt_on_sigterm,
-    load_checkpoint,
+    check_resume_inputs,
     load_run_checkpoint,
 )
-from interprior.train.progress import Progress, TensorBoardLogger
+from interprior.train.stopping import checkpoint_on_stop
 
 
 @dataclass
@@ -36,6 +38,9 @@ class ModelConfig:
     hidden: tuple[int, ...] = (1024, 1024, 512)
     critic_hidden: tuple[int, ...] | None = None
     log_std: float = -2.9
+
+    def __post_init__(self):
+        require(self, positive=("hidden", "critic_hidden"))
 
 
 @dataclass
@@ -51,6 +56,9 @@ class ExpertConfig:
     # or an exported file with the same observation/action sizes and network. Fine-tuning with changed rewards or
     # clips. Read only when the run has no checkpoint yet; the optimiser and the sample count start afresh.
     init: str | None = None
+
+    def __post_init__(self):
+        require(self, positive=("total_samples", "checkpoint_every_s", "torch_threads"))
 
 
 FORMAT = "interprior-expert-1"  # an exported expert file
@@ -70,7 +78,7 @@ def load_expert(checkpoint: str | Path):
                                       f"{FORMAT!r}){hint}")
         cfg = dict_to_config(ExpertConfig, state["config"])
     else:
-        cfg, state, _ = load_run_checkpoint(path, ExpertConfig)
+        cfg, state, _ = load_run_checkpoint(path, ExpertConfig, kind="expert")
     model = ActorCritic(state["obs_dim"], state["act_dim"], hidden=cfg.model.hidden,
                         critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std)
     model.load_state_dict(state["model"])
@@ -96,7 +104,10 @@ def cpu_preset(cfg: ExpertConfig) -> ExpertConfig:
 
 
 class ExpertTrainer:
-    def __init__(self, cfg: ExpertConfig, out: str | Path, restart: bool = False):
+    def __init__(self, cfg: ExpertConfig, out: str | Path, restart: bool = False, accept_changes: bool = False):
+        """Build the run in `out` (resumed from its newest intact checkpoint when it has one). Nothing is written
+        until everything is built: a failed start leaves the folder as it was. `accept_changes`: resume even
+        though the selected clips changed since the last checkpoint."""
         self.cfg = cfg
         cfg.ppo.num_envs = cfg.env.num_envs  # one source of truth: the env count
         # under torchrun: one process per device, each with its share of the clips and its own envs; gradients and
@@ -104,9 +115,22 @@ class ExpertTrainer:
         dist_info = init_distributed("cpu" if cfg.env.backend == "cpu" else cfg.env.device)
         self.world = dist_info.world_size
         self.run = RunDir(out)
-        if is_main():
-            self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
-        barrier()
+        with self.run.starting() if is_main() else contextlib.nullcontext():
+            if is_main():
+                self.run.check_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
+            self._build(cfg, dist_info)
+            if is_main():
+                self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
+            barrier()
+            state = self.run.load_latest(tidy=is_main())
+            if state is not None:
+                check_resume_inputs(self.run.root, state, self.clip_names, accept=accept_changes)
+                self._resume(state)
+            elif cfg.init:
+                self._init_from(cfg.init)
+                broadcast_module(self.model)
+
+    def _build(self, cfg: ExpertConfig, dist_info) -> None:
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
@@ -127,18 +151,15 @@ class ExpertTrainer:
         self.samples = 0
         self.iteration = 0
         self.history: list[dict] = []  # learning curve: samples, reward, episode length
-        state = self.run.load_latest()
-        if state is not None:
-            self.model.load_state_dict(state["model"])
-            self.ppo.load_state_dict(state["ppo"])
-            self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
-            self.history = list(state.get("history", []))
-            self._restore_env_state(state)
-            if is_main():
-                print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
-        elif cfg.init:
-            self._init_from(cfg.init)
-            broadcast_module(self.model)
+
+    def _resume(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ppo.load_state_dict(state["ppo"])
+        self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
+        self.history = list(state.get("history", []))
+        self._restore_env_state(state)
+        if is_main():
+            print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
 
     def _restore_env_state(self, state: dict) -> None:
         """The env's random stream and its PSI buffer as checkpointed (runs written before they were saved resume
@@ -165,6 +186,9 @@ class ExpertTrainer:
         self.model.load_state_dict(model.state_dict())
         if is_main():
             print(f"initialised from {source} ({state.get('samples')} samples)")
+
+    def _point(self) -> str:
+        return f"iteration {self.iteration}, {self.samples} samples"
 
     def checkpoint(self) -> Path | None:
         if not is_main():  # every rank holds the same weights and optimiser state; rank 0 writes them
@@ -277,14 +301,12 @@ class ExpertTrainer:
         self._start_samples = self.samples
         self.env.sim.seconds = self.env.sim.step_seconds = 0.0
         self._collect_s = self._learn_s = 0.0
-        with TensorBoardLogger(self.run.root) as tb, interrupt_on_sigterm():
-            try:
+        try:
+            with TensorBoardLogger(self.run.root) as tb, checkpoint_on_stop(self.checkpoint, self._point):
                 self._loop(tb, max_seconds)
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned, then stop
-                if self.checkpoint() is not None:
-                    print(f"interrupted: checkpoint written at iteration {self.iteration}")
-                raise
-        self.checkpoint()
+            self.checkpoint()
+        finally:
+            self.run.unlock()
         if bench:
             raw["final states"] = self.bench_raw_stepping()
         self._report(sim_rate, raw)

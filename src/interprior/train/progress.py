@@ -90,6 +90,9 @@ class Progress:
         return True
 
 
+TB_SUFFIX = ".interprior"  # the event files a run writes end so: how --restart knows its own
+
+
 class TensorBoardLogger:
     """``scalars(step, {"loss/policy": 0.1, ...})`` into ``<run_dir>/tb``; a no-op off rank 0."""
 
@@ -101,7 +104,7 @@ class TensorBoardLogger:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("TensorBoard logging needs the `tensorboard` package (pip install tensorboard)") from e
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / subdir))
+        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / subdir), filename_suffix=TB_SUFFIX)
 
     def scalars(self, step: int, values: dict[str, Any]) -> None:
         if self.writer is None:

@@ -4,7 +4,6 @@ directory, a checkpoint inside one, or an exported expert file, keyed by the kin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import torch
 
 from interprior.errors import DataFileError
-from interprior.train.checkpoint import load_checkpoint
+from interprior.train.checkpoint import load_checkpoint, run_dir_kind
 from interprior.train.distill import FORMAT as PRIOR_FORMAT
 from interprior.train.distill import load_prior
 from interprior.train.expert import FORMAT as EXPORTED_EXPERT_FORMAT
@@ -37,19 +36,16 @@ def run_kind(path: str | Path) -> str:
         raise DataFileError(path, "no such run directory or checkpoint file")
     if path.is_file() and path.parent.name != "checkpoints":
         state = load_checkpoint(path)
-        if not isinstance(state, dict):
-            raise DataFileError(path, f"not a checkpoint (it holds a {type(state).__name__}, e.g. a motion clip)")
         if state.get("format") == EXPORTED_EXPERT_FORMAT:
             return "expert"
         raise DataFileError(path, f"not an exported expert or a run's checkpoint (format {state.get('format')!r})")
     run = path if path.is_dir() else path.parent.parent
-    try:
-        config = json.loads((run / "config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise DataFileError(run, f"not a training run (no readable config.json: {e})") from e
-    if config.get("kind") in KINDS:
-        return config["kind"]
-    return "prior" if "expert" in config else "expert"
+    kind = run_dir_kind(run)
+    if kind is None:
+        raise DataFileError(path, "not a training run (no interprior run config.json "
+                                  f"{'in it' if path.is_dir() else 'beside its checkpoints/ folder'}) and not an "
+                                  "exported expert")
+    return kind
 
 
 def load_run(path: str | Path, kind: str | None = None) -> Run:
