@@ -17,12 +17,14 @@ results lives in `interprior.assets.object_cache`.
 from __future__ import annotations
 
 import heapq
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from interprior import schema
+from interprior.assets.text import printable
 from interprior.errors import DataFileError
 
 # CoACD arguments (coacd.run_coacd). Measured on the 10 OMOMO sample meshes, 2 CPU cores: 1-12 s each.
@@ -57,10 +59,14 @@ def read_mesh(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise DataFileError(path, "mesh file not found")
+    source, extra = str(path), {}
+    if path.suffix.lower() == ".obj":  # a text format: decoded here (trimesh would guess binary data's charset)
+        source = io.BytesIO(_obj_text(path).encode("utf-8"))
+        extra = {"file_type": "obj", "resolver": trimesh.resolvers.FilePathResolver(str(path))}
     try:
-        mesh = trimesh.load(str(path), force="mesh", process=False)
+        mesh = trimesh.load(source, force="mesh", process=False, **extra)
     except Exception as e:  # trimesh raises many kinds on malformed files
-        raise DataFileError(path, f"cannot parse mesh: {type(e).__name__}: {e}") from None
+        raise DataFileError(path, f"cannot parse mesh: {type(e).__name__}: {printable(str(e))}") from None
     if not isinstance(mesh, trimesh.Trimesh):
         raise DataFileError(path, "file holds no triangle mesh")
     if len(mesh.faces) == 0 or len(mesh.vertices) == 0:
@@ -70,6 +76,22 @@ def read_mesh(path: str | Path):
     if not mesh.area > 0:
         raise DataFileError(path, "mesh has zero surface area")
     return mesh
+
+
+def _obj_text(path: Path) -> str:
+    """The text of an OBJ file (UTF-8, or Latin-1 for old files with accented comments); DataFileError for binary
+    data (NUL bytes or more than 1% control bytes)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataFileError(path, f"cannot read mesh file: {e.strerror or e}") from None
+    control = sum(data.count(bytes([b])) for b in range(32) if b not in (9, 10, 11, 12, 13))
+    if b"\0" in data or control > 0.01 * len(data):
+        raise DataFileError(path, "not a text OBJ mesh (the file holds binary data)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def read_hull(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

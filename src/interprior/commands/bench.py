@@ -7,6 +7,7 @@ from interprior.assets.embodiment import embodiment
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig
 from interprior.errors import BackendUnavailable, InterpriorError
+from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.mdp.goals import Goal, GoalLayout
 from interprior.mdp.self_observation import self_observation_size
 from interprior.models.prior import GoalPolicy, MaskedGoalPrior, PriorModelConfig, cpu_model_preset
@@ -14,7 +15,6 @@ from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
 from interprior.sim.bench import bench_sim, bench_table
 from interprior.sim.factory import warp_device_problem
-from interprior.train.runs import load_run
 
 
 def register(sub) -> None:
@@ -140,7 +140,7 @@ def run_prior(args) -> int:
         raise InterpriorError("--steps and --threads must be positive")
     torch.set_num_threads(args.threads)
     if args.checkpoint:
-        model = load_run(args.checkpoint, kind="prior").model
+        model = load_checkpoint_arg(args.checkpoint, kind="prior").model
         source = args.checkpoint
     else:
         cfg = PriorModelConfig() if args.preset == "paper" else cpu_model_preset(PriorModelConfig())

@@ -156,6 +156,9 @@ objects' meshes, from a seed (no downloads):
   DIR/objects/<object>/<object>.obj    meshes (vertex-mean centred; mass = volume x 200 kg/m3)
   DIR/synth.json                       what each clip shows (skill, object, defects) and, with --check, its quality
 
+DIR must be new or empty, or hold an earlier synthetic set: that one is replaced with --force (only the files its
+synth.json lists are removed); a folder holding other files is refused.
+
 Skills (cycled over the clips, objects cycled independently, so any 5 consecutive clips cover all skills and
 objects): reach (walk up, reach down, grasp with both hands, let go), pickup (grasp, lift over >= 1 s, hold, put
 down), carry (pick up, carry 2-3 steps, put down), push (push it along the floor over 2-3 steps). Objects: box
@@ -198,6 +201,8 @@ def _register_synth(commands) -> None:
     synth.add_argument("--check", action="store_true", help="measure every clip and print the maxima")
     synth.add_argument("--workers", type=int, default=1, metavar="W",
                        help="worker processes (default 1; each runs single-threaded)")
+    synth.add_argument("--force", action="store_true",
+                       help="replace an earlier synthetic set in DIR (only the files its synth.json lists are removed)")
     synth.add_argument("--json", action="store_true", help="print the result as JSON")
     synth.set_defaults(func=run_synth)
 
@@ -214,7 +219,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
     opts = SynthOptions(out=Path(args.out), clips=args.clips, seed=args.seed,
                         skills=_split_list(args.skills, SKILLS), objects=_split_list(args.objects, OBJECT_NAMES),
-                        defects=_split_list(args.defects, ()), check=args.check, workers=args.workers)
+                        defects=_split_list(args.defects, ()), check=args.check, workers=args.workers,
+                        force=args.force)
 
     def progress(row: dict) -> None:
         if not args.json:

@@ -12,12 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from interprior.data.intermimic import list_clips, load_clip
+from interprior.data.intermimic import load_clip
 from interprior.data.synth.dataset import SynthOptions, write_dataset
 from interprior.errors import InterpriorError
+from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
 from interprior.report import to_json
-from interprior.train.runs import load_run
 
 BUNDLED_EXPERT = "assets/data/demo_expert.pt"
 HELD_OUT_SEED_OFFSET = 1000  # demo clips: the training seed + this, never seen in training
@@ -53,15 +53,17 @@ def run(args) -> int:
     start = time.perf_counter()
     out = Path(args.out)
     checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_expert_path()
-    run = load_run(checkpoint, kind="expert")
+    run = load_checkpoint_arg(checkpoint, kind="expert")
     cfg, model, state = run.config, run.model, run.state
     recipe = state.get("notes", {}).get("synth", {})
     seed = int(recipe.get("seed", 0)) + HELD_OUT_SEED_OFFSET
     data = out / "synthetic"
+    # force: an earlier demo's set is replaced (only the files its synth.json lists), so the folder holds exactly
+    # this run's clips; a folder holding anything else is refused
     opts = SynthOptions(out=data, clips=args.clips, seed=seed, skills=tuple(recipe.get("skills", ("pickup",))),
-                        objects=tuple(recipe.get("objects", ("box",))))
-    write_dataset(opts)
-    clips = [load_clip(p) for p in list_clips(data / "clips")]  # through the file path, as users' data goes
+                        objects=tuple(recipe.get("objects", ("box",))), force=True)
+    result = write_dataset(opts)
+    clips = [load_clip(data / "clips" / f"{row['clip']}.pt") for row in result.rows]  # read back, as users' data is
     log = sys.stderr if args.json else sys.stdout
     print(f"{len(clips)} synthetic clips (seed {seed}, never seen in training) in {data}; expert "
           f"{checkpoint.name} trained on {state.get('samples') or 0:,} samples", file=log)

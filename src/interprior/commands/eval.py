@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from interprior.errors import InterpriorError
+from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
 from interprior.eval.goals import (
     FullGoalTracker,
@@ -19,12 +20,13 @@ from interprior.eval.goals import (
     format_goal_table,
 )
 from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
+from interprior.files import atomic_write_text
 from interprior.mdp.goal_masks import GOAL_TYPES
 from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
 from interprior.train.checkpoint import apply_overrides
 from interprior.train.distill import student_env_config
-from interprior.train.runs import load_run
+from interprior.viz.video import check_outputs
 
 
 def register(sub) -> None:
@@ -41,7 +43,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="expert run directory (latest checkpoint), a checkpoint file, or an exported expert (train "
                    "export); or a Stage II prior run, tracked through the prior with every goal bit on")
-    p.add_argument("--data", default=None, help="clips to evaluate (default: the run's training selection)")
+    p.add_argument("--data", default=None, help="clips to evaluate: every clip of the folder (or the file), of every "
+                   "object (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--held-out", action="store_true",
                    help="evaluate the clips the run held out of training (train expert --hold-out) instead")
@@ -49,7 +52,9 @@ def register(sub) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the PD-replay baseline")
     p.add_argument("--sample", action="store_true",
                    help="a Stage II prior: sampled latents (ε drawn per episode) instead of the prior's mean (ε = 0)")
-    p.add_argument("--video", default=None, help="directory for one MP4 per clip")
+    p.add_argument("--video", default=None, help="directory for one MP4 per clip (<clip>.mp4)")
+    p.add_argument("--force", action="store_true", help="overwrite existing --video files (checked before any "
+                   "evaluation; without --force an existing file is an error)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change the run's config for this evaluation, e.g. --set env.termination.hand_contact_frames=10")
@@ -60,7 +65,9 @@ def register(sub) -> None:
 
 
 def run_tracking(args) -> int:
-    run = load_run(args.checkpoint)
+    if args.video and Path(args.video).is_file():
+        raise InterpriorError(f"--video {args.video}: is a file; give a folder for one MP4 per clip")
+    run = load_checkpoint_arg(args.checkpoint)
     cfg, state = apply_overrides(run.config, args.overrides), run.state
     if run.kind == "prior":  # a Stage II prior: tracked with every goal bit on, under the same rules
         model, env_cfg = FullGoalTracker(run.model, cfg, deterministic=not args.sample), student_env_config(cfg)
@@ -72,7 +79,9 @@ def run_tracking(args) -> int:
     if args.held_out and not selection.holdout:
         raise InterpriorError(f"--held-out: {args.checkpoint} held no clips out of training (or --data replaced "
                               "its selection)")
-    clips = selection.load(held_out=args.held_out)
+    clips = _load_clips(selection, args, held_out=args.held_out)
+    if args.video:  # before the evaluation: its results are not lost to an existing file at the end
+        check_outputs([Path(args.video) / f"{c.name}.mp4" for c in clips], "--video", force=args.force)
     rows, summary, env, tracks = compare_with_baseline(model, clips, selection.objects, env_cfg,
                                                        rollouts=args.rollouts, baseline=not args.no_baseline,
                                                        record=args.video is not None)
@@ -83,9 +92,21 @@ def run_tracking(args) -> int:
 
 
 def _selection(cfg, args):
-    """The run's data selection, or `--data` (all its clips of the run's object) and `--objects` instead."""
-    selection = cfg.data if args.data is None else replace(cfg.data, data=args.data, clips=(), shortest=0, holdout=0)
+    """The run's data selection, or `--data` (all its clips, of every object; the run's subject) and `--objects`
+    instead."""
+    selection = cfg.data
+    if args.data is not None:
+        selection = replace(cfg.data, data=args.data, object_name="all", clips=(), shortest=0, holdout=0)
     return replace(selection, objects=args.objects) if args.objects else selection
+
+
+def _load_clips(selection, args, held_out: bool = False) -> list:
+    """The selection's clips; with `--data`, the folder's clips left out (another subject) are named on stderr."""
+    clips, left_out = selection.select(held_out=held_out)
+    if args.data is not None and left_out:
+        listed = ", ".join(f"{name} ({why})" for name, why in left_out.items())
+        print(f"{args.data}: {len(left_out)} clip(s) left out: {listed}", file=sys.stderr)
+    return clips
 
 
 def _report(args, state, summary, key, rows, table) -> int:
@@ -112,7 +133,8 @@ def _register_goals(esub) -> None:
     )
     p.add_argument("--checkpoint", required=True, help="Stage II run directory or checkpoint file")
     p.add_argument("--goal", choices=GOAL_TYPES, required=True, help="goal type")
-    p.add_argument("--data", default=None, help="clips to evaluate (default: the run's training selection)")
+    p.add_argument("--data", default=None, help="clips to evaluate: every clip of the folder (or the file), of every "
+                   "object (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--rollouts", type=int, default=1, help="episodes per clip, each with other goal draws")
     p.add_argument("--max-frames", type=int, default=300, help="episode horizon in frames (default 300)")
@@ -136,10 +158,10 @@ def run_goals(args) -> int:
     if args.latents == 1 or args.latents < 0:
         raise InterpriorError(f"--latents must be 0 (off) or >= 2 to compare runs, got {args.latents}")
     torch.set_num_threads(1)  # a few envs, many small kernels per step: more threads only add overhead
-    run = load_run(args.checkpoint, kind="prior")
+    run = load_checkpoint_arg(args.checkpoint, kind="prior")
     cfg, model, state = run.config, run.model, run.state
     selection = _selection(cfg, args)
-    clips = selection.load()
+    clips = _load_clips(selection, args)
     if args.latents:
         rows, summary = evaluate_diversity(model, cfg, clips, selection.objects, args.goal, latents=args.latents,
                                            max_frames=args.max_frames, seed=args.seed, runtime=args.runtime)
@@ -178,9 +200,9 @@ def run_curve(args) -> int:
     rows, names = bucket_means(history, width), series_names(history)
     if args.svg:
         out = Path(args.svg)
-        out.parent.mkdir(parents=True, exist_ok=True)
         fine = max(1, width // 5)  # the plot shows 5 points per table row
-        out.write_text(curve_svg(bucket_means(history, fine), names, title=f"{args.run}: means per {fine:,} samples"))
+        svg = curve_svg(bucket_means(history, fine), names, title=f"{args.run}: means per {fine:,} samples")
+        atomic_write_text(out, svg)
         print(f"svg: {out}", file=sys.stderr)
     if args.json:
         print(to_json({"run": str(args.run), "bucket_samples": width, "rows": rows}))

@@ -8,16 +8,16 @@ repair is recorded in `clip.notes`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.assets.text import printable
 from interprior.data.clip import Clip, parse_clip_name
 from interprior.errors import DataFileError
+from interprior.files import atomic_write
 from interprior.rotations import wxyz_to_xyzw, xyzw_to_wxyz
 
 QUAT_NORM_TOLERANCE = 1e-3
@@ -69,8 +69,9 @@ def _read_tensor(path: Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated zips, bad pickles, non-torch files
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataFileError(
-            path, f"cannot be read by torch.load (truncated or corrupt file?): {type(err).__name__}: {first_line}"
+        raise DataFileError(  # the text of the foreign file (e.g. an array name in a .npz) may hold escapes
+            path, f"cannot be read by torch.load (truncated or corrupt file?): {type(err).__name__}: "
+            f"{printable(first_line)}"
         ) from err
 
 
@@ -243,28 +244,14 @@ def clip_to_tensor(clip: Clip) -> Tensor:
 
 
 def save_clip(clip: Clip, path: str | Path) -> None:
-    """Write a clip in the InterMimic file format, atomically (temp file in the same folder, then rename)."""
+    """Write a clip in the InterMimic file format, atomically (temp file in the same folder, then rename), with the
+    mode the umask gives a new file."""
     path = Path(path)
     data = clip_to_tensor(clip).detach().cpu()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise DataFileError(path, f"cannot write: {err}") from err
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a motion file is ordinary data
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save(data, f))
     except (OSError, RuntimeError) as err:  # torch reports a failed write as RuntimeError
-        tmp.unlink(missing_ok=True)
-        raise DataFileError(path, f"cannot write: {err}") from err
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        raise DataFileError(path, f"cannot write: {printable(str(err))}") from err
 
 
 # --- finding files -------------------------------------------------------------------------------------------

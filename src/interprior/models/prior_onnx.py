@@ -22,6 +22,9 @@ from pathlib import Path
 
 import torch
 
+from interprior.errors import InterpriorError
+from interprior.files import atomic_path
+
 INPUT_NAMES = ("state_obs", "goal_features", "goal_bits", "goal_time", "eps")
 
 
@@ -37,26 +40,34 @@ def example_inputs(model, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, 
             torch.rand(batch, k, generator=g) * 3.0, torch.randn(batch, model.cfg.latent_dim, generator=g))
 
 
-def export_onnx(model, out: str | Path, opset: int = 17) -> Path:
-    """Write the prior + decoder graph of `model` (a `MaskedGoalPrior`) to `out`, atomically."""
+def check_output_file(out: str | Path, option: str = "--out", force: bool = True, example: str = "prior.onnx") -> Path:
+    """`out` as a file to write: InterpriorError naming `option` when it is a folder (or ends in a separator), and,
+    unless `force`, when it exists."""
+    text = os.fspath(out)
+    out = Path(out)
+    if text.endswith(("/", os.sep)) or out.is_dir():
+        raise InterpriorError(f"{option} {text}: is a folder; give the file to write, e.g. {out / example}")
+    if not force and (out.exists() or out.is_symlink()):
+        raise InterpriorError(f"{option} {text}: the file exists; pass --force to overwrite")
+    return out
+
+
+def export_onnx(model, out: str | Path, opset: int = 17, force: bool = True) -> Path:
+    """Write the prior + decoder graph of `model` (a `MaskedGoalPrior`) to `out`, atomically, with the mode the umask
+    gives a new file. InterpriorError naming `out` when it is a folder or, unless `force`, an existing file."""
     import warnings
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_file(out, force=force)
     graph = model.inference_graph().eval()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     batch = {0: "batch"}
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-            torch.onnx.export(graph, example_inputs(model), tmp, input_names=list(INPUT_NAMES),
+            torch.onnx.export(graph, example_inputs(model), str(tmp), input_names=list(INPUT_NAMES),
                               output_names=["action"], dynamic_axes={n: batch for n in (*INPUT_NAMES, "action")},
                               opset_version=opset, dynamo=False)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except OSError as e:
+        raise InterpriorError(f"--out {out}: cannot write ({e.strerror or e})") from None
     return out
 
 

@@ -3,26 +3,27 @@ config, no optimiser state. What `interprior demo` ships and what `eval tracking
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
-from interprior.train.checkpoint import (
-    config_to_dict,
-    save_checkpoint,
-)
+from interprior.errors import InterpriorError
+from interprior.files import atomic_write
+from interprior.models.prior_onnx import check_output_file
+from interprior.train.checkpoint import config_to_dict
 from interprior.train.expert import FORMAT, load_expert  # noqa: F401  (load_expert: re-exported)
 
 
-def export_expert(checkpoint: str | Path, out: str | Path, notes: dict | None = None) -> Path:
-    """Write the policy of `checkpoint` (see `load_expert`) to `out`, atomically. `notes`: free-form metadata
-    (e.g. how the training data was made)."""
+def export_expert(checkpoint: str | Path, out: str | Path, notes: dict | None = None, force: bool = False) -> Path:
+    """Write the policy of `checkpoint` (see `load_expert`) to `out`, atomically, with the mode the umask gives a new
+    file. `notes`: free-form metadata (e.g. how the training data was made). InterpriorError naming `--out` when
+    `out` is a folder (or ends in a separator) or, unless `force`, an existing file: checked before loading."""
+    out = check_output_file(out, force=force, example="expert.pt")
     cfg, model, state = load_expert(checkpoint)
     notes = dict(notes or {})
     manifest = Path(cfg.data.data).parent / "synth.json"  # trained on `interprior data synth` output: keep its recipe
     if "synth" not in notes and manifest.is_file():
-        import json
-
         m = json.loads(manifest.read_text())
         notes["synth"] = {k: m[k] for k in ("seed", "clips", "skills", "objects", "defects") if k in m}
     payload = {
@@ -32,7 +33,10 @@ def export_expert(checkpoint: str | Path, out: str | Path, notes: dict | None = 
         "iteration": state.get("iteration"), "clips": state.get("clips", []), "history": state.get("history", []),
         "notes": notes,
     }
-    return save_checkpoint(out, payload)
+    try:
+        return atomic_write(out, lambda f: torch.save(payload, f))
+    except OSError as e:
+        raise InterpriorError(f"--out {out}: cannot write ({e.strerror or e})") from None
 
 
 def parameter_count(model: torch.nn.Module) -> int:

@@ -1,16 +1,33 @@
-"""Atomic H.264 MP4 writing of RGB frames with PyAV (imported lazily: ``av`` is optional)."""
+"""Atomic H.264 MP4 writing of RGB frames with PyAV (imported lazily: ``av`` is optional), and the check that a
+command's video outputs may be written (before the long work that produces them)."""
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VideoWriter"]
+from interprior.errors import InterpriorError
+from interprior.files import atomic_path
+
+__all__ = ["VideoWriter", "check_outputs"]
+
+
+def check_outputs(paths: Iterable[str | Path], option: str = "--video", force: bool = False) -> None:
+    """InterpriorError naming `option` when an output would replace an existing file (unless `force`) or is a
+    folder: called before any evaluation, so that results are not lost at the end of a long run."""
+    paths = [Path(p) for p in paths]
+    folders = [p for p in paths if p.is_dir()]
+    if folders:
+        raise InterpriorError(f"{option}: {folders[0]} is a folder, not a video file")
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InterpriorError(f"{option}: {existing[0]} exists{more}; pass --force to overwrite")
 
 
 class VideoWriter:
@@ -33,10 +50,10 @@ class VideoWriter:
         self._stream = None
         self._size: tuple[int, int] | None = None  # (height, width) of the input frames
         self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tmp.mp4", dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._atomic = None
+        atomic = atomic_path(self.path)  # temp file beside `path`, given the umask's mode when it replaces it
+        self._tmp = atomic.__enter__()
+        self._atomic = atomic
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -96,7 +113,7 @@ class VideoWriter:
                 self._container.mux(packet)
             self._container.close()
             self._container = None
-            os.replace(self._tmp, self.path)
+            self._finish(None)
         except BaseException:
             self.abort()
             raise
@@ -112,10 +129,13 @@ class VideoWriter:
             except Exception:  # noqa: BLE001 - the file is being thrown away anyway
                 pass
             self._container = None
-        try:
-            self._tmp.unlink()
-        except FileNotFoundError:
-            pass
+        self._finish(RuntimeError(f"{self.path}: video aborted"))
+
+    def _finish(self, error: BaseException | None) -> None:
+        """End the atomic write: move the file onto `path` (no error) or remove it."""
+        atomic, self._atomic = self._atomic, None
+        if atomic is not None:
+            atomic.__exit__(type(error) if error else None, error, None)
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

@@ -17,11 +17,13 @@ from interprior.data.intermimic import save_clip
 from interprior.data.synth.defects import DEFECTS, apply_defects, defect_rng
 from interprior.data.synth.generate import ClipSpec, clip_specs, generate_clip
 from interprior.data.synth.objects import OBJECT_NAMES, make_objects
+from interprior.data.synth.outdir import GENERATOR, MANIFEST, begin_set, clip_file_name, files_to_replace
 from interprior.data.synth.quality import quality_report, summarize
 from interprior.data.synth.skills import SKILLS
 from interprior.data.synth.threads import single_threaded
 from interprior.data.validate import count_by_severity, validate_clip
 from interprior.errors import InterpriorError
+from interprior.files import atomic_write_text
 
 
 @dataclass
@@ -34,6 +36,7 @@ class SynthOptions:
     defects: tuple[str, ...] = ()
     check: bool = False
     workers: int = 1
+    force: bool = False  # replace an earlier synthetic set in `out` (only the files its synth.json lists)
 
 
 @dataclass
@@ -43,8 +46,9 @@ class SynthResult:
     seconds: float = 0.0
 
 
-def check_options(opts: SynthOptions) -> None:
-    """Raise InterpriorError naming the argument for unusable options (before any work is done)."""
+def check_options(opts: SynthOptions) -> list[Path]:
+    """Raise InterpriorError naming the argument for unusable options (before any work is done). -> the files of
+    an earlier synthetic set in `opts.out` that this one replaces (see `outdir.files_to_replace`)."""
     unknown = [s for s in opts.skills if s not in SKILLS]
     if unknown or not opts.skills:
         raise InterpriorError(f"--skills: unknown skill(s) {', '.join(unknown) or '(none given)'}; "
@@ -60,7 +64,9 @@ def check_options(opts: SynthOptions) -> None:
         raise InterpriorError(f"--clips: must be at least 1, got {opts.clips}")
     if opts.workers <= 0:
         raise InterpriorError(f"--workers: must be at least 1, got {opts.workers}")
+    old = files_to_replace(opts.out, opts.force)
     _check_writable(Path(opts.out))
+    return old
 
 
 def _check_writable(out: Path) -> None:
@@ -102,13 +108,15 @@ def _worker_init() -> None:
 
 def write_dataset(opts: SynthOptions, progress=None) -> SynthResult:
     """Generate `opts.clips` clips into `opts.out`; `progress(row)` is called after each clip."""
-    check_options(opts)
+    old = check_options(opts)
     start = time.perf_counter()
     out = Path(opts.out)
+    specs = clip_specs(opts.clips, opts.seed, opts.skills, opts.objects)
+    planned = [clip_file_name(spec.name, opts.defects)[: -len(".pt")] for spec in specs]
+    begin_set(out, old, _manifest(opts, None, [], {}) | {"complete": False, "planned": planned})
     objects = make_objects(opts.seed)
     for name in opts.objects:
         objects[name].write(out / "objects")
-    specs = clip_specs(opts.clips, opts.seed, opts.skills, opts.objects)
     args = [(spec, tuple(opts.defects), str(out / "clips"), opts.check) for spec in specs]
     rows = []
     if opts.workers == 1:
@@ -139,21 +147,25 @@ def write_dataset(opts: SynthOptions, progress=None) -> SynthResult:
     if opts.check:
         result.summary = summarize([r["quality"] for r in rows])
         result.summary["validation_errors"] = sum(r["validation"]["error"] for r in rows)
-    _write_manifest(out, opts, objects, result)
+    atomic_write_text(out / MANIFEST, json.dumps(_manifest(opts, objects, result.rows, result.summary), indent=2))
     return result
 
 
-def _write_manifest(out: Path, opts: SynthOptions, objects, result: SynthResult) -> None:
+def _manifest(opts: SynthOptions, objects, rows: list[dict], summary: dict) -> dict:
+    """synth.json: the recipe, the objects (with `objects` made: kind, mass, size), one row per clip written."""
+    def described(name: str) -> dict:
+        if objects is None:
+            return {}
+        size = objects[name].bounds[1] - objects[name].bounds[0]
+        return {"kind": objects[name].kind, "mass_kg": round(objects[name].mass, 3),
+                "size_m": [round(float(x), 4) for x in size]}
+
     manifest = {
-        "generator": "interprior data synth",
+        "generator": GENERATOR,
         "seed": opts.seed, "clips": opts.clips, "skills": list(opts.skills), "defects": list(opts.defects),
-        "objects": {name: {"kind": objects[name].kind, "mass_kg": round(objects[name].mass, 3),
-                           "size_m": [round(float(x), 4) for x in objects[name].bounds[1] - objects[name].bounds[0]]}
-                    for name in opts.objects},
-        "rows": result.rows,
+        "objects": {name: described(name) for name in opts.objects},
+        "rows": rows,
     }
-    if result.summary:
-        manifest["check"] = result.summary
-    tmp = out / ".synth.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.replace(out / "synth.json")
+    if summary:
+        manifest["check"] = summary
+    return manifest

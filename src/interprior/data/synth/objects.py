@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from interprior import schema
+from interprior.files import atomic_write_text
 
 # kg/m³ by kind: packing boxes, a light drum, a wooden stool; the demo's `box` is a lightly filled moving box
 # (1.6 kg): flat rigid hands lift it by friction, which the CPU-trained demo expert learns within its budget
@@ -156,11 +157,8 @@ class SynthObject:
     def write(self, objects_dir: str | Path) -> Path:
         """Write objects_dir/<name>/<name>.obj (atomic rename; the mesh frame is the object frame)."""
         path = Path(objects_dir) / self.name / f"{self.name}.obj"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.mesh().export(file_type="obj"))
-        tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps({"density": self.density}) + "\n")
+        atomic_write_text(path, self.mesh().export(file_type="obj"))
+        atomic_write_text(path.with_suffix(".json"), json.dumps({"density": self.density}) + "\n")
         return path
 
 
