@@ -27,11 +27,18 @@ COMMAND_MODULES = ("demo", "data", "replay", "bench", "train", "eval")
 
 
 from interprior.errors import InterpriorError  # noqa: E402
-from interprior.train.stopping import SIGPIPE, Stopped, exit_code, silence_stdout
+from interprior.train.stopping import SIGPIPE, Stopped, exit_code, silence_stdout  # noqa: E402
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error of the command (the full usage is in --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="interprior",
         description="Physics-based human-object interaction on MuJoCo: data tools, replay, training, evaluation.",
     )
@@ -43,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help (0) or a usage error (2), already printed: the status, as for every error
+        return int(done.code or 0)
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # stdout's reader went away (`| head`): not an error of ours; say nothing more there

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from interprior.commands.args import positive_int
 from interprior import schema
 from interprior.assets.embodiment import embodiment
 from interprior.assets.objects import load_object
@@ -29,9 +30,9 @@ def register(sub) -> None:
         "With --backend warp the same on MuJoCo Warp (raw = the captured mujoco_warp.step graph on the same "
         "worlds); --table runs several env counts and adds the CPU backend on this machine's cores.",
     )
-    p.add_argument("--envs", type=int, default=64, help="number of parallel environments (default 64)")
-    p.add_argument("--steps", type=int, default=100, help="control steps to time (default 100)")
-    p.add_argument("--threads", type=int, default=None, help="MuJoCo threads (default: all cores)")
+    p.add_argument("--envs", type=positive_int, default=64, help="number of parallel environments (default 64)")
+    p.add_argument("--steps", type=positive_int, default=100, help="control steps to time (default 100)")
+    p.add_argument("--threads", type=positive_int, default=None, help="MuJoCo threads (default: all cores)")
     p.add_argument("--variant", choices=sorted(schema.VARIANTS), default="full", help="humanoid variant")
     p.add_argument("--objects", default=None, help="objects folder (objects/<name>/<name>.obj) to add an object")
     p.add_argument("--object", default="largetable", help="object name inside --objects (default largetable)")
@@ -122,8 +123,8 @@ def _register_prior(bsub) -> None:
     p.add_argument("--preset", choices=["paper", "cpu"], default="paper", help="model sizes without --checkpoint")
     p.add_argument("--variant", choices=sorted(schema.VARIANTS), default="full",
                    help="humanoid (action size) without --checkpoint (default full: 153)")
-    p.add_argument("--steps", type=int, default=200, help="control steps to time (default 200)")
-    p.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads (default 1)")
+    p.add_argument("--steps", type=positive_int, default=200, help="control steps to time (default 200)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch / onnxruntime threads (default 1)")
     p.add_argument("--onnx", action="store_true", help="also time the ONNX graph in onnxruntime")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_prior)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from interprior.commands.args import positive_int
 from interprior.data.contacts import label_files, summarize_agreement
 from interprior.data.inspect import format_inspect, has_errors, inspect_path
 from interprior.data.synth.dataset import SynthOptions, write_dataset
@@ -190,7 +191,7 @@ def _register_synth(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     synth.add_argument("--out", required=True, metavar="DIR", help="output folder (clips/, objects/, synth.json)")
-    synth.add_argument("--clips", type=int, default=20, metavar="N", help="number of clips (default 20)")
+    synth.add_argument("--clips", type=positive_int, default=20, metavar="N", help="number of clips (default 20)")
     synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     synth.add_argument("--skills", default=None, metavar="LIST",
                        help="comma-separated skills (default: reach,pickup,carry,push)")
@@ -199,7 +200,7 @@ def _register_synth(commands) -> None:
     synth.add_argument("--defects", default="", metavar="LIST",
                        help="comma-separated defects to inject: floating,penetration,jitter,flat-hands")
     synth.add_argument("--check", action="store_true", help="measure every clip and print the maxima")
-    synth.add_argument("--workers", type=int, default=1, metavar="W",
+    synth.add_argument("--workers", type=positive_int, default=1, metavar="W",
                        help="worker processes (default 1; each runs single-threaded)")
     synth.add_argument("--force", action="store_true",
                        help="replace an earlier synthetic set in DIR (only the files its synth.json lists are removed)")

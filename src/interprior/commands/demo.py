@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from interprior.commands.args import positive_int
 from interprior.data.intermimic import load_clip
 from interprior.data.synth.dataset import SynthOptions, write_dataset
 from interprior.errors import InterpriorError
@@ -40,7 +41,7 @@ def register(sub) -> None:
         "writes a video of the expert on the first clip. Everything is written under --out.",
     )
     p.add_argument("--out", default="interprior_demo", help="output folder (default ./interprior_demo)")
-    p.add_argument("--clips", type=int, default=3, help="number of held-out synthetic clips (default 3)")
+    p.add_argument("--clips", type=positive_int, default=3, help="number of held-out synthetic clips (default 3)")
     p.add_argument("--checkpoint", default=None, help="expert to run instead of the bundled one")
     p.add_argument("--no-video", action="store_true", help="skip the video")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from interprior.commands.args import non_negative_float, non_negative_int, positive_int
 from interprior.errors import InterpriorError
 from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
@@ -48,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--held-out", action="store_true",
                    help="evaluate the clips the run held out of training (train expert --hold-out) instead")
-    p.add_argument("--rollouts", type=int, default=1, help="rollouts per clip; the best counts (default 1)")
+    p.add_argument("--rollouts", type=positive_int, default=1, help="rollouts per clip; the best counts (default 1)")
     p.add_argument("--no-baseline", action="store_true", help="skip the PD-replay baseline")
     p.add_argument("--sample", action="store_true",
                    help="a Stage II prior: sampled latents (ε drawn per episode) instead of the prior's mean (ε = 0)")
@@ -136,13 +137,13 @@ def _register_goals(esub) -> None:
     p.add_argument("--data", default=None, help="clips to evaluate: every clip of the folder (or the file), of every "
                    "object (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
-    p.add_argument("--rollouts", type=int, default=1, help="episodes per clip, each with other goal draws")
-    p.add_argument("--max-frames", type=int, default=300, help="episode horizon in frames (default 300)")
+    p.add_argument("--rollouts", type=positive_int, default=1, help="episodes per clip, each with other goal draws")
+    p.add_argument("--max-frames", type=positive_int, default=300, help="episode horizon in frames (default 300)")
     p.add_argument("--seed", type=int, default=0, help="seed of the goal draws (default 0)")
     p.add_argument("--sample", action="store_true", help="draw one latent noise per episode (default: ε = 0)")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="run the prior + decoder in PyTorch or, exported, in onnxruntime (default torch)")
-    p.add_argument("--latents", type=int, default=0, metavar="K",
+    p.add_argument("--latents", type=non_negative_int, default=0, metavar="K",
                    help="generativity instead: one fixed goal per clip, run with K sampled latents and with ε = 0; "
                    "prints their mean pairwise trajectory distance and goal success")
     p.add_argument("--json", action="store_true", help="print results as JSON")
@@ -185,7 +186,7 @@ def _register_curve(esub) -> None:
         "resolution.",
     )
     p.add_argument("run", help="run directory (expert or prior) or a checkpoint file inside one")
-    p.add_argument("--every", type=float, default=0, metavar="SAMPLES",
+    p.add_argument("--every", type=non_negative_float, default=0, metavar="SAMPLES",
                    help="bucket width in samples, e.g. 5e5 (default: a round width giving about 10 rows)")
     p.add_argument("--svg", default=None, metavar="FILE", help="also write the curves as an SVG image")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")

@@ -10,6 +10,7 @@ from interprior.data.convert import object_points_world
 from interprior.data.intermimic import list_clips, load_clip
 from interprior.eval.replay import kinematic_replay, physics_replay
 from interprior.report import Column, format_table, to_json
+from interprior.viz.video import check_outputs
 
 
 def register(sub) -> None:
@@ -30,20 +31,21 @@ def register(sub) -> None:
     p.add_argument("--variant", choices=sorted(schema.VARIANTS), default="full", help="humanoid variant (physics)")
     p.add_argument("--video", default=None,
                    help="write an MP4 (for a folder of clips: a directory receiving one MP4 per clip)")
+    p.add_argument("--force", action="store_true", help="overwrite existing --video files (checked before replaying)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run)
-
 
 
 def run(args) -> int:
     paths = list_clips(args.clip)
     folder = Path(args.clip).is_dir()
+    videos = {path: Path(args.video) / f"{path.stem}.mp4" if folder else Path(args.video) for path in paths} \
+        if args.video else {}
+    check_outputs(videos.values(), "--video", force=args.force)  # before the work, not after it
     rows = []
     for path in paths:
         clip = load_clip(path)
-        video = None
-        if args.video:
-            video = Path(args.video) / f"{path.stem}.mp4" if folder else Path(args.video)
+        video = videos.get(path)
         if args.physics:
             report, scene, qpos = physics_replay(
                 clip, args.objects, args.skeleton, schema.VARIANTS[args.variant], record=video is not None

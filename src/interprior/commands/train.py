@@ -241,6 +241,7 @@ def _register_prior(tsub) -> None:
     e.add_argument("--checkpoint", required=True, help="Stage II run directory or checkpoint file")
     e.add_argument("--out", required=True, help="output file (.onnx)")
     e.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    e.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     e.set_defaults(func=run_export_prior)
 
 
@@ -288,7 +289,7 @@ def run_prior(args) -> int:
 
 def run_export_prior(args) -> int:
     _, model, _ = load_prior(args.checkpoint)
-    path = export_onnx(model, args.out)
+    path = export_onnx(model, args.out, force=args.force)
     print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB; prior + decoder)")
     if args.no_check:
         return 0
