@@ -172,7 +172,7 @@ def test_goal_type_frequencies_are_the_dataclass_probabilities():
     with pytest.raises(ValueError):
         MaskSampling(full_prob=0.5).type_probs()
     only = s.restricted_to("contact")
-    assert only.type_probs().tolist() == [0.0, 0.0, 0.0, 1.0, 0.0] and only.max_bodies == s.max_bodies
+    assert only.type_probs().tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0] and only.max_bodies == s.max_bodies
 
 
 def test_each_goal_type_gives_its_components():
@@ -219,3 +219,46 @@ def test_goal_schedule_snapshots_and_targets():
     user = GoalSchedule(2, LAYOUT, s, fps=30.0, fixed_bits=fixed)
     user.reset(torch.arange(2), torch.zeros(2, dtype=torch.long), torch.full((2,), 50))
     assert torch.equal(user.bits, fixed.expand(2, -1, -1))
+
+
+def test_object_and_hand_goals_give_only_their_parts():
+    """Object goals: the object's position (maybe rotation) only, on the snapshot or on every preview token, never
+    both; hand goals: one or both wrist positions only. `restricted_to` makes object/hand snapshots and
+    object_path paths."""
+    from interprior.mdp.goal_masks import GOAL_TYPES, MaskSampling, sample_bits
+    from interprior.mdp.goals import GoalLayout
+
+    layout, s, g = GoalLayout(), MaskSampling(), torch.Generator().manual_seed(1)
+    sl, n = layout.bit_slices, 4000
+    obj = sample_bits(torch.full((n,), GOAL_TYPES.index("object")), layout, s, g)
+    assert not obj[..., sl["body_pos"]].any() and not obj[..., sl["body_rot"]].any() and not obj[..., sl["contact"]].any()
+    pos = obj[..., sl["obj_pos"]].squeeze(-1)  # [n, K]
+    path = pos[:, :-1].all(1)
+    assert torch.equal(path, ~pos[:, -1]) and (path | pos[:, -1]).all()  # a path or a snapshot, always one
+    assert abs(path.float().mean() - s.object_path_prob) < 0.03
+    rot = obj[..., sl["obj_rot"]].squeeze(-1).any(1)
+    assert abs(rot.float().mean() - s.object_rotation_prob) < 0.03 and not (rot & ~pos.any(1)).any()
+
+    hand = sample_bits(torch.full((n,), GOAL_TYPES.index("hand")), layout, s, g)
+    body = hand[..., sl["body_pos"]]  # [n, K, B]
+    others = [i for i in range(layout.num_bodies) if i not in layout.hand_slots]
+    assert not body[..., others].any() and not hand[..., sl["obj_pos"]].any() and not hand[..., sl["body_rot"]].any()
+    hands = body[..., list(layout.hand_slots)].any(1).sum(1)
+    assert ((hands == 1) | (hands == 2)).all() and abs((hands == 2).float().mean() - s.both_hands_prob) < 0.03
+    assert [layout.bodies[i] for i in layout.hand_slots] == [schema.BODY_INDEX["L_Wrist"], schema.BODY_INDEX["R_Wrist"]]
+
+    for goal, path_prob in (("object", 0.0), ("object_path", 1.0), ("hand", None)):
+        only = s.restricted_to(goal)
+        assert only.type_probs()[GOAL_TYPES.index(goal.split("_")[0])] == 1.0
+        if path_prob is not None:
+            assert only.object_path_prob == path_prob
+        assert only.hand_path_prob == 0.0
+    with pytest.raises(ValueError, match="object_path"):
+        s.restricted_to("elbow")
+
+
+def test_object_and_hand_goals_are_scored_by_the_rule_of_their_form():
+    from interprior.mdp.goal_success import SUCCESS_RULES, scoring_rule
+
+    assert scoring_rule("object") == scoring_rule("hand") == "snapshot" and scoring_rule("object_path") == "trajectory"
+    assert scoring_rule("contact") == "contact" and "object only" in SUCCESS_RULES["object_path"]

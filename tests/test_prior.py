@@ -247,6 +247,16 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
                  "--max-frames", "40"]) == 0
     table = capsys.readouterr().out
     assert PICKUP in table and "zero goal" in table and "success: prior + goal" in table
+    assert "per skill: pickup" in table  # the data set's manifest names each clip's skill
+    for goal in ("object", "object_path", "hand"):  # the steering user's goal types
+        assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", goal, "--max-frames", "30",
+                     "--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        assert res["summary"]["goal"] == goal and res["summary"]["per_skill"]["pickup"]["episodes"] == 1
+        ep = res["episodes"][0]
+        assert {"success", "baseline_success", "error_cm"} <= set(ep)
+        if goal == "object_path":  # measured at every step
+            assert ep["error_cm"] is not None and ep["error_cm"] >= 0.0
     assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "full", "--max-frames", "20",
                  "--json"]) == 0
     res = json.loads(capsys.readouterr().out)

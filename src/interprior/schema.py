@@ -63,6 +63,7 @@ FINGER_BODIES: tuple[int, ...] = tuple(i for i, n in enumerate(BODY_NAMES) if n[
 LEFT_HAND: tuple[int, ...] = tuple(range(BODY_INDEX["L_Wrist"], BODY_INDEX["L_Thumb3"] + 1))  # wrist + 15
 RIGHT_HAND: tuple[int, ...] = tuple(range(BODY_INDEX["R_Wrist"], BODY_INDEX["R_Thumb3"] + 1))
 # "No hand" bodies: everything but the finger segments (22 incl. pelvis).
+WRIST_BODIES: tuple[int, ...] = (BODY_INDEX["L_Wrist"], BODY_INDEX["R_Wrist"])
 NOHAND_BODIES: tuple[int, ...] = tuple(i for i in range(NUM_BODIES) if i not in FINGER_BODIES)
 # Key bodies for tracking errors (E_h) and terminations: the non-finger bodies without the pelvis (21).
 KEY_BODIES: tuple[int, ...] = NOHAND_BODIES[1:]

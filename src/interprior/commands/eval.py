@@ -3,6 +3,7 @@ goal following of a Stage II prior, and a run's learning curve."""
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from interprior.eval.goals import (
 )
 from interprior.eval.tracking import compare_with_baseline, format_table, write_videos
 from interprior.files import atomic_write_text
-from interprior.mdp.goal_masks import GOAL_TYPES
+from interprior.mdp.goal_masks import EVAL_GOAL_TYPES
 from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
 from interprior.train.checkpoint import apply_overrides
@@ -133,7 +134,8 @@ def _register_goals(esub) -> None:
         "<= 50 cm at every step; never fallen.",
     )
     p.add_argument("--checkpoint", required=True, help="Stage II run directory or checkpoint file")
-    p.add_argument("--goal", choices=GOAL_TYPES, required=True, help="goal type")
+    p.add_argument("--goal", choices=EVAL_GOAL_TYPES, required=True,
+                   help="goal type (object: the object's pose as a snapshot; object_path: along a path; hand: wrist positions)")
     p.add_argument("--data", default=None, help="clips to evaluate: every clip of the folder (or the file), of every "
                    "object (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
@@ -148,6 +150,19 @@ def _register_goals(esub) -> None:
                    "prints their mean pairwise trajectory distance and goal success")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run_goals)
+
+
+def clip_skills(data: str) -> dict[str, str]:
+    """Clip name -> skill from the `synth.json` manifest beside a synthetic data set's clips folder (empty for
+    other data): `eval goals` then reports success per skill."""
+    folder = Path(data)
+    for manifest in (folder.parent / "synth.json", folder / "synth.json"):
+        try:
+            rows = json.loads(manifest.read_text()).get("rows", [])
+            return {r["clip"]: r["skill"] for r in rows if "clip" in r and "skill" in r}
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    return {}
 
 
 def run_goals(args) -> int:
@@ -170,7 +185,7 @@ def run_goals(args) -> int:
     else:
         rows, summary = evaluate_goals(model, cfg, clips, selection.objects, args.goal, max_frames=args.max_frames,
                                        rollouts=args.rollouts, seed=args.seed, sample=args.sample,
-                                       runtime=args.runtime)
+                                       runtime=args.runtime, skills=clip_skills(selection.data))
         table = format_goal_table
     return _report(args, state, summary, "episodes", rows, table)
 

@@ -18,7 +18,9 @@ Success per goal type (thresholds below, also in the README):
   `CONTACT_MATCH_RATE` of the (step, body) pairs until the horizon; not fallen;
 * ``full``:       full-reference tracking: mean key-body error ≤ `FULL_BODY_ERROR` and mean object surface-point error
   ≤ `FULL_OBJECT_ERROR` at every step until the horizon (the Stage I termination thresholds); not fallen;
-* ``composed``:   every given part of the goal meets its own rule above (snapshot, trajectory and contact parts).
+* ``composed``:   every given part of the goal meets its own rule above (snapshot, trajectory and contact parts);
+* ``object``, ``hand``: only the object's pose / one or both wrist positions, as a snapshot: the snapshot rule;
+* ``object_path``: only the object's position (and maybe rotation) on every preview token: the trajectory rule.
 
 The horizon is the clip's end or `max_frames`, whichever is first.
 """
@@ -33,7 +35,7 @@ from torch import Tensor
 from interprior import schema
 from interprior.envs.goal import GoalEnv, GoalStep
 from interprior.envs.tracking import TrackingEnv
-from interprior.mdp.goal_masks import GOAL_TYPES, GoalSchedule
+from interprior.mdp.goal_masks import EVAL_GOAL_TYPES, GoalSchedule
 from interprior.mdp.goal_success import (
     CONTACT_MATCH_RATE,
     POSITION_TOLERANCE,
@@ -41,6 +43,7 @@ from interprior.mdp.goal_success import (
     SUCCESS_RULES,
     TRAJECTORY_TOLERANCE,
     component_errors,
+    scoring_rule,
     defined_now,
     full_tracking_ok,
     given_position_error,
@@ -53,9 +56,11 @@ from interprior.train.distill import student_env_config
 
 
 def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: int = 300, rollouts: int = 1,
-                   seed: int = 0, sample: bool = False, runtime: str = "torch") -> tuple[list[dict], dict]:
+                   seed: int = 0, sample: bool = False, runtime: str = "torch",
+                   skills: dict[str, str] | None = None) -> tuple[list[dict], dict]:
     """Run the prior on every clip with goals of `goal_type` and, beside it, with the zero goal. `model`: a
-    `MaskedGoalPrior`; `cfg`: its `DistillConfig`. -> (rows: one per clip and rollout, summary)."""
+    `MaskedGoalPrior`; `cfg`: its `DistillConfig`; `skills`: clip name -> skill (a data set's manifest), for
+    success per skill. -> (rows: one per clip and rollout, summary)."""
     m = len(clips) * rollouts
     n = 2 * m  # rows [0, m): the goal; rows [m, 2m): the same targets, zero goal
     clip_ids = torch.arange(len(clips)).repeat(rollouts).repeat(2)
@@ -78,6 +83,10 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
     if goal_type in ("contact", "composed"):
         summary["contact_match"] = _mean(rows, "contact_match")
         summary["baseline_contact_match"] = _mean(rows, "baseline_contact_match")
+    if skills:
+        for row in rows:
+            row["skill"] = skills.get(row["clip"], "?")
+        summary["per_skill"] = per_skill(rows)
     return rows, summary
 
 
@@ -145,8 +154,8 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
     `runtime`: "torch" or "onnx" (`GoalPolicy`).
     -> per-row tensors (success, fell, duration, tracked, error_cm, contact_match, horizon) and, with `record`,
     key-body positions [T, n, B, 3] and the rows still running at each step [T, n]."""
-    if goal_type not in GOAL_TYPES:
-        raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(GOAL_TYPES)}")
+    if goal_type not in EVAL_GOAL_TYPES:
+        raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(EVAL_GOAL_TYPES)}")
     genv, horizon = _evaluation_env(cfg, clips, objects_dir, goal_type, clip_ids, goal_source, max_frames, seed)
     score = GoalScore(genv, goal_type, clip_ids, horizon, record)
     policy = GoalPolicy(model, len(clip_ids), deterministic=False, seed=seed, runtime=runtime)
@@ -191,10 +200,11 @@ class GoalScore:
 
     def __init__(self, genv: GoalEnv, goal_type: str, clip_ids: Tensor, horizon: Tensor, record: bool):
         n, layout = len(clip_ids), genv.layout
-        self.genv, self.goal_type, self.layout, self.clip_ids, self.record = genv, goal_type, layout, clip_ids, record
+        self.genv, self.layout, self.clip_ids, self.record = genv, layout, clip_ids, record
+        self.goal_type = scoring_rule(goal_type)  # object / hand goals: the rule of their form
         self.bits = genv.schedule.bits.clone()
         self.snapshot_at = genv.schedule.snapshot_frame.clone()
-        self.horizon = torch.minimum(horizon, self.snapshot_at) if goal_type == "snapshot" else horizon
+        self.horizon = torch.minimum(horizon, self.snapshot_at) if self.goal_type == "snapshot" else horizon
         self.has_snapshot = self.bits[:, -1].any(1)
         self.has_trajectory = self.bits[:, :-1, : layout.bit_slices["contact"].start].any((1, 2))
         self.contact_bits = self.bits[:, :, layout.bit_slices["contact"]].any(1)
@@ -303,6 +313,16 @@ def _mean(rows: list[dict], key: str) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def per_skill(rows: list[dict]) -> dict[str, dict]:
+    """Success with the goal and with the zero goal, per skill (rows carry "skill")."""
+    out = {}
+    for skill in sorted({r["skill"] for r in rows}):
+        mine = [r for r in rows if r["skill"] == skill]
+        out[skill] = {"episodes": len(mine), "success_rate": _mean(mine, "success"),
+                      "baseline_success_rate": _mean(mine, "baseline_success"), "fall_rate": _mean(mine, "fell")}
+    return out
+
+
 def _share(schedule: GoalSchedule, source: Tensor) -> None:
     """Row r takes exactly row `source[r]`'s goal bits and snapshot time (rows compared on one goal)."""
     schedule.bits[:] = schedule.bits[source]
@@ -334,6 +354,10 @@ def format_goal_table(rows: list[dict], summary: dict) -> str:
     if "contact_match" in s:
         tail += f"; contacts matched {100 * s['contact_match']:.0f}% vs {100 * s['baseline_contact_match']:.0f}%"
     lines.append(tail)
+    if s.get("per_skill"):
+        lines.append("per skill: " + "; ".join(
+            f"{k} {100 * v['success_rate']:.0f}% vs {100 * v['baseline_success_rate']:.0f}% ({v['episodes']})"
+            for k, v in s["per_skill"].items()))
     return "\n".join(lines)
 
 

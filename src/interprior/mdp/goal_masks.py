@@ -7,7 +7,13 @@ Goal types (InterPrior Table 1; MaskedMimic's masking as the starting distributi
                  and, with `object_prob`, the object position (and with `object_rotation_prob` its rotation);
 * ``trajectory`` the same body/object selection on every short-horizon preview token (a path to follow);
 * ``contact``    contact bits of a random subset of the contact bodies on every token;
-* ``composed``   the union of two different sparse types above.
+* ``composed``   the union of two different sparse types above;
+* ``object``     the object only: its position (with `object_rotation_prob` also its rotation), as a snapshot or,
+                 with `object_path_prob`, along a path (every preview token): "put the box there", "move it so";
+* ``hand``       wrist positions only, one hand or (with `both_hands_prob`) both, as a snapshot or, with
+                 `hand_path_prob`, along a path: "reach there".
+
+Evaluation also names ``object_path``: the object type with every goal a path (`restricted_to`).
 
 `MaskSampling`'s numbers are exactly the ones `sample_bits` uses. A goal is drawn when an episode starts and again
 (unless kept, `repeat_prob`) whenever its snapshot target time is reached.
@@ -22,18 +28,25 @@ from torch import Tensor
 
 from interprior.mdp.goals import GoalLayout
 
-GOAL_TYPES: tuple[str, ...] = ("full", "snapshot", "trajectory", "contact", "composed")
+GOAL_TYPES: tuple[str, ...] = ("full", "snapshot", "trajectory", "contact", "composed", "object", "hand")
 SPARSE_TYPES: tuple[str, ...] = ("snapshot", "trajectory", "contact")
+EVAL_GOAL_TYPES: tuple[str, ...] = (*GOAL_TYPES, "object_path")  # object_path: object goals, always a path
+# the MaskSampling field holding each type's probability
+TYPE_PROB_FIELDS = {"full": "full_prob", "snapshot": "snapshot_prob", "trajectory": "trajectory_prob",
+                    "contact": "contact_prob", "composed": "composed_prob", "object": "object_goal_prob",
+                    "hand": "hand_goal_prob"}
 
 
 @dataclass
 class MaskSampling:
     # probabilities of the goal types, in GOAL_TYPES order (must sum to 1)
     full_prob: float = 0.15
-    snapshot_prob: float = 0.3
-    trajectory_prob: float = 0.25
-    contact_prob: float = 0.15
-    composed_prob: float = 0.15
+    snapshot_prob: float = 0.25
+    trajectory_prob: float = 0.2
+    contact_prob: float = 0.1
+    composed_prob: float = 0.1
+    object_goal_prob: float = 0.12
+    hand_goal_prob: float = 0.08
     # body selection of snapshot and trajectory goals
     max_bodies: int = 3  # number of constrained bodies uniform in 1..max_bodies ...
     all_bodies_prob: float = 0.1  # ... or, with this probability, every goal body
@@ -44,19 +57,24 @@ class MaskSampling:
     contact_body_prob: float = 0.3  # contact goals: each contact body independently (at least one)
     repeat_prob: float = 0.8  # on reaching a snapshot target, keep the same bits for the next one
     snapshot_frames: tuple[int, int] = (15, 90)  # snapshot target time ahead, frames, uniform (both inclusive)
+    object_path_prob: float = 0.5  # object goals: a path (every preview token) instead of a snapshot
+    both_hands_prob: float = 0.5  # hand goals: both wrists instead of one
+    hand_path_prob: float = 0.3  # hand goals: a path instead of a snapshot
 
     def type_probs(self) -> Tensor:
-        p = torch.tensor([self.full_prob, self.snapshot_prob, self.trajectory_prob, self.contact_prob,
-                          self.composed_prob], dtype=torch.float64)
+        p = torch.tensor([getattr(self, TYPE_PROB_FIELDS[t]) for t in GOAL_TYPES], dtype=torch.float64)
         if (p < 0).any() or abs(float(p.sum()) - 1.0) > 1e-6:
             raise ValueError(f"goal type probabilities must be >= 0 and sum to 1, got {p.tolist()}")
         return p
 
     def restricted_to(self, goal_type: str) -> "MaskSampling":
-        """The same sampling with only goal type `goal_type` (evaluation)."""
-        if goal_type not in GOAL_TYPES:
-            raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(GOAL_TYPES)}")
-        return replace(self, **{f"{t}_prob": float(t == goal_type) for t in GOAL_TYPES})
+        """The same sampling with only goal type `goal_type` (evaluation): object and hand goals are then
+        snapshots, `object_path` object paths."""
+        if goal_type not in EVAL_GOAL_TYPES:
+            raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(EVAL_GOAL_TYPES)}")
+        kind = "object" if goal_type == "object_path" else goal_type
+        return replace(self, object_path_prob=float(goal_type == "object_path"), hand_path_prob=0.0,
+                       **{TYPE_PROB_FIELDS[t]: float(t == kind) for t in GOAL_TYPES})
 
 
 def _body_object_bits(n: int, layout: GoalLayout, s: MaskSampling, g: torch.Generator) -> Tensor:
@@ -88,6 +106,33 @@ def _contact_bits(n: int, layout: GoalLayout, s: MaskSampling, g: torch.Generato
     return bits
 
 
+def _on_snapshot_or_path(token_bits: Tensor, path: Tensor, k: int) -> Tensor:
+    """[n, K, G]: `token_bits` [n, G] on the snapshot token, or where `path` [n], on every preview token."""
+    bits = token_bits[:, None].expand(-1, k, -1).clone()
+    bits[:, :-1] &= path[:, None, None]
+    bits[:, -1] &= ~path[:, None]
+    return bits
+
+
+def _object_goal_bits(n: int, layout: GoalLayout, s: MaskSampling, g: torch.Generator) -> Tensor:
+    """[n, K, G] object goals: position (and maybe rotation), as a snapshot or a path."""
+    token = torch.zeros(n, layout.bit_size, dtype=torch.bool)
+    token[:, layout.bit_slices["obj_pos"].start] = True
+    token[:, layout.bit_slices["obj_rot"].start] = torch.rand(n, generator=g) < s.object_rotation_prob
+    return _on_snapshot_or_path(token, torch.rand(n, generator=g) < s.object_path_prob, layout.num_tokens)
+
+
+def _hand_goal_bits(n: int, layout: GoalLayout, s: MaskSampling, g: torch.Generator) -> Tensor:
+    """[n, K, G] hand goals: one wrist position (either, uniform) or both, as a snapshot or a path."""
+    slots = torch.as_tensor(layout.hand_slots)
+    both = torch.rand(n, generator=g) < s.both_hands_prob
+    one = torch.randint(len(slots), (n,), generator=g)
+    chosen = both[:, None] | (torch.arange(len(slots))[None] == one[:, None])
+    token = torch.zeros(n, layout.bit_size, dtype=torch.bool)
+    token[:, layout.bit_slices["body_pos"].start + slots] = chosen
+    return _on_snapshot_or_path(token, torch.rand(n, generator=g) < s.hand_path_prob, layout.num_tokens)
+
+
 def _sparse_bits(kind: str, n: int, layout: GoalLayout, s: MaskSampling, g: torch.Generator) -> Tensor:
     """[n, K, G] bits of one sparse goal type."""
     k = layout.num_tokens
@@ -117,7 +162,10 @@ def sample_bits(types: Tensor, layout: GoalLayout, s: MaskSampling, g: torch.Gen
     rows = torch.arange(n)
     composed = stacked[rows, pairs[:, 0]] | stacked[rows, pairs[:, 1]]
     full = torch.ones_like(composed)
-    options = torch.stack([full, sparse["snapshot"], sparse["trajectory"], sparse["contact"], composed], dim=1)
+    # drawn after the older types: their random stream is the same as before these types existed
+    obj, hand = _object_goal_bits(n, layout, s, g), _hand_goal_bits(n, layout, s, g)
+    options = torch.stack([full, sparse["snapshot"], sparse["trajectory"], sparse["contact"], composed, obj, hand],
+                          dim=1)
     return options[rows, types.cpu()]
 
 

@@ -29,6 +29,18 @@ SUCCESS_RULES = {
             f"{100 * FULL_OBJECT_ERROR:.0f} cm at every step, not fallen",
     "composed": "every given part meets its snapshot / trajectory / contact rule, not fallen",
 }
+# object and hand goals are scored by the rule of their form: a snapshot's, or a path's (trajectory)
+RULE_OF = {"object": "snapshot", "hand": "snapshot", "object_path": "trajectory"}
+SUCCESS_RULES.update({
+    "object": "object only: " + SUCCESS_RULES["snapshot"],
+    "object_path": "object only, a path: " + SUCCESS_RULES["trajectory"],
+    "hand": "wrist positions only: " + SUCCESS_RULES["snapshot"],
+})
+
+
+def scoring_rule(goal_type: str) -> str:
+    """The success rule a goal type is scored by (snapshot, trajectory, contact, full or composed)."""
+    return RULE_OF.get(goal_type, goal_type)
 
 
 def component_errors(sim, ref, layout: GoalLayout) -> dict[str, Tensor]:

@@ -53,10 +53,18 @@ class GoalLayout:
     bodies: tuple[int, ...] = schema.NOHAND_BODIES
     contact_bodies: tuple[int, ...] = schema.CONTACT_BODIES
     preview_offsets: tuple[int, ...] = (1, 2, 4, 8)  # frames ahead of the current reference frame
+    hands: tuple[int, ...] = schema.WRIST_BODIES  # the goal bodies hand goals constrain (left, right)
 
     def __post_init__(self):
         if not self.bodies or not self.preview_offsets or min(self.preview_offsets) < 1:
             raise ValueError(f"GoalLayout needs bodies and preview offsets >= 1, got {self}")
+        if not self.hands or any(h not in self.bodies for h in self.hands):
+            raise ValueError(f"GoalLayout hands {self.hands} must be goal bodies")
+
+    @property
+    def hand_slots(self) -> tuple[int, ...]:
+        """Positions of the hands in `bodies`."""
+        return tuple(self.bodies.index(h) for h in self.hands)
 
     # --- sizes ------------------------------------------------------------------------------------------------
     @property
