@@ -178,7 +178,8 @@ def _evaluation_env(cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, g
     -> (env, horizon [n])."""
     n = len(clip_ids)
     env_cfg = replace(student_env_config(cfg), num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0,
-                      init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames,
+                      init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False,
+                      episode_length=max_frames + 1,  # the env's own time limit after the scored horizon
                       termination=replace(cfg.env.termination, enabled=False), backend="cpu", device=None)
     env = TrackingEnv(clips, objects_dir, env_cfg)
     env.reset_to(torch.arange(n), clip_ids, torch.zeros(n, dtype=torch.long), noise=False)
