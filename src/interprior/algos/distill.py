@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from interprior.config import require
 from interprior.mdp.goals import Goal, GoalLayout
 from interprior.models.prior import MaskedGoalPrior, gaussian_kl, sphere_latent
 
@@ -23,6 +24,10 @@ class LossWeights:
     # ‖decode(prior latent) − a_expert‖²: imitation through the deployable path too. 0 = the paper's loss, where
     # the prior learns only through the KL and, at its small weight, imitates about twice as badly as the posterior
     prior_action: float = 0.0
+
+    def __post_init__(self):
+        require(self, non_negative=("action", "reconstruction", "kl_start", "kl_end", "kl_ramp_samples", "prior_norm",
+                                    "temporal", "prior_action"))
 
     def kl_weight(self, samples: int) -> float:
         a, b = self.kl_ramp_samples

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from interprior.config import require
 from interprior.mdp.goals import GoalLayout
 
 GOAL_TYPES: tuple[str, ...] = ("full", "snapshot", "trajectory", "contact", "composed", "object", "hand")
@@ -60,6 +61,12 @@ class MaskSampling:
     object_path_prob: float = 0.5  # object goals: a path (every preview token) instead of a snapshot
     both_hands_prob: float = 0.5  # hand goals: both wrists instead of one
     hand_path_prob: float = 0.3  # hand goals: a path instead of a snapshot
+
+    def __post_init__(self):
+        require(self, positive=("max_bodies", "snapshot_frames"),
+                fraction=(*TYPE_PROB_FIELDS.values(), "all_bodies_prob", "position_only_prob", "rotation_only_prob",
+                          "object_prob", "object_rotation_prob", "contact_body_prob", "repeat_prob",
+                          "object_path_prob", "both_hands_prob", "hand_path_prob"))
 
     def type_probs(self) -> Tensor:
         p = torch.tensor([getattr(self, TYPE_PROB_FIELDS[t]) for t in GOAL_TYPES], dtype=torch.float64)

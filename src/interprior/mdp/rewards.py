@@ -53,6 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from interprior.config import require
 from interprior import schema
 from interprior.assets.embodiment import BodyGroups
 from interprior.mdp.observations import heading_cos_sin, relative_rot_quat, to_heading
@@ -85,6 +86,10 @@ class RewardWeights:
     hand_free_tol: float = 0.03      # m; distances below this count as touching
     hand_free_contacts: int = 3      # hand bodies in object contact for full "wrap" credit
     wd_min_dist2: float = 0.01       # m²; clip of the squared distances in w_d
+
+    def __post_init__(self):
+        require(self, non_negative=tuple(f.name for f in fields(self) if f.name != "hand_free_contacts"),
+                positive=("hand_free_contacts", "wd_min_dist2"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RewardWeights":

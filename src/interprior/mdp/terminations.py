@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interprior.config import require
 from interprior import schema
 from interprior.assets.embodiment import BodyGroups
 from interprior.mdp.metrics import body_position_error, object_point_error
@@ -42,6 +43,10 @@ class TerminationConfig:
     ig_floor: float = 0.5  # m, the denominators of the interaction-graph ratio never go below this
     hand_contact_frames: int = 10  # terminate when a hand's lost-contact counter exceeds this
     enabled: bool = True  # False: only falls (and non-finite states) end episodes, e.g. for data replay
+
+    def __post_init__(self):
+        require(self, positive=("body_error", "object_error", "ig_ratio", "ig_floor", "hand_contact_frames"),
+                non_negative=("fall_height",))
 
 
 # --- single checks: bool [N] -----------------------------------------------------------------------------------
