@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("algos",),
     ("train",),
     ("eval",),
+    ("steer",),
     ("commands",),
     ("cli",),
 )

@@ -4,7 +4,8 @@ Stage II distillation, goal evaluation, a prior tracking a full reference, and (
 It composes a `TrackingEnv` (physics, clips, resets, terminations) with a `GoalSchedule` (which goal components are
 given, when the snapshot is). Goals come from clips (the schedule's tokens at reference frames) **or from the
 caller** (`set_caller_goal`: an object pose, body positions or contacts to reach some seconds from now, no clip
-frame needed), which envs can mix row by row.
+frame needed), which envs can mix row by row. With `open_ended=True` (steering) the clip only gives the start
+state: its reference frame stays at the episode's start, so an episode lasts as long as the caller keeps stepping.
 
     env = GoalEnv(TrackingEnv(clips, objects, cfg), layout, masks)
     obs = env.start()                       # GoalObservation: self observation, goal, state
@@ -82,15 +83,20 @@ class CallerGoal:
 
 class GoalEnv:
     def __init__(self, env: TrackingEnv, layout: GoalLayout, masks: MaskSampling,
-                 generator: torch.Generator | None = None, fixed_bits: Tensor | None = None):
-        self.env, self.layout = env, layout
+                 generator: torch.Generator | None = None, fixed_bits: Tensor | None = None,
+                 open_ended: bool = False):
+        """`open_ended`: every step first puts the tracking env's reference frame back at its episode's start
+        (`env.start`), so the clip's end never times an episode out (give the env an `episode_length` of at least
+        3 and clips of at least 3 frames from the start); for caller goals only (steering)."""
+        self.env, self.layout, self.open_ended = env, layout, open_ended
         self.num_envs, self.device = env.num_envs, env.device
         self.schedule = GoalSchedule(env.num_envs, layout, masks, fps=1.0 / env.dt, generator=generator,
                                      fixed_bits=fixed_bits)
         n, k = env.num_envs, layout.num_tokens
         self.caller = torch.zeros(n, dtype=torch.bool)  # rows driven by a caller goal
         self.caller_bits = torch.zeros(n, k, layout.bit_size, dtype=torch.bool)
-        self.caller_deadline = torch.zeros(n, dtype=torch.long)  # reference frame count at which it is due
+        self.clock = torch.zeros(n, dtype=torch.long)  # control steps since each env's episode began
+        self.caller_deadline = torch.zeros(n, dtype=torch.long)  # `clock` value at which the caller goal is due
         self.caller_target: RefState | None = None  # [N, ...] snapshot targets (rows of `caller` only are used)
         self._state: SimState | None = None
 
@@ -113,6 +119,7 @@ class GoalEnv:
         """Fresh clip goals for envs `ids` (their caller goals end)."""
         self.schedule.reset(ids, self.env.frame[ids], self.last_frames(ids))
         self.caller[ids] = False
+        self.clock[ids] = 0
 
     def observe(self, state: SimState | None = None) -> GoalObservation:
         """The self observation and the goal of every env now (advances the schedule's reached snapshots)."""
@@ -130,12 +137,15 @@ class GoalEnv:
 
     def step(self, action: Tensor) -> GoalStep:
         env = self.env
+        if self.open_ended:  # the clip gave only the start state: its reference stays there
+            env.frame.copy_(env.start)
         frame = env.frame + 1  # the reference frame the state after this step should match
         clip_ids = env.clip_ids.clone()  # an auto-reset may move an env to another clip
         tracking_obs, _, terminated, truncated, info = env.step(action)
         state = info.get("pre_reset_state", env.prev)
         reference = env.ref.state(clip_ids, frame, env.device)
         done_ids = info.get("done_ids", torch.zeros(0, dtype=torch.long))
+        self.clock += 1
         if len(done_ids):
             self.new_episodes(done_ids)
         self._state = env.prev
@@ -182,6 +192,11 @@ class GoalEnv:
     def clear_caller_goal(self, env_ids: Tensor) -> None:
         self.caller[torch.as_tensor(env_ids, dtype=torch.long).cpu()] = False
 
+    def caller_time_left(self) -> Tensor:
+        """[N] seconds until each env's caller goal is due (0 once due, and for envs without one)."""
+        left = (self.caller_deadline - self.clock).clamp_min(0).float() * self.env.dt
+        return torch.where(self.caller, left, torch.zeros_like(left))
+
     def _goal_body(self, name: str, group: tuple[int, ...], what: str) -> tuple[int, int]:
         body = self.env.body
         index = body.body_index.get(name)
@@ -213,7 +228,7 @@ class GoalEnv:
             getattr(self.caller_target, f.name)[ids.to(getattr(target, f.name).device)] = getattr(target, f.name)
         self.caller_bits[ids] = False
         self.caller_bits[ids, -1] = bits
-        self.caller_deadline[ids] = self.env.frame[ids] + max(1, frames_ahead)
+        self.caller_deadline[ids] = self.clock[ids] + max(1, frames_ahead)
         self.caller[ids] = True
 
     def _with_caller_goals(self, ref: RefState, bits: Tensor, time: Tensor) -> tuple[RefState, Tensor, Tensor]:
@@ -231,7 +246,7 @@ class GoalEnv:
         bits = bits.clone()
         bits[dev_rows] = self.caller_bits[rows].to(bits.device)
         time = time.clone()
-        left = (self.caller_deadline[rows] - self.env.frame[rows]).clamp_min(1).float() * self.env.dt
+        left = (self.caller_deadline[rows] - self.clock[rows]).clamp_min(1).float() * self.env.dt
         time[rows, -1] = left.to(time)
         return replace(ref, **parts), bits, time
 
