@@ -120,28 +120,30 @@ def test_env_ends_diverged_episodes_as_non_finite(clips, synth_data):
         e.reset()
         e.step(torch.zeros(N, e.act_dim))
     _blow_up(env.sim, 2)
-    obs, reward, terminated, timeout, info = env.step(torch.zeros(N, env.act_dim))
-    t_obs, t_reward, *_ = twin.step(torch.zeros(N, twin.act_dim))
-    assert env.diverged_total == 1 and info["diverged"].tolist() == [False, False, True, False]
-    assert info["reasons"]["non_finite"].tolist() == [False, False, True, False] and terminated[2]
-    assert not any(hit[2] for why, hit in info["reasons"].items() if why != "non_finite")
-    assert 2 in info["done_ids"].tolist() and float(reward[2]) == 0.0
-    assert torch.isfinite(obs).all() and torch.isfinite(info["final_obs"]).all()
+    step = env.step(torch.zeros(N, env.act_dim))
+    obs, reward, terminated = step.obs, step.reward, step.terminated
+    twin_step = twin.step(torch.zeros(N, twin.act_dim))
+    t_obs, t_reward = twin_step.obs, twin_step.reward
+    assert env.diverged_total == 1 and step.diverged.tolist() == [False, False, True, False]
+    assert step.reasons["non_finite"].tolist() == [False, False, True, False] and terminated[2]
+    assert not any(hit[2] for why, hit in step.reasons.items() if why != "non_finite")
+    assert 2 in step.done_ids.tolist() and float(reward[2]) == 0.0
+    assert torch.isfinite(obs).all() and torch.isfinite(step.final_obs).all()
     keep = [0, 1, 3]
     assert torch.equal(obs[keep], t_obs[keep]) and torch.equal(reward[keep], t_reward[keep])
 
 
 def test_enormous_pushes_are_counted_not_hidden(clips, synth_data, capfd):
     """The reported case: random pushes set enormous. Every push diverges; the trainer's `ended_by/non_finite`
-    (the per-reason sums of `info["reasons"]` over ended episodes) sees every one of them."""
+    (the per-reason sums of `step.reasons` over ended episodes) sees every one of them."""
     env = _env(clips, synth_data, perturb_prob=1.0, perturb_speed=1e12)
     env.reset()
     ended_by = {}
     for _ in range(3):
-        obs, _, terminated, _, info = env.step(torch.zeros(N, env.act_dim))
-        for why, hit in info["reasons"].items():
+        step = env.step(torch.zeros(N, env.act_dim))
+        for why, hit in step.reasons.items():
             ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
-        assert terminated.all() and torch.isfinite(obs).all()
+        assert step.terminated.all() and torch.isfinite(step.obs).all()
     assert env.diverged_total == 3 * N and ended_by["non_finite"] == 3 * N and ended_by["fall"] == 0
     out, err = capfd.readouterr()
     assert "unstable" not in out + err and err.count("simulator diverged") == 1

@@ -53,8 +53,8 @@ def test_multi_object_env_steps_like_a_single_object_env(mixed, synth_data):
     _start(multi, [1])
     _start(single, [0])
     for _ in range(10):
-        _, r_multi, *_ = multi.step(torch.zeros(1, multi.act_dim))
-        _, r_single, *_ = single.step(torch.zeros(1, single.act_dim))
+        r_multi = multi.step(torch.zeros(1, multi.act_dim)).reward
+        r_single = single.step(torch.zeros(1, single.act_dim)).reward
     a, b = multi.prev, single.prev
     assert (a.body_pos - b.body_pos).abs().max() < 1e-3
     assert (a.obj_pos[:, 0] - b.obj_pos[:, 0]).abs().max() < 1e-3

@@ -39,9 +39,11 @@ def test_observation_and_step_shapes(clips, synth_data):
     obs = env.observe()
     assert obs.shape == (4, 3198) and torch.isfinite(obs).all()
     for _ in range(3):
-        obs, reward, terminated, timeout, info = env.step(torch.zeros(4, env.act_dim))
+        step = env.step(torch.zeros(4, env.act_dim))
+    reward = step.reward
     assert reward.shape == (4,) and torch.all((reward >= 0) & (reward <= 1))
-    assert {"rp", "rop", "rhand_free"} <= set(info["terms"])
+    assert {"rp", "rop", "rhand_free"} <= set(step.terms)
+    assert step.obs.shape == (4, 3198) and step.state.body_pos.shape[0] == 4
 
 
 def test_residual_zero_action_replays_the_reference(clips, synth_data):

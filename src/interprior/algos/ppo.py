@@ -9,9 +9,10 @@ Usage per iteration::
     buf.clear()
     for t in range(cfg.horizon):
         a, logp, v, _ = model.act(obs)
-        next_obs, r, terminated, timeout, final_obs = env.step(a.clamp(-1, 1))
-        buf.add(obs, a, logp, v, r, terminated, timeout, timeout_values=model.value(final_obs) at timeouts)
-        obs = next_obs
+        step = env.step(a.clamp(-1, 1))   # a TrackingStep
+        buf.add(obs, a, logp, v, step.reward, step.terminated, step.timeout,
+                timeout_values=model.value(step.final_obs) at step.done_ids)
+        obs = step.obs
     buf.compute_returns(model.act(obs)[2], cfg.gamma, cfg.gae_lambda)
     stats = ppo.update(buf)
 

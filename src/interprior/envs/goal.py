@@ -141,18 +141,18 @@ class GoalEnv:
             env.frame.copy_(env.start)
         frame = env.frame + 1  # the reference frame the state after this step should match
         clip_ids = env.clip_ids.clone()  # an auto-reset may move an env to another clip
-        tracking_obs, _, terminated, truncated, info = env.step(action)
-        state = info.get("pre_reset_state", env.prev)
+        result = env.step(action)
+        state = result.state
         reference = env.ref.state(clip_ids, frame, env.device)
-        done_ids = info.get("done_ids", torch.zeros(0, dtype=torch.long))
+        done_ids = result.done_ids
         self.clock += 1
         if len(done_ids):
             self.new_episodes(done_ids)
         self._state = env.prev
         return GoalStep(observation=self.observe(env.prev), state=state, reference=reference, frame=frame,
-                        terminated=terminated, truncated=truncated, done_ids=done_ids,
-                        episode_length=info.get("episode_length", torch.zeros(0)), reasons=info["reasons"],
-                        tracking_obs=tracking_obs, diverged=info.get("diverged"))
+                        terminated=result.terminated, truncated=result.timeout, done_ids=done_ids,
+                        episode_length=result.episode_length, reasons=result.reasons,
+                        tracking_obs=result.obs, diverged=result.diverged)
 
     # --- goals from the caller ------------------------------------------------------------------------------
     def set_caller_goal(self, env_ids: Tensor, goal: CallerGoal) -> None:

@@ -32,7 +32,7 @@ from interprior.mdp import terminations as term_terms
 from interprior.mdp.psi import PsiBuffer
 from interprior.mdp.reference import ReferenceMotion
 from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
-from interprior.sim.batched import BatchedSim
+from interprior.sim.batched import BatchedSim, SimState
 from interprior.sim.factory import make_backend
 from interprior.sim.randomization import RandomizationRanges, sample_randomization
 
@@ -83,6 +83,27 @@ def subject_skeleton(clips: list[Clip]) -> tuple:
     body_pos = torch.cat([c.body_pos for c in clips])
     body_rot = torch.cat([c.body_rot for c in clips])
     return tuple(map(tuple, fit_skeleton(body_pos, body_rot).offsets.tolist()))
+
+
+@dataclass
+class TrackingStep:
+    """What one `TrackingEnv.step` did. `obs` is the next observation (reset envs: their new episode's first);
+    `state` the simulated state this step reached, before any auto-reset replaced rows of it."""
+
+    obs: Tensor  # [N, O]
+    reward: Tensor  # [N]
+    terminated: Tensor  # [N] bool: an early-termination rule (or a fall, or divergence) ended the episode
+    timeout: Tensor  # [N] bool: the episode reached its length or its clip's end (and was not terminated)
+    terms: dict[str, Tensor]  # reward term name -> [N]
+    reasons: dict[str, Tensor]  # termination rule -> [N] bool (non_finite first)
+    diverged: Tensor  # [N] bool: the simulation blew up this step (reward 0, ended as non_finite)
+    state: SimState  # [N] this step's simulated state, before auto-resets
+    qpos: Tensor | None = None  # [N, nq] this step's qpos where envs were reset (else read the backend)
+    done_ids: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))  # [k] envs that ended
+    final_obs: Tensor | None = None  # [k, O] their last observation
+    episode_length: Tensor = field(default_factory=lambda: torch.zeros(0))  # [k] control steps
+    episode_return: Tensor = field(default_factory=lambda: torch.zeros(0))  # [k]
+    psi_written: Tensor | None = None  # PSI slots written from these episodes (when the buffer recorded)
 
 
 class TrackingEnv:
@@ -240,10 +261,9 @@ class TrackingEnv:
         """Env-steps whose simulation diverged since the env was made (each ended its episode as non_finite)."""
         return self.sim.diverged_total
 
-    def step(self, action: Tensor):
-        """-> obs [N, O], reward [N], terminated [N], timeout [N], info. Envs that ended are reset; `info`
-        carries their final observation (`final_obs`, for bootstrapping timeouts) and episode statistics, and
-        `diverged` ([N] bool: the simulation diverged this step; reward 0, ended as `non_finite`)."""
+    def step(self, action: Tensor) -> TrackingStep:
+        """One control step of every env. Envs that ended are reset (auto-reset); the result carries their final
+        observation (for bootstrapping timeouts) and episode statistics, and this step's state before the reset."""
         if self.cfg.perturb_prob > 0:
             self._perturb()
         if self.cfg.action_mode == "residual":
@@ -272,17 +292,16 @@ class TrackingEnv:
             self.traj[torch.arange(self.num_envs), step_index] = self._pack(state)
         self.episode_return += reward.cpu()
         done = (terminated | timeout).cpu()
-        info = {"terms": terms, "reasons": reasons, "diverged": diverged}
+        out = TrackingStep(obs=obs, reward=reward, terminated=terminated, timeout=timeout, terms=terms,
+                           reasons=reasons, diverged=diverged, state=state)
         if bool(done.any()):
-            info["pre_reset_state"] = state
-            info["pre_reset_qpos"] = self.sim.backend.qpos().clone()
+            out.qpos = self.sim.backend.qpos().clone()
             ids = done.nonzero().flatten()
-            info["final_obs"] = obs[ids.to(self.device)].clone()
-            info["done_ids"] = ids
-            info["episode_length"] = (self.frame[ids] - self.start[ids]).float()
-            info["episode_return"] = self.episode_return[ids].clone()
+            out.done_ids, out.final_obs = ids, obs[ids.to(self.device)].clone()
+            out.episode_length = (self.frame[ids] - self.start[ids]).float()
+            out.episode_return = self.episode_return[ids].clone()
             if self.psi is not None and float(torch.rand(1, generator=self.generator)) < self.cfg.psi_update_prob:
-                info["psi_written"] = self.psi.record(
+                out.psi_written = self.psi.record(
                     self.clip_ids[ids], self.start[ids], self.frame[ids], self.ref.lengths[self.clip_ids[ids]],
                     self.cfg.episode_length, self.traj[ids])
             self.reset(ids)
@@ -292,4 +311,4 @@ class TrackingEnv:
             obs[dev_ids] = obs_terms.tracking_observation(fresh, refs, self.groups)
             state = state.with_rows(dev_ids, fresh)
         self.prev = state
-        return obs, reward, terminated, timeout, info
+        return out

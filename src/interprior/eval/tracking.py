@@ -80,8 +80,9 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
                 _, _, _, mu = model.act(obs, deterministic=True)
         frame_before = env.frame.clone()
         state_ref = env.ref.state(env.clip_ids, frame_before + 1, env.device)
-        obs, _, terminated, timeout, info = env.step(mu)
-        st = info.get("pre_reset_state", env.prev)  # this step's state, before any auto-reset replaced it
+        step = env.step(mu)
+        obs, terminated, timeout = step.obs, step.terminated, step.timeout
+        st = step.state  # this step's state, before any auto-reset replaced it
         eh = body_position_error(st.body_pos, state_ref.body_pos, key).double().cpu()
         points = env.clip_points(clip_ids)  # this row's clip, even where an ended env was reset to another
         eo = object_point_error(st.obj_pos[:, 0], st.obj_rot[:, 0], state_ref.obj_pos, state_ref.obj_rot,
@@ -95,10 +96,10 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
         reached_end = (frame_before + 1 >= lengths - 1).cpu()
         success |= alive & reached_end & ~terminated.cpu()
         for i in (alive & (ended | reached_end)).nonzero().flatten().tolist():
-            hit = [why for why, v in info["reasons"].items() if bool(v[i])]
+            hit = [why for why, v in step.reasons.items() if bool(v[i])]
             ended_by[i] = hit[0] if hit else "end"
         if record:
-            q = info.get("pre_reset_qpos", env.sim.backend.qpos()).cpu().double().numpy()
+            q = (step.qpos if step.qpos is not None else env.sim.backend.qpos()).cpu().double().numpy()
             for i in alive.nonzero().flatten().tolist():
                 tracks[i].append(q[i].copy())
         alive &= ~ended & ~reached_end

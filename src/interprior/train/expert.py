@@ -213,20 +213,20 @@ class ExpertTrainer:
             torch.set_num_threads(self.learn_threads)
             action, log_prob, value, _ = model.act(obs)
             torch.set_num_threads(narrow)
-            next_obs, reward, terminated, timeout, info = env.step(action)
-            timeout_values = torch.zeros_like(reward)
-            if "done_ids" in info:
-                ids = info["done_ids"].to(obs.device)
+            step = env.step(action)
+            timeout_values = torch.zeros_like(step.reward)
+            if len(step.done_ids):
+                ids = step.done_ids.to(obs.device)
                 with torch.no_grad():
-                    timeout_values[ids] = model.value(info["final_obs"]).flatten()
-                lengths += info["episode_length"].tolist()
-                returns += info["episode_return"].tolist()
-                for why, hit in info["reasons"].items():
+                    timeout_values[ids] = model.value(step.final_obs).flatten()
+                lengths += step.episode_length.tolist()
+                returns += step.episode_return.tolist()
+                for why, hit in step.reasons.items():
                     ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
-            buf.add(obs, action, log_prob, value, reward, terminated, timeout, timeout_values)
-            for k, v in info["terms"].items():
+            buf.add(obs, action, log_prob, value, step.reward, step.terminated, step.timeout, timeout_values)
+            for k, v in step.terms.items():
                 term_sums[k] = term_sums.get(k, 0.0) + float(v.mean())
-            obs = next_obs
+            obs = step.obs
         self._obs = obs
         with torch.no_grad():
             buf.compute_returns(model.value(obs).flatten(), self.cfg.ppo.gamma, self.cfg.ppo.gae_lambda)
