@@ -59,7 +59,7 @@ def _pointer(run: Path) -> str:
     return p.read_text().strip() if p.is_file() else ""
 
 
-def _wait_for_new_checkpoint(proc, run: Path, before: str, timeout: float = 120.0) -> None:
+def _wait_for_new_checkpoint(proc, run: Path, before: str, timeout: float = 300.0) -> None:
     """Until this process has written a checkpoint of its own (the pointer moved)."""
     end = time.time() + timeout
     while time.time() < end:
@@ -101,9 +101,9 @@ def _stop(argv, run: Path, how: str) -> tuple[int, str, str]:
             assert proc.poll() is None, proc.stderr.read()[-2000:]
         proc.stdout.close()  # `| head` has read enough
         err = proc.stderr.read()
-        return proc.wait(timeout=120), "".join(lines), err
+        return proc.wait(timeout=300), "".join(lines), err
     proc.send_signal({"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT, "SIGHUP": signal.SIGHUP}[how])
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=300)
     return proc.returncode, out, err
 
 
