@@ -281,6 +281,17 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert res["summary"]["latents"] == 3 and row["pairwise_cm"] > 0.0 and row["to_mean_latent_cm"] > 0.0
     assert 0.0 <= row["sampled_success"] <= 1.0
 
+    # the prior as one file: loads like the run, the same goal evaluation
+    assert main(["train", "export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "prior.pt")]) == 0
+    assert "exported the prior" in capsys.readouterr().out
+    for source in (tmp_path / "run", tmp_path / "prior.pt"):
+        assert main(["eval", "goals", "--checkpoint", str(source), "--goal", "object", "--max-frames", "20",
+                     "--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        if source == tmp_path / "run":
+            from_run = res["episodes"]
+    assert res["episodes"] == from_run
+
     from interprior.models.prior_onnx import onnxruntime_problem
 
     assert main(["train", "export-prior", "--checkpoint", str(tmp_path / "run"), "--out",

@@ -15,7 +15,7 @@ from interprior.train.distill import DistillConfig, PriorDistiller, load_prior
 from interprior.train.distill import cpu_preset as prior_cpu_preset
 from interprior.train.expert import ExpertConfig, ExpertTrainer, load_expert
 from interprior.train.expert import cpu_preset as expert_cpu_preset
-from interprior.train.export import export_expert
+from interprior.train.export import export_run
 
 
 def register(sub) -> None:
@@ -61,9 +61,9 @@ def register(sub) -> None:
 
     e = tsub.add_parser(
         "export",
-        help="write a trained expert as one file (weights + config, no optimiser state)",
-        description="Writes the latest checkpoint of a run (or a given checkpoint file) as one self-contained file "
-        "that `interprior eval tracking --checkpoint FILE` and the demo load.",
+        help="write a trained expert or prior as one file (weights + config, no optimiser state)",
+        description="Writes the latest checkpoint of an expert or Stage II prior run (or a given checkpoint file) as "
+        "one self-contained file that every --checkpoint (eval, demo, steer) and `train prior --expert` load.",
     )
     e.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     e.add_argument("--out", required=True, help="output file (.pt)")
@@ -202,8 +202,8 @@ def run_expert(args) -> int:
 
 
 def run_export(args) -> int:
-    path = export_expert(args.checkpoint, args.out, force=args.force)
-    print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    kind, path = export_run(args.checkpoint, args.out, force=args.force)
+    print(f"exported the {kind} {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from interprior.algos.distill import DistillBuffer, LossWeights, distillation_losses
-from interprior.config import require
+from interprior.config import dict_to_config, require
 from interprior.data.selection import DataSelection
 from interprior.envs.goal import GoalEnv
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
@@ -42,7 +42,8 @@ from interprior.mdp.goal_masks import MaskSampling
 from interprior.mdp.goals import GoalLayout, entry_mask
 from interprior.mdp.self_observation import self_observation_size
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset
-from interprior.train.export import load_expert
+from interprior.train.checkpoint import load_checkpoint
+from interprior.train.expert import load_expert
 from interprior.train.progress import Progress, TensorBoardLogger
 from interprior.train.rundir import RESUMABLE_KEYS, RunDir, check_resume_inputs, load_run_checkpoint
 from interprior.train.stopping import checkpoint_on_stop
@@ -155,12 +156,23 @@ def expert_labels(env: TrackingEnv, expert_env: TrackingConfig, expert_mu: torch
 
 
 # --- loading ------------------------------------------------------------------------------------------------------
+EXPORTED_FORMAT = "interprior-prior-export-1"  # an exported prior: weights + config in one file, no optimiser
+
+
 def load_prior(checkpoint: str | Path):
-    """(config, model in eval mode, checkpoint dict) from a run directory (its latest checkpoint) or a checkpoint
-    file inside one."""
-    cfg, state, ckpt = load_run_checkpoint(checkpoint, DistillConfig, kind="prior")
-    if state.get("format") != FORMAT:
-        raise DataFileError(ckpt, f"not a Stage II prior checkpoint (format {state.get('format')!r})")
+    """(config, model in eval mode, checkpoint dict) from a run directory (its latest checkpoint), a checkpoint
+    file inside one, or an exported prior (`train export`)."""
+    path = Path(checkpoint)
+    if path.is_file() and path.parent.name != "checkpoints":
+        state = load_checkpoint(path)
+        if state.get("format") != EXPORTED_FORMAT:
+            raise DataFileError(path, f"not an exported prior (format {state.get('format')!r}, expected "
+                                      f"{EXPORTED_FORMAT!r})")
+        cfg = dict_to_config(DistillConfig, state["config"])
+    else:
+        cfg, state, ckpt = load_run_checkpoint(checkpoint, DistillConfig, kind="prior")
+        if state.get("format") != FORMAT:
+            raise DataFileError(ckpt, f"not a Stage II prior checkpoint (format {state.get('format')!r})")
     model = MaskedGoalPrior(state["state_dim"], state["act_dim"], cfg.goals, cfg.model)
     model.load_state_dict(state["model"])
     model.eval()

@@ -12,6 +12,7 @@ import torch
 
 from interprior.errors import DataFileError
 from interprior.train.checkpoint import load_checkpoint, run_dir_kind
+from interprior.train.distill import EXPORTED_FORMAT as EXPORTED_PRIOR_FORMAT
 from interprior.train.distill import FORMAT as PRIOR_FORMAT
 from interprior.train.distill import load_prior
 from interprior.train.expert import FORMAT as EXPORTED_EXPERT_FORMAT
@@ -38,7 +39,10 @@ def run_kind(path: str | Path) -> str:
         state = load_checkpoint(path)
         if state.get("format") == EXPORTED_EXPERT_FORMAT:
             return "expert"
-        raise DataFileError(path, f"not an exported expert or a run's checkpoint (format {state.get('format')!r})")
+        if state.get("format") == EXPORTED_PRIOR_FORMAT:
+            return "prior"
+        raise DataFileError(path, f"not an exported expert or prior, or a run's checkpoint (format "
+                                  f"{state.get('format')!r})")
     run = path if path.is_dir() else path.parent.parent
     kind = run_dir_kind(run)
     if kind is None:
@@ -56,6 +60,6 @@ def load_run(path: str | Path, kind: str | None = None) -> Run:
         raise DataFileError(Path(path), f"this is {'an' if found == 'expert' else 'a'} {found} run; a {kind} is "
                                         "needed here")
     config, model, state = (load_expert if found == "expert" else load_prior)(path)
-    if found == "prior" and state.get("format") != PRIOR_FORMAT:
+    if found == "prior" and state.get("format") not in (PRIOR_FORMAT, EXPORTED_PRIOR_FORMAT):
         raise DataFileError(Path(path), f"not a Stage II prior checkpoint (format {state.get('format')!r})")
     return Run(found, config, model, state)
