@@ -291,6 +291,14 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
         if source == tmp_path / "run":
             from_run = res["episodes"]
     assert res["episodes"] == from_run
+    # the demo shows a prior following object-only goals before the expert's table
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--clips", "1", "--no-video", "--json",
+                 "--prior", str(tmp_path / "prior.pt")]) == 0
+    out = capsys.readouterr()
+    demo = json.loads(out.out)
+    assert set(demo["goals"]) == {"object", "object_path"} and demo["clips"]
+    assert demo["goals"]["object_path"]["summary"]["per_skill"]["pickup"]["episodes"] == 1
+    assert "goal: object_path" in out.err and "zero goal" in out.err
 
     from interprior.models.prior_onnx import onnxruntime_problem
 
