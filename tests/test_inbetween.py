@@ -78,3 +78,26 @@ def test_fallen_and_standing_postures():
     r = upright_reward(height, upright)
     assert torch.all((r >= 0) & (r <= 1)) and r[0] == 1.0 and r[1] < r[3] < r[0]
     assert torch.allclose(upright_reward(height, lying), torch.zeros(4), atol=1e-6)
+
+
+def test_fallen_starts_are_made_in_physics_and_really_fallen(synth_data):
+    """Pushed over in physics, the kept states are fallen (pelvis low or torso tilted) and an env reset to one is
+    in exactly that posture."""
+    from interprior.envs.fallen import make_fallen_starts
+    from interprior.envs.tracking import TrackingConfig, TrackingEnv
+    from interprior.mdp.inbetween import is_fallen
+
+    clips = synth_data.clips("box", shortest=2)
+    cfg = TrackingConfig(num_envs=8, psi_slots=1, randomize_dynamics=False, perturb_prob=0.0, threads=2)
+    env = TrackingEnv(clips, synth_data.objects_dir, cfg)
+    starts = make_fallen_starts(env, generator=torch.Generator().manual_seed(3))
+    n = len(starts.clip_ids)
+    assert n >= 4, f"only {n} of 8 pushed bodies fell"
+    assert ((starts.pelvis_height < 0.5) | (starts.tilt > 1.0)).all()
+    fresh = TrackingEnv(clips, synth_data.objects_dir, TrackingConfig(num_envs=n, psi_slots=1,
+                                                                      randomize_dynamics=False, threads=2))
+    fresh.reset_to_state(torch.arange(n), starts.clip_ids, starts.frames, starts.states)
+    state = fresh.sim.state()
+    torso = fresh.groups.torso[0]
+    assert torch.allclose(state.root_pos[:, 2].cpu().float(), starts.pelvis_height.float(), atol=1e-4)
+    assert is_fallen(state.root_pos[:, 2].cpu(), state.body_rot[:, torso].cpu()).all()

@@ -32,6 +32,7 @@ class BodyGroups:
     right_hand: tuple[int, ...]
     fingertips: tuple[int, ...]
     feet: tuple[int, ...]
+    torso: tuple[int, ...] = ()  # the upper-body link whose tilt says upright or fallen (getting up)
 
     @property
     def hands(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -87,7 +88,7 @@ class Embodiment:
     def resolved(self) -> BodyGroups:
         """The groups as indices: resolved once, shared by every env of this body."""
         return BodyGroups(num_bodies=self.num_bodies, **{f: self.group(f) for f in (
-            "key", "rotation", "contact", "left_hand", "right_hand", "fingertips", "feet")})
+            "key", "rotation", "contact", "left_hand", "right_hand", "fingertips", "feet", "torso")})
 
 
 def _smplx_groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -101,6 +102,7 @@ def _smplx_groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
         ("right_hand", by_index(schema.RIGHT_HAND)),
         ("fingertips", by_index(schema.FINGERTIPS)),
         ("feet", by_index(schema.FEET)),
+        ("torso", ("Chest",)),
     )
 
 

@@ -223,6 +223,18 @@ class TrackingEnv:
         self.episode_return[ids] = 0.0
         self.prev = None  # some rows changed; `step` sets it again
 
+    def reset_to_state(self, ids: Tensor, clip_ids: Tensor, frames: Tensor, state: ResetState) -> None:
+        """Put envs `ids` in `state` (e.g. a fallen state made in physics), with clip `clip_ids` at `frames` as their
+        reference (which goals are drawn from)."""
+        self.reset_to(ids, clip_ids, frames)
+        self.sim.reset(ids.to(self.device), state)
+        if self.traj is not None:
+            self.traj[ids, 0] = self._pack(state)
+
+    def reset_state_of(self, state: SimState) -> ResetState:
+        """The reset state that puts envs back exactly where the simulated `state` is (positions, velocities)."""
+        return self._unpack(self._pack(state))
+
     def current_dof_pos(self) -> Tensor:
         """[N, D] joint angles now (the last step's state, or read from the simulator after a reset)."""
         return (self.prev if self.prev is not None else self.sim.state()).dof_pos
