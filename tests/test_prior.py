@@ -291,6 +291,18 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
         if source == tmp_path / "run":
             from_run = res["episodes"]
     assert res["episodes"] == from_run
+    # the protocol, two checkpoints side by side on the same clips and seeds (the same prior twice: equal rows)
+    svg = tmp_path / "protocol.svg"
+    assert main(["eval", "protocol", "--checkpoint", str(tmp_path / "run"), "--checkpoint", str(tmp_path / "prior.pt"),
+                 "--max-frames", "20", "--svg", str(svg), "--json"]) == 0
+    proto = json.loads(capsys.readouterr().out)
+    a, b = proto["rows"]
+    for key in ("snap", "traj", "cont", "chain", "rinit", "fail"):
+        assert a[key] == b[key] and (0.0 <= a[key] <= 1.0 or a[key] != a[key]), key
+    assert a["episodes"]["rinit"] == 2 and a["episodes"]["chain"] + len(a["chain_left_out"]) == 1
+    assert svg.read_text().count("<rect") >= 13
+    assert main(["eval", "protocol", "--checkpoint", str(tmp_path / "run"), "--svg", str(svg)]) == 2  # exists
+
     # the demo shows a prior following object-only goals before the expert's table
     assert main(["demo", "--out", str(tmp_path / "demo"), "--clips", "1", "--no-video", "--json",
                  "--prior", str(tmp_path / "prior.pt")]) == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from interprior.commands.args import non_negative_float, non_negative_int, positive_int
+from interprior.commands.eval_protocol import register_protocol
 from interprior.errors import InterpriorError
 from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
@@ -64,6 +65,7 @@ def register(sub) -> None:
 
     _register_goals(esub)
     _register_curve(esub)
+    register_protocol(esub, _selection, _load_clips)
 
 
 def run_tracking(args) -> int:

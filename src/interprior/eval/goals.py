@@ -156,7 +156,7 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
     key-body positions [T, n, B, 3] and the rows still running at each step [T, n]."""
     if goal_type not in EVAL_GOAL_TYPES:
         raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(EVAL_GOAL_TYPES)}")
-    genv, horizon = _evaluation_env(cfg, clips, objects_dir, goal_type, clip_ids, goal_source, max_frames, seed)
+    genv, horizon = evaluation_env(cfg, clips, objects_dir, goal_type, clip_ids, goal_source, max_frames, seed)
     score = GoalScore(genv, goal_type, clip_ids, horizon, record)
     policy = GoalPolicy(model, len(clip_ids), deterministic=False, seed=seed, runtime=runtime)
     policy.eps[~sample.to(policy.eps.device)] = 0.0
@@ -171,19 +171,22 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
     return score.result()
 
 
-def _evaluation_env(cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, goal_source: Tensor,
-                    max_frames: int, seed: int) -> tuple[GoalEnv, Tensor]:
+def evaluation_env(cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, goal_source: Tensor,
+                   max_frames: int, seed: int, snapshot_frames: int = SNAPSHOT_FRAMES,
+                   fall_height: float | None = None) -> tuple[GoalEnv, Tensor]:
     """The deterministic goal env of an evaluation, every row at its clip's first frame, goals drawn for the
-    source rows only (the same seed gives the same goal per clip whatever the rows around it) and shared.
-    -> (env, horizon [n])."""
+    source rows only (the same seed gives the same goal per clip whatever the rows around it) and shared; the
+    snapshot `snapshot_frames` ahead (and again that far after each one is reached). `fall_height` 0 lets
+    fallen starts run (no fall ends them). -> (env, horizon [n])."""
     n = len(clip_ids)
     env_cfg = replace(student_env_config(cfg), num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0,
                       init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False,
                       episode_length=max_frames + 1,  # the env's own time limit after the scored horizon
-                      termination=replace(cfg.env.termination, enabled=False), backend="cpu", device=None)
+                      termination=replace(cfg.env.termination, enabled=False, **(
+                          {} if fall_height is None else {"fall_height": fall_height})), backend="cpu", device=None)
     env = TrackingEnv(clips, objects_dir, env_cfg)
     env.reset_to(torch.arange(n), clip_ids, torch.zeros(n, dtype=torch.long), noise=False)
-    sampling = replace(cfg.masks.restricted_to(goal_type), snapshot_frames=(SNAPSHOT_FRAMES, SNAPSHOT_FRAMES),
+    sampling = replace(cfg.masks.restricted_to(goal_type), snapshot_frames=(snapshot_frames, snapshot_frames),
                        repeat_prob=1.0)
     genv = GoalEnv(env, cfg.goals, sampling, generator=torch.Generator().manual_seed(seed))
     last = genv.last_frames()
