@@ -8,10 +8,12 @@ from interprior.commands.args import positive_int
 from interprior.data.contacts import label_files, summarize_agreement
 from interprior.data.inspect import format_inspect, has_errors, inspect_path
 from interprior.data.synth.dataset import SynthOptions, write_dataset
-from interprior.data.synth.objects import OBJECT_NAMES
+from interprior.data.synth.objects import ALL_OBJECTS, OBJECT_NAMES
 from interprior.data.synth.quality import LIMITS, passes
-from interprior.data.synth.skills import SKILLS
-from interprior.report import to_json
+from interprior.data.synth.recipe import load_recipe
+from interprior.data.synth.skills import ALL_SKILLS, SKILLS
+from interprior.errors import InterpriorError
+from interprior.report import Column, format_table, to_json
 
 INSPECT_DESCRIPTION = """\
 Load InterMimic motion files (.pt, float32 [T, 591], 30 fps) and report, per clip: frames, duration, subject and
@@ -153,18 +155,27 @@ SYNTH_DESCRIPTION = """\
 Generate synthetic human-object interaction clips of the default humanoid in the InterMimic file format, with the
 objects' meshes, from a seed (no downloads):
 
-  DIR/clips/sub0_<object>_<NNN>.pt     motion files (float32 [T, 591], 30 fps, 4-8 s), contact labels included
-  DIR/objects/<object>/<object>.obj    meshes (vertex-mean centred; mass = volume x 200 kg/m3)
+  DIR/clips/sub0_<object>_<NNN>.pt     motion files (float32 [T, 591], 30 fps, 4-15 s), contact labels included
+  DIR/objects/<object>/<object>.obj    meshes (vertex-mean centred; density in <object>.json)
   DIR/synth.json                       what each clip shows (skill, object, defects) and, with --check, its quality
 
 DIR must be new or empty, or hold an earlier synthetic set: that one is replaced with --force (only the files its
 synth.json lists are removed); a folder holding other files is refused.
 
-Skills (cycled over the clips, objects cycled independently, so any 5 consecutive clips cover all skills and
-objects): reach (walk up, reach down, grasp with both hands, let go), pickup (grasp, lift over >= 1 s, hold, put
-down), carry (pick up, carry 2-3 steps, put down), push (push it along the floor over 2-3 steps). Objects: box
-(0.4 m cube, fixed), smallbox, bigbox, cylinder, stool (sizes drawn from the seed). Placement, direction and timing
-are drawn per clip; the same seed always gives the same clips, whatever --clips or --workers.
+Skills (cycled over the clips, objects cycled independently, so any max(#skills, #objects) consecutive clips
+cover all skills and objects). Default (4-8 s): reach (walk up, reach down, grasp with both hands, let go), pickup
+(grasp, lift over >= 1 s, hold, put down), carry (pick up, carry 2-3 steps, put down), push (push it along the
+floor over 2-3 steps). Steering skills (opt-in, 5-15 s): walk (walk 1-4 m up to the object from any heading,
+stop near it), locomote (walk, turn and stop; the object untouched), touch (one hand or both on its top or side),
+lift_hold (lift to waist-chest height, hold >= 1 s, put down), place (carry it 1-3 m in any direction, put it
+down), push_along (push it 0.8-2.2 m along a straight or curved path). Objects: box (0.4 m cube, fixed),
+smallbox, bigbox, cylinder, stool (default), heavybox, longbox (opt-in; sizes drawn from the seed). Placement,
+direction and timing are drawn per clip; the same seed always gives the same clips, whatever --clips or
+--workers.
+
+--recipe FILE takes skills, objects, clip length range, seed and clip count from a committed recipe
+(configs/data/steer.json: the steering set); --eval makes the recipe's evaluation set (its other seed) instead of
+its training set; --skills, --objects, --seed and --clips given too override the recipe.
 
 Motion: keyframed postures and footsteps, solved by whole-body inverse kinematics (mink) on the simulator's own
 humanoid model: feet flat and planted, palms on the object's surfaces, centre of mass over the feet, joints within
@@ -177,7 +188,8 @@ flat-hands (finger curl removed).
 
 --check measures every clip (validator errors; feet below the floor; foot sliding while planted; distance of the
 hands to the object surface during contact; object neither on the floor nor held; joint angles outside the
-humanoid's ranges; ...) and prints the maxima over all clips with the acceptance limits.
+humanoid's ranges; ...) and prints the maxima over all clips with the acceptance limits, then per skill (with a
+recipe: clips outside its length range count as a failure).
 
 Exit status: 0 on success, 1 when --check finds a clean clip over a limit, 2 for unusable arguments.
 """
@@ -191,12 +203,19 @@ def _register_synth(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     synth.add_argument("--out", required=True, metavar="DIR", help="output folder (clips/, objects/, synth.json)")
-    synth.add_argument("--clips", type=positive_int, default=20, metavar="N", help="number of clips (default 20)")
-    synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    synth.add_argument("--clips", type=positive_int, default=None, metavar="N",
+                       help="number of clips (default 20, or the recipe's)")
+    synth.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default 0, or the recipe's)")
     synth.add_argument("--skills", default=None, metavar="LIST",
-                       help="comma-separated skills (default: reach,pickup,carry,push)")
+                       help=f"comma-separated skills (default: {','.join(SKILLS)}; also {','.join(ALL_SKILLS[len(SKILLS):])})")
     synth.add_argument("--objects", default=None, metavar="LIST",
-                       help="comma-separated objects (default: box,smallbox,bigbox,cylinder,stool)")
+                       help=f"comma-separated objects (default: {','.join(OBJECT_NAMES)}; also "
+                            f"{','.join(ALL_OBJECTS[len(OBJECT_NAMES):])})")
+    synth.add_argument("--recipe", default=None, metavar="FILE",
+                       help="a data set recipe (JSON: skills, objects, seconds, seed, clips, eval), e.g. "
+                            "configs/data/steer.json")
+    synth.add_argument("--eval", action="store_true", help="with --recipe: make its evaluation set (its eval seed "
+                                                           "and clip count)")
     synth.add_argument("--defects", default="", metavar="LIST",
                        help="comma-separated defects to inject: floating,penetration,jitter,flat-hands")
     synth.add_argument("--check", action="store_true", help="measure every clip and print the maxima")
@@ -208,20 +227,59 @@ def _register_synth(commands) -> None:
     synth.set_defaults(func=run_synth)
 
 
+SKILL_COLUMNS = [Column("skill", "skill", align="<"), Column("clips", "clips", "d"),
+                 Column("seconds", "seconds", lambda v: f"{v[0]:.1f}-{v[1]:.1f}"),
+                 *[Column(key, header, lambda v: "-" if v is None else f"{v['max']:.2f}") for key, header in (
+                     ("foot_below_floor_cm", "foot below"), ("foot_slide_cm", "foot slide"),
+                     ("hand_gap_cm", "hand gap"), ("hand_penetration_cm", "hand pen."),
+                     ("body_penetration_cm", "body pen."), ("object_float_cm", "obj. float"),
+                     ("object_below_floor_cm", "obj. below"), ("grip_slip_cm", "grip slip"),
+                     ("joint_range_excess_deg", "joint exc."))]]
+
+
+def _print_check(summary: dict, clips: int, seconds) -> None:
+    """The --check report: maxima over all clips with their limits, then per skill (cm; joints in degrees)."""
+    print(f"maxima over {clips} clips (limit where one applies):")
+    for key, value in summary.items():
+        if key == "validation_errors":
+            print(f"  {'validation errors':24s} {value}")
+        elif key == "clips_outside_seconds":
+            print(f"  {'clips outside ' + f'{seconds[0]:g}-{seconds[1]:g} s':24s} {value}")
+        elif key != "per_skill":
+            limit = f"(limit {LIMITS[key]:g})" if key in LIMITS else ""
+            print(f"  {key:24s} {value['max']:8.3f} {limit:14s} {value['clip']}")
+    rows = [{"skill": skill, **values} for skill, values in summary.get("per_skill", {}).items()]
+    if rows:
+        print("per skill (maxima; cm, joint excess in degrees):")
+        for line in format_table(rows, SKILL_COLUMNS):
+            print("  " + line)
+
+
 def _split_list(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     if text is None:
         return default
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def run_synth(args: argparse.Namespace) -> int:
+def _synth_options(args: argparse.Namespace) -> SynthOptions:
+    """Options from the command line over the recipe's (when --recipe) over the defaults."""
     from pathlib import Path
 
-
-    opts = SynthOptions(out=Path(args.out), clips=args.clips, seed=args.seed,
-                        skills=_split_list(args.skills, SKILLS), objects=_split_list(args.objects, OBJECT_NAMES),
+    if args.eval and not args.recipe:
+        raise InterpriorError("--eval: needs --recipe (the recipe names the evaluation set's seed and clips)")
+    recipe = load_recipe(args.recipe, "eval" if args.eval else "train") if args.recipe else None
+    base = recipe or {"skills": SKILLS, "objects": OBJECT_NAMES, "seconds": None, "seed": 0, "clips": 20}
+    note = None if recipe is None else {k: recipe[k] for k in ("name", "path", "part")}
+    return SynthOptions(out=Path(args.out), clips=args.clips if args.clips is not None else base["clips"],
+                        seed=args.seed if args.seed is not None else base["seed"],
+                        skills=_split_list(args.skills, base["skills"]),
+                        objects=_split_list(args.objects, base["objects"]),
                         defects=_split_list(args.defects, ()), check=args.check, workers=args.workers,
-                        force=args.force)
+                        force=args.force, seconds=base["seconds"], recipe=note)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    opts = _synth_options(args)
 
     def progress(row: dict) -> None:
         if not args.json:
@@ -232,6 +290,8 @@ def run_synth(args: argparse.Namespace) -> int:
     failed = passes(result.summary) if args.check else []
     if args.check and result.summary.get("validation_errors"):
         failed.append("validation_errors")
+    if args.check and result.summary.get("clips_outside_seconds"):
+        failed.append("clips_outside_seconds")
     if args.json:
         print(to_json({"out": str(opts.out), "seconds": round(result.seconds, 1), "clips": result.rows,
                        "check": result.summary, "over_limits": failed}))
@@ -239,13 +299,7 @@ def run_synth(args: argparse.Namespace) -> int:
         print(f"{len(result.rows)} clips written to {opts.out / 'clips'} in {result.seconds:.1f} s "
               f"(objects in {opts.out / 'objects'}, manifest {opts.out / 'synth.json'})")
         if args.check:
-            print(f"maxima over {len(result.rows)} clips (limit where one applies):")
-            for key, value in result.summary.items():
-                if key == "validation_errors":
-                    print(f"  {'validation errors':24s} {value}")
-                    continue
-                limit = f"(limit {LIMITS[key]:g})" if key in LIMITS else ""
-                print(f"  {key:24s} {value['max']:8.3f} {limit:14s} {value['clip']}")
+            _print_check(result.summary, len(result.rows), opts.seconds)
             if failed:
                 print("over the limits: " + ", ".join(failed) + (" (expected: defects were injected)"
                                                                    if opts.defects else ""))

@@ -16,10 +16,10 @@ from pathlib import Path
 from interprior.data.intermimic import save_clip
 from interprior.data.synth.defects import DEFECTS, apply_defects, defect_rng
 from interprior.data.synth.generate import ClipSpec, clip_specs, generate_clip
-from interprior.data.synth.objects import OBJECT_NAMES, make_objects
+from interprior.data.synth.objects import ALL_OBJECTS, OBJECT_NAMES, make_objects
 from interprior.data.synth.outdir import GENERATOR, MANIFEST, begin_set, clip_file_name, files_to_replace
-from interprior.data.synth.quality import quality_report, summarize
-from interprior.data.synth.skills import SKILLS
+from interprior.data.synth.quality import quality_report, summarize, summarize_by_skill
+from interprior.data.synth.skills import ALL_SKILLS, SKILLS
 from interprior.data.synth.threads import single_threaded
 from interprior.data.validate import count_by_severity, validate_clip
 from interprior.errors import InterpriorError
@@ -37,6 +37,8 @@ class SynthOptions:
     check: bool = False
     workers: int = 1
     force: bool = False  # replace an earlier synthetic set in `out` (only the files its synth.json lists)
+    seconds: tuple[float, float] | None = None  # clip length range every clip must fall in (checked with `check`)
+    recipe: dict | None = None  # where the options came from (`recipe.load_recipe`), recorded in synth.json
 
 
 @dataclass
@@ -49,17 +51,17 @@ class SynthResult:
 def check_options(opts: SynthOptions) -> list[Path]:
     """Raise InterpriorError naming the argument for unusable options (before any work is done). -> the files of
     an earlier synthetic set in `opts.out` that this one replaces (see `outdir.files_to_replace`)."""
-    unknown = [s for s in opts.skills if s not in SKILLS]
+    unknown = [s for s in opts.skills if s not in ALL_SKILLS]
     if unknown or not opts.skills:
         raise InterpriorError(f"--skills: unknown skill(s) {', '.join(unknown) or '(none given)'}; "
-                              f"choose from {', '.join(SKILLS)}")
+                              f"choose from {', '.join(ALL_SKILLS)}")
     unknown = [d for d in opts.defects if d not in DEFECTS]
     if unknown:
         raise InterpriorError(f"--defects: unknown defect(s) {', '.join(unknown)}; choose from {', '.join(DEFECTS)}")
-    unknown = [o for o in opts.objects if o not in OBJECT_NAMES]
+    unknown = [o for o in opts.objects if o not in ALL_OBJECTS]
     if unknown or not opts.objects:
         raise InterpriorError(f"--objects: unknown object(s) {', '.join(unknown) or '(none given)'}; "
-                              f"choose from {', '.join(OBJECT_NAMES)}")
+                              f"choose from {', '.join(ALL_OBJECTS)}")
     if opts.clips <= 0:
         raise InterpriorError(f"--clips: must be at least 1, got {opts.clips}")
     if opts.workers <= 0:
@@ -147,6 +149,10 @@ def write_dataset(opts: SynthOptions, progress=None) -> SynthResult:
     if opts.check:
         result.summary = summarize([r["quality"] for r in rows])
         result.summary["validation_errors"] = sum(r["validation"]["error"] for r in rows)
+        result.summary["per_skill"] = summarize_by_skill(rows)
+        if opts.seconds is not None:
+            lo, hi = opts.seconds
+            result.summary["clips_outside_seconds"] = sum(not lo <= r["seconds"] <= hi for r in rows)
     atomic_write_text(out / MANIFEST, json.dumps(_manifest(opts, objects, result.rows, result.summary), indent=2))
     return result
 
@@ -164,8 +170,12 @@ def _manifest(opts: SynthOptions, objects, rows: list[dict], summary: dict) -> d
         "generator": GENERATOR,
         "seed": opts.seed, "clips": opts.clips, "skills": list(opts.skills), "defects": list(opts.defects),
         "objects": {name: described(name) for name in opts.objects},
-        "rows": rows,
     }
+    if opts.seconds is not None:
+        manifest["seconds"] = list(opts.seconds)
+    if opts.recipe is not None:
+        manifest["recipe"] = opts.recipe
+    manifest["rows"] = rows
     if summary:
         manifest["check"] = summary
     return manifest

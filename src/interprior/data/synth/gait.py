@@ -90,19 +90,42 @@ def plan_walk(start: Stance, goal: Stance, t_begin: float, shift: float = 0.35, 
     turn = float(wrap(goal.yaw - start.yaw))
     n = int(max(np.ceil(abs(fwd) / max_advance - 1e-9), np.ceil(abs(side) / MAX_SIDE - 1e-9),
                 np.ceil(abs(turn) / MAX_TURN - 1e-9)))
-    walk = Walk(start, goal, t_begin=t_begin, t_end=t_begin)
     if n == 0:
-        return walk
+        return Walk(start, goal, t_begin=t_begin, t_end=t_begin)
     stances = [Stance(start.x + d[0] * i / n, start.y + d[1] * i / n, start.yaw + turn * i / n,
                       start.width + (goal.width - start.width) * i / n) for i in range(1, n + 1)]
-    walk.stances = stances
     if first_foot is None:  # lead with the foot on the side of travel / turn
         lead = side if abs(side) > 0.02 else turn
         first_foot = 0 if lead > 0 else 1
+    return walk_through(start, stances, t_begin, shift, swing, settle, first_foot, goal=goal)
+
+
+def lead_foot(start: Stance, first: Stance) -> int:
+    """The foot that steps first toward `first`: the one on the side of travel, else of the turn (right when
+    walking straight)."""
+    d = np.array([first.x - start.x, first.y - start.y])
+    side = -np.sin(start.yaw) * d[0] + np.cos(start.yaw) * d[1]
+    turn = float(wrap(first.yaw - start.yaw))
+    lead = side if abs(side) > 0.02 else turn
+    return 0 if lead > 0 else 1
+
+
+def walk_through(start: Stance, stances: list[Stance], t_begin: float, shift: float = 0.35, swing: float = 0.5,
+                 settle: float = 0.4, first_foot: int | None = None, goal: Stance | None = None) -> Walk:
+    """Steps through the intermediate stances `stances` (the last one is the goal, unless `goal` is given): step
+    i puts a foot where it stands in stance i, alternating feet; a last step brings the trailing foot alongside."""
+    goal = goal if goal is not None else (stances[-1] if stances else start)
+    walk = Walk(start, goal, t_begin=t_begin, t_end=t_begin)
+    if not stances:
+        return walk
+    n = len(stances)
+    walk.stances = list(stances)
+    if first_foot is None:
+        first_foot = lead_foot(start, stances[0])
     feet = [start.foot(0), start.foot(1)]
     t = t_begin
     order = [(first_foot + i) % 2 for i in range(n)] + [(first_foot + n) % 2]
-    targets = [stances[i] for i in range(n)] + [stances[-1]]
+    targets = list(stances) + [stances[-1]]
     for k, st in zip(order, targets):
         end = st.foot(k)
         walk.steps.append(Step(k, feet[k], end, t, t + shift, t + shift + swing))

@@ -69,7 +69,7 @@ def generate_clip(spec: ClipSpec, objects: dict[str, SynthObject] | None = None)
     t = torch.from_numpy
     clip = clip_from_joint_angles(spec.name, t(root_pos), t(root_rot), t(angles), t(plan.obj_pos),
                                   t(yaw_quat(plan.obj_yaw)))
-    labels, flag = label_contacts(clip, obj, plan.contact, plan.planted)
+    labels, flag = label_contacts(clip, obj, plan.contact, plan.planted, plan.hand_contact)
     clip = replace(clip, contact=labels, obj_contact=flag, subject=SUBJECT, object_name=spec.object,
                    notes=[f"synthetic: skill {spec.skill}, object {spec.object}, seed {spec.seed}, clip {spec.index}"])
     return Generated(clip, plan, spec)

@@ -141,3 +141,53 @@ def anchor_reach(anchors: list[HandAnchor], u: np.ndarray) -> float:
 def anchor_lateral(anchors: list[HandAnchor], u: np.ndarray) -> float:
     """Half the distance between the palm contact points across the humanoid (mean |lateral|)."""
     return float(np.mean(np.abs(palm_points(anchors)[:, :2] @ left_of(u))))
+
+
+def touch_anchors(obj: SynthObject, u: np.ndarray, surface: str, hands, lateral: float,
+                  inset: float) -> list[HandAnchor | None]:
+    """Left and right palm placements for touching the object without holding it (None for a hand that stays
+    free): on its top (`surface` "top": palm down, fingers pointing away from the humanoid, the palm centre
+    `inset` in from the near edge) or on its near side (`"side"`: as `push_anchors`, fingers down). One hand sits
+    `lateral` left of the centre line; two hands sit `lateral` either side of it."""
+    u = np.asarray(u, dtype=np.float64)
+    left3 = np.array([*left_of(u), 0.0])
+    u3 = np.array([u[0], u[1], 0.0])
+    part = obj.grip_part
+    centre = np.array(part.center)
+    both = bool(hands[0] and hands[1])
+    out: list[HandAnchor | None] = []
+    for k, (side, sign) in enumerate((("L", 1.0), ("R", -1.0))):
+        if not hands[k]:
+            out.append(None)
+            continue
+        lat = sign * lateral if both else lateral
+        if surface == "top":
+            point = centre + u3 * (depth_of(obj, u) - inset) + left3 * lat
+            point[2] = part.center[2] + part.half[2]
+            n, fingers = np.array([0.0, 0.0, 1.0]), -u3
+            elbow = point + 0.18 * u3 + 0.05 * sign * left3 + np.array([0.0, 0.0, 0.16])
+        else:
+            if part.kind == "cylinder":
+                r = part.half[0]
+                radial = u * np.sqrt(r * r - lat * lat) + left_of(u) * lat
+                n = np.array([radial[0] / r, radial[1] / r, 0.0])
+                point = centre + np.array([radial[0], radial[1], 0.0])
+            else:
+                n = u3
+                point = centre + u3 * obj.side_distance(u) + left3 * lat
+            point[2] = obj.push_z
+            fingers = np.array([0.0, 0.0, -1.0])
+            elbow = point + 0.2 * n + 0.05 * sign * left3 + np.array([0.0, 0.0, 0.1])
+        rot, pos = wrist_pose(side, point, n, fingers)
+        out.append(HandAnchor(rot, pos, n, elbow))
+    return out
+
+
+def touch_limits(obj: SynthObject, u: np.ndarray, surface: str, both: bool) -> tuple[float, float]:
+    """Largest |lateral| palm offset that keeps the whole palm on the surface, and the largest inset on top."""
+    part = obj.grip_part
+    if part.kind == "cylinder":
+        r = part.half[0]
+        return (min(0.08, 0.55 * r) if both else 0.04), min(0.09, r - 0.05)
+    half_lat = obj.side_distance(left_of(np.asarray(u, dtype=np.float64)))
+    return (min(0.12, half_lat - 0.06) if both else min(0.06, half_lat - 0.08)), min(0.10, depth_of(obj, u) - 0.1)

@@ -6,8 +6,9 @@ the cylinder under any turn), so an upright object resting on the floor has its 
 `rest_height` and the grasp geometry only depends on the side the humanoid stands at.
 
 Sizes: `box` is fixed (0.4 m cube, the object the demo trains on); the others are drawn once per seed, so every
-clip of one object uses one mesh. Boxes are packing boxes (60 kg/m³; the demo's `box` 25 kg/m³, 1.6 kg), the
-cylinder and the stool solid-ish (100 and 200 kg/m³). The density goes into a sidecar `<name>.json` that the
+clip of one object uses one mesh. Boxes are packing boxes (60 kg/m³; the demo's `box` 25 kg/m³, 1.6 kg; the
+opt-in `heavybox`, ~0.32 m, 150 kg/m³, 4-6 kg), the cylinder and the stool solid-ish (100 and 200 kg/m³). The
+opt-in `longbox` (0.42-0.45 x 0.26-0.30 x 0.26-0.30 m) is held across its short or its long side. The density goes into a sidecar `<name>.json` that the
 asset pipeline reads (its default is 200 kg/m³).
 """
 
@@ -25,9 +26,11 @@ from interprior.files import atomic_write_text
 # kg/m³ by kind: packing boxes, a light drum, a wooden stool; the demo's `box` is a lightly filled moving box
 # (1.6 kg): flat rigid hands lift it by friction, which the CPU-trained demo expert learns within its budget
 DENSITY = {"box": 60.0, "cylinder": 100.0, "stool": 200.0}
-NAMED_DENSITY = {"box": 25.0}
+NAMED_DENSITY = {"box": 25.0, "heavybox": 150.0}  # heavybox: a packing box filled with books
 
-OBJECT_NAMES: tuple[str, ...] = ("box", "smallbox", "bigbox", "cylinder", "stool")
+OBJECT_NAMES: tuple[str, ...] = ("box", "smallbox", "bigbox", "cylinder", "stool")  # the default set
+EXTRA_OBJECTS: tuple[str, ...] = ("heavybox", "longbox")  # opt-in (`--objects`, recipes)
+ALL_OBJECTS: tuple[str, ...] = OBJECT_NAMES + EXTRA_OBJECTS
 BOX_SIZE = 0.4  # m, the fixed demo box
 CYLINDER_SECTIONS = 48  # mesh facets; the flat facets sit at most r(1 - cos(pi/48)) = 0.3 mm inside the circle
 STOOL_SEAT_THICKNESS = 0.04
@@ -199,10 +202,15 @@ def make_objects(seed: int) -> dict[str, SynthObject]:
     u = rng.uniform
     side = u(0.26, 0.34)
     big = u(0.42, 0.45)
-    return {
+    out = {
         "box": make_box("box", (BOX_SIZE, BOX_SIZE, BOX_SIZE)),
         "smallbox": make_box("smallbox", (side, side * u(0.9, 1.0), u(0.24, 0.30))),
         "bigbox": make_box("bigbox", (big, big * u(0.92, 1.0), u(0.36, 0.42))),
         "cylinder": make_cylinder("cylinder", u(0.12, 0.15), u(0.32, 0.42)),
         "stool": make_stool("stool", u(0.34, 0.38), u(0.42, 0.47)),
     }
+    # drawn after the default set's sizes, which therefore do not change
+    heavy = u(0.30, 0.34)
+    out["heavybox"] = make_box("heavybox", (heavy, heavy * u(0.92, 1.0), u(0.28, 0.34)))
+    out["longbox"] = make_box("longbox", (u(0.42, 0.45), u(0.26, 0.30), u(0.26, 0.30)))
+    return out

@@ -15,8 +15,8 @@ clip's body rotations) and the exact signed distance to the object's triangle me
   object_below_floor_cm deepest object point below z = 0
   joint_range_excess_deg largest amount by which a joint angle (derived from the body rotations, as the simulator
                         does) leaves the humanoid's hinge range
-  grip_slip_cm          during each contact span, largest drift of the palm centres in the object frame (the object
-                        moves rigidly with the hands when this is ~0)
+  grip_slip_cm          during each contact span of a hand (object flag and the hand labelled +1), largest drift of
+                        its palm centre in the object frame (the object moves rigidly with the hands when this is ~0)
   hf_body_mm            RMS of body positions minus their 5-frame moving average (high-frequency energy)
   finger_curl_deg       mean |finger hinge angle| (0 for flat, uncurled hands)
 
@@ -126,9 +126,10 @@ def quality_report(clip: Clip, obj) -> dict:
         clip.num_frames, 2, 3))
     palm_local = to_object_frame(palm_world.numpy(), clip.obj_pos, clip.obj_rot)
     slip = 0.0
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], flag.astype(int), [0]])))
-    for a, b in zip(edges[::2], edges[1::2]):
-        slip = max(slip, float(np.linalg.norm(palm_local[a:b] - palm_local[a], axis=-1).max()))
+    for k in range(2):  # each hand over the spans where it is labelled on the object
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], labelled[:, k].astype(int), [0]])))
+        for a, b in zip(edges[::2], edges[1::2]):
+            slip = max(slip, float(np.linalg.norm(palm_local[a:b, k] - palm_local[a, k], axis=-1).max()))
     report["grip_slip_cm"] = 100.0 * slip
 
     # joint ranges, smoothness, fingers
@@ -157,6 +158,18 @@ def summarize(reports: list[dict]) -> dict:
         if values:
             value, clip = max(values)
             out[key] = {"max": value, "clip": clip}
+    return out
+
+
+def summarize_by_skill(rows: list[dict]) -> dict:
+    """Per skill (manifest rows with `skill`, `seconds` and `quality`): clips, shortest and longest clip (s), and
+    the maximum of every metric over its clips (`summarize`)."""
+    out = {}
+    for skill in dict.fromkeys(r["skill"] for r in rows):
+        mine = [r for r in rows if r["skill"] == skill]
+        seconds = [r["seconds"] for r in mine]
+        out[skill] = {"clips": len(mine), "seconds": [min(seconds), max(seconds)],
+                      **summarize([r["quality"] for r in mine])}
     return out
 
 
