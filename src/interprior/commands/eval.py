@@ -88,7 +88,8 @@ def run_tracking(args) -> int:
         check_outputs([Path(args.video) / f"{c.name}.mp4" for c in clips], "--video", force=args.force)
     rows, summary, env, tracks = compare_with_baseline(model, clips, selection.objects, env_cfg,
                                                        rollouts=args.rollouts, baseline=not args.no_baseline,
-                                                       record=args.video is not None)
+                                                       record=args.video is not None,
+                                                       skills=clip_skills(selection.data))
     if args.video:
         for out in write_videos(args.video, clips, env, tracks):
             print(f"video: {out}", file=sys.stderr)

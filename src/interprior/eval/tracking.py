@@ -134,10 +134,11 @@ def _best_results(clips, clip_ids, success, duration, err_h, err_o, ended_by, pe
 
 
 def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1, baseline: bool = True,
-                          record: bool = False):
+                          record: bool = False, skills: dict[str, str] | None = None):
     """The tracking evaluation with two no-policy baselines alongside (same humanoid variant): the PD replay under
     the same termination rules (`pd_*`: duration, E_h, E_o) and the foundation's physics replay that only stops at
-    a fall (`baseline_*`). -> (rows: one dict per clip, summary dict, env, best qpos tracks or None)."""
+    a fall (`baseline_*`). `skills`: clip name -> skill (a synthetic set's manifest) for figures per skill.
+    -> (rows: one dict per clip, summary dict, env, best qpos tracks or None)."""
 
     env_cfg = replace(env_cfg, backend="cpu", device=None)
     results, env, tracks = evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts=rollouts, record=record)
@@ -146,6 +147,8 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
     for clip, res, pd in zip(clips, results, pd_results):
         row = res.as_dict()
         row["object"] = clip.object_name
+        if skills:
+            row["skill"] = skills.get(clip.name, "?")
         if baseline:
             row["pd_duration"], row["pd_e_h_cm"], row["pd_e_o_cm"] = pd.duration, pd.e_h_cm, pd.e_o_cm
             # like for like: both runs' errors over the frames both lasted (the shorter one's duration)
@@ -160,15 +163,10 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
     mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
     summary = {"clips": len(rows), "success_rate": mean("success"), "mean_duration": mean("duration"),
                "mean_clip_frames": mean("frames"), "mean_e_h_cm": mean("e_h_cm"), "mean_e_o_cm": mean("e_o_cm")}
-    objects = sorted({r["object"] for r in rows})
-    if len(objects) > 1:  # an expert of several objects: the same figures per object
-        summary["per_object"] = {}
-        for name in objects:
-            mine = [r for r in rows if r["object"] == name]
-            avg = lambda key: sum(r[key] for r in mine) / len(mine)  # noqa: E731,B023
-            summary["per_object"][name] = {"clips": len(mine), "success_rate": avg("success"),
-                                           "mean_duration": avg("duration"), "mean_clip_frames": avg("frames"),
-                                           "mean_e_h_cm": avg("e_h_cm"), "mean_e_o_cm": avg("e_o_cm")}
+    for key, name in (("object", "per_object"), ("skill", "per_skill")):
+        groups = sorted({r[key] for r in rows if key in r})
+        if len(groups) > 1:  # several objects / skills: the same figures per group
+            summary[name] = {g: _group_figures([r for r in rows if r.get(key) == g]) for g in groups}
     if baseline:
         summary.update(pd_mean_duration=mean("pd_duration"), pd_mean_e_h_cm=mean("pd_e_h_cm"),
                        pd_mean_e_o_cm=mean("pd_e_o_cm"), baseline_mean_duration=mean("baseline_duration"), baseline_mean_e_h_cm=mean("baseline_e_h_cm"),
@@ -176,6 +174,12 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
                        mean_e_h_cm_common=mean("e_h_cm_common"), mean_e_o_cm_common=mean("e_o_cm_common"),
                        pd_mean_e_h_cm_common=mean("pd_e_h_cm_common"), pd_mean_e_o_cm_common=mean("pd_e_o_cm_common"))
     return rows, summary, env, tracks
+
+
+def _group_figures(rows: list[dict]) -> dict:
+    avg = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    return {"clips": len(rows), "success_rate": avg("success"), "mean_duration": avg("duration"),
+            "mean_clip_frames": avg("frames"), "mean_e_h_cm": avg("e_h_cm"), "mean_e_o_cm": avg("e_o_cm")}
 
 
 def format_table(rows: list[dict], summary: dict) -> str:
@@ -195,7 +199,7 @@ def format_table(rows: list[dict], summary: dict) -> str:
     s = summary
     tail = (f"policy: success {100 * s['success_rate']:.0f}%, duration {s['mean_duration']:.1f} of "
             f"{s['mean_clip_frames']:.1f} frames, E_h {s['mean_e_h_cm']:.1f} cm, E_o {s['mean_e_o_cm']:.1f} cm")
-    for name, o in s.get("per_object", {}).items():
+    for name, o in [*s.get("per_object", {}).items(), *s.get("per_skill", {}).items()]:
         tail += (f"\n  {name} ({o['clips']} clips): success {100 * o['success_rate']:.0f}%, duration "
                  f"{o['mean_duration']:.1f} of {o['mean_clip_frames']:.1f} frames, E_h {o['mean_e_h_cm']:.1f} cm, "
                  f"E_o {o['mean_e_o_cm']:.1f} cm")
