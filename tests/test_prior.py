@@ -303,6 +303,10 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert svg.read_text().count("<rect") >= 13
     assert main(["eval", "protocol", "--checkpoint", str(tmp_path / "run"), "--svg", str(svg)]) == 2  # exists
 
+    assert main(["bench", "steer", "--checkpoint", str(tmp_path / "prior.pt"), "--steps", "20", "--json"]) == 0
+    bench = json.loads(capsys.readouterr().out)
+    assert bench["steps"] == 20 and bench["steps_per_s"] > 0 and bench["real_time_multiple"] > 0
+
     # the demo shows a prior following object-only goals before the expert's table
     assert main(["demo", "--out", str(tmp_path / "demo"), "--clips", "1", "--no-video", "--json",
                  "--prior", str(tmp_path / "prior.pt")]) == 0

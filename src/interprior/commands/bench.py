@@ -47,6 +47,7 @@ def register(sub) -> None:
     p.set_defaults(func=run_sim)
 
     _register_prior(bsub)
+    _register_steer(bsub)
 
 
 def run_sim(args) -> int:
@@ -189,4 +190,51 @@ def run_prior(args) -> int:
     print(f"PyTorch:     {res['torch_ms_median']:.2f} ms per step (median), p90 {res['torch_ms_p90']:.2f} ms")
     if "onnx_ms_median" in res:
         print(f"onnxruntime: {res['onnx_ms_median']:.2f} ms per step (median), p90 {res['onnx_ms_p90']:.2f} ms")
+    return 0
+
+
+# --- steering: the live loop --------------------------------------------------------------------------------------
+def _register_steer(bsub) -> None:
+    p = bsub.add_parser(
+        "steer",
+        help="control steps/s of the steering loop (physics + prior + goal building + state read-out), one core",
+        description="Runs `interprior.steer.Steering` on one core with an object goal 1 m ahead of the object, "
+        "re-given every second as a live user would, and times each control step (physics, the prior + decoder, "
+        "goal building and the state the page streams). Reports steps/s and the multiple of real time (30 Hz).",
+    )
+    p.add_argument("--checkpoint", required=True, help="a Stage II prior: run directory or exported file")
+    p.add_argument("--steps", type=positive_int, default=300, help="control steps to time (default 300)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_steer)
+
+
+def run_steer(args) -> int:
+    import statistics
+    import time
+
+    import torch
+
+    from interprior.steer.steering import Steering
+
+    torch.set_num_threads(1)
+    steering = Steering(args.checkpoint)
+    start = steering.state()
+    target = [float(start.object[0]) + 1.0, float(start.object[1]), float(start.object[2])]
+    per_step = []
+    for i in range(args.steps + 10):
+        if i % 30 == 0:
+            steering.set_goal(object_position=target, seconds=2.0)
+        t0 = time.perf_counter()
+        steering.step()
+        steering.state().to_dict()  # what the page streams
+        if i >= 10:  # after a warm-up
+            per_step.append(time.perf_counter() - t0)
+    rate = len(per_step) / sum(per_step)
+    res = {"checkpoint": args.checkpoint, "steps": len(per_step), "steps_per_s": rate,
+           "real_time_multiple": rate * steering.dt, "ms_median": 1000 * statistics.median(per_step)}
+    if args.json:
+        print(to_json(res))
+        return 0
+    print(f"steering loop (physics + prior + goals + state), one core: {rate:.0f} control steps/s = "
+          f"{res['real_time_multiple']:.1f}x real time ({res['ms_median']:.1f} ms per step, median of {len(per_step)})")
     return 0
