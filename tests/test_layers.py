@@ -120,8 +120,8 @@ def test_the_checker_sees_imports(tmp_path):
     assert _top_level_imports(f) == ["interprior.mdp.goals", "interprior.sim.batched"]
 
 
-# Modules that may be imported inside functions: they pull in optional heavy dependencies (warp, GL).
-LAZY = ("interprior.sim.mujoco_warp", "interprior.viz.render")
+# Modules that may be imported inside functions: they pull in optional heavy dependencies (warp, GL, viser).
+LAZY = ("interprior.sim.mujoco_warp", "interprior.viz.render", "interprior.steer.page")
 
 
 def test_imports_at_the_top():

@@ -94,6 +94,21 @@ def test_steering_sets_goals_steps_and_reads_state(steering):
         steering.step(0)
 
 
+def test_a_pelvis_heading_goal_turns_the_pelvis_target_only(steering):
+    start = steering.reset()
+    assert steering.names.heading and math.isfinite(start.pelvis_heading)
+    goal = steering.set_goal(pelvis_heading=start.pelvis_heading + 1.0, seconds=1.0)
+    assert goal.pelvis_heading == pytest.approx(start.pelvis_heading + 1.0) and goal.object_position is None
+    bits, sl = steering.obs.goal.bits[0, -1], steering.layout.bit_slices
+    pelvis = steering.layout.bodies.index(0)
+    assert bool(bits[sl["body_rot"]][pelvis]) and int(bits.sum()) == 1  # the pelvis rotation, nothing else
+    target = steering.goal_env.caller_target.body_rot[0, 0].double()  # the pelvis (body 0)
+    w, x, y, z = target.tolist()
+    yaw = math.atan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z))
+    assert math.remainder(yaw - goal.pelvis_heading, 2 * math.pi) == pytest.approx(0.0, abs=1e-5)
+    assert steering.step(3).goal_error is None  # no position target: no goal error
+
+
 def test_a_diverged_simulation_restarts_the_episode(steering):
     steering.reset()
     steering.set_goal(object_position=[1.0, 0.0, 0.5])
@@ -124,6 +139,8 @@ def test_a_diverged_simulation_restarts_the_episode(steering):
     (dict(contacts={"L_Wrist": 1}), "must be true or false"),
     (dict(contacts=["L_Wrist"]), "contacts must map body names"),
     (dict(), "give at least one of"),
+    (dict(pelvis_heading=7.0), "pelvis_heading must be within"),
+    (dict(pelvis_heading=[1.0]), "pelvis_heading must be a number"),
 ])
 def test_goals_are_validated(steering, kwargs, message):
     steering.reset()
@@ -252,8 +269,11 @@ def test_steer_command_writes_video_and_clips(prior_run, synth_data, tmp_path, c
     capsys.readouterr()
 
 
-def test_steer_command_without_headless_says_the_page_is_missing(prior_run, capsys):
-    assert main(["steer", "--checkpoint", str(prior_run)]) == 2
-    assert "browser page is not available yet" in capsys.readouterr().err
+def test_steer_command_usage_errors(prior_run, capsys):
+    """Without --headless the command serves the page (tests/test_steer_page.py); these mix the two modes up."""
+    assert main(["steer", "--checkpoint", str(prior_run), "--video", "out.mp4"]) == 2
+    assert "--video is for --headless" in capsys.readouterr().err
     assert main(["steer", "--checkpoint", str(prior_run), "--headless"]) == 2
     assert "--headless needs --script" in capsys.readouterr().err
+    assert main(["steer", "--checkpoint", str(prior_run), "--port", "70000"]) == 2
+    assert "expected a port within [0, 65535]" in capsys.readouterr().err

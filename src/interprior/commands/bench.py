@@ -16,6 +16,7 @@ from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
 from interprior.sim.bench import bench_sim, bench_table
 from interprior.sim.factory import warp_device_problem
+from interprior.steer.steering import Steering
 
 
 def register(sub) -> None:
@@ -213,8 +214,6 @@ def run_steer(args) -> int:
     import time
 
     import torch
-
-    from interprior.steer.steering import Steering
 
     torch.set_num_threads(1)
     steering = Steering(args.checkpoint)

@@ -2,7 +2,8 @@
 browser page) may ask of the prior, and the one-line `InterpriorError` for everything it may not.
 
 Limits: positions are finite, within `POSITION_LIMIT` m of the world origin horizontally and at heights within
-`HEIGHT_RANGE`; the object's yaw is finite, within ±2π; `seconds` (time to reach the goal) is within (0, `MAX_SECONDS`];
+`HEIGHT_RANGE`; the object's yaw and the pelvis heading are finite, within ±2π (a heading only where the prior's
+goal layout constrains the pelvis); `seconds` (time to reach the goal) is within (0, `MAX_SECONDS`];
 contacts name contact bodies and say true (touch the object) or false (keep off it); a goal gives at least one part.
 """
 
@@ -30,6 +31,7 @@ class GoalNames:
 
     contacts: tuple[str, ...]
     objects: tuple[str, ...] = ()
+    heading: bool = False  # the layout constrains the pelvis rotation: goals may give a pelvis heading
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,16 @@ class SteerGoal:
     left_hand: tuple[float, float, float] | None = None
     right_hand: tuple[float, float, float] | None = None
     contacts: dict[str, bool] = field(default_factory=dict)
+    pelvis_heading: float | None = None  # rad about the world z axis: the direction the pelvis faces (its x axis)
 
     def to_dict(self) -> dict:
         return {"seconds": self.seconds, "object": self.object_position, "object_yaw": self.object_yaw,
-                "left_hand": self.left_hand, "right_hand": self.right_hand, "contacts": dict(self.contacts)}
+                "left_hand": self.left_hand, "right_hand": self.right_hand, "contacts": dict(self.contacts),
+                "pelvis_heading": self.pelvis_heading}
 
 
 def make_goal(names: GoalNames, object_position=None, object_yaw=None, left_hand=None, right_hand=None,
-              contacts=None, seconds=2.0) -> SteerGoal:
+              contacts=None, seconds=2.0, pelvis_heading=None) -> SteerGoal:
     """A `SteerGoal` from loosely typed values (lists, tuples, arrays, tensors, JSON numbers); `InterpriorError`
     naming the part and the problem otherwise."""
     seconds = _number(seconds, "seconds")
@@ -58,15 +62,19 @@ def make_goal(names: GoalNames, object_position=None, object_yaw=None, left_hand
     goal = SteerGoal(
         seconds=seconds,
         object_position=None if object_position is None else position(object_position, "object"),
-        object_yaw=None if object_yaw is None else _yaw(object_yaw),
+        object_yaw=None if object_yaw is None else _yaw(object_yaw, "object_yaw"),
         left_hand=None if left_hand is None else position(left_hand, "left_hand"),
         right_hand=None if right_hand is None else position(right_hand, "right_hand"),
         contacts={} if contacts is None else _contacts(contacts, names.contacts),
+        pelvis_heading=None if pelvis_heading is None else _yaw(pelvis_heading, "pelvis_heading"),
     )
+    if goal.pelvis_heading is not None and not names.heading:
+        raise InterpriorError("goal: this prior's goal layout does not constrain the pelvis; pelvis_heading is not "
+                              "available")
     if (goal.object_position is None and goal.object_yaw is None and goal.left_hand is None
-            and goal.right_hand is None and not goal.contacts):
-        raise InterpriorError("goal: give at least one of object, object_yaw, left_hand, right_hand, contacts "
-                              "(clear_goal() drops the goal)")
+            and goal.right_hand is None and not goal.contacts and goal.pelvis_heading is None):
+        raise InterpriorError("goal: give at least one of object, object_yaw, left_hand, right_hand, contacts, "
+                              "pelvis_heading (clear_goal() drops the goal)")
     return goal
 
 
@@ -85,10 +93,10 @@ def position(value, what: str) -> tuple[float, float, float]:
     return (x, y, z)
 
 
-def _yaw(value) -> float:
-    yaw = _number(value, "object_yaw")
+def _yaw(value, what: str) -> float:
+    yaw = _number(value, what)
     if abs(yaw) > YAW_LIMIT:
-        raise InterpriorError(f"goal: object_yaw must be within ±2π rad, got {yaw:g}")
+        raise InterpriorError(f"goal: {what} must be within ±2π rad, got {yaw:g}")
     return yaw
 
 

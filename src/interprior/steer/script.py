@@ -31,7 +31,8 @@ from interprior.steer.steering import Steering, SteerState
 
 MAX_SCRIPT_SECONDS = 3600.0
 GOAL_KEYS = {"object": "object_position", "object_yaw": "object_yaw", "left_hand": "left_hand",
-             "right_hand": "right_hand", "contacts": "contacts", "seconds": "seconds"}
+             "right_hand": "right_hand", "contacts": "contacts", "pelvis_heading": "pelvis_heading",
+             "seconds": "seconds"}
 KEYS = ("t", *GOAL_KEYS, "clear", "reset", "end")
 DEFAULT_HOLD = 2.0  # s a script without `end` runs after its last clear / reset line
 
@@ -99,15 +100,7 @@ def parse_script(text: str | bytes, names: GoalNames, source: str = "script") ->
 
 def parse_line(line: str, number: int, names: GoalNames) -> ScriptLine | float:
     """One line -> a `ScriptLine`, or the end time (an `end` line); `InterpriorError` naming the problem."""
-    try:
-        values = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise InterpriorError(f"not JSON ({err.msg} at column {err.colno})") from None
-    if not isinstance(values, dict):
-        raise InterpriorError(f"a line must be a JSON object {{...}}, got {type(values).__name__}")
-    unknown = [k for k in values if k not in KEYS]
-    if unknown:
-        raise InterpriorError(f"unknown key {unknown[0]!r}; keys: {', '.join(KEYS)}")
+    values = decode_object(line, KEYS, "a line")
     if "end" in values:
         if len(values) > 1:
             raise InterpriorError("an end line holds only \"end\": seconds")
@@ -118,18 +111,38 @@ def parse_line(line: str, number: int, names: GoalNames) -> ScriptLine | float:
     kinds = [k for k in ("clear", "reset") if k in values] + (["goal"] if set(values) & set(GOAL_KEYS) else [])
     if len(kinds) != 1:
         raise InterpriorError("a line is one of: a goal (object, object_yaw, left_hand, right_hand, contacts, "
-                              f"seconds), \"clear\": true, or \"reset\": true; got {' + '.join(kinds) or 'only t'}")
+                              "pelvis_heading, seconds), \"clear\": true, or \"reset\": true; got "
+                              f"{' + '.join(kinds) or 'only t'}")
     kind = kinds[0]
     if kind == "clear":
         if values["clear"] is not True:
             raise InterpriorError(f"clear must be true, got {json.dumps(values['clear'])}")
         return ScriptLine(number, t, "clear")
     if kind == "reset":
-        return ScriptLine(number, t, "reset", object_name=_reset_object(values["reset"], names))
-    if set(values) - {"t"} == {"seconds"}:
-        raise InterpriorError("seconds alone is no goal; give object, object_yaw, left_hand, right_hand or contacts")
-    goal = make_goal(names, **{GOAL_KEYS[k]: v for k, v in values.items() if k in GOAL_KEYS})
-    return ScriptLine(number, t, "goal", goal=goal)
+        return ScriptLine(number, t, "reset", object_name=reset_object(values["reset"], names))
+    return ScriptLine(number, t, "goal", goal=goal_from(values, names))
+
+
+def decode_object(line: str, keys: tuple[str, ...], what: str) -> dict:
+    """A JSON object with only `keys`; `InterpriorError` otherwise (`what`: "a line", "a message")."""
+    try:
+        values = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InterpriorError(f"not JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(values, dict):
+        raise InterpriorError(f"{what} must be a JSON object {{...}}, got {type(values).__name__}")
+    unknown = [k for k in values if k not in keys]
+    if unknown:
+        raise InterpriorError(f"unknown key {unknown[0]!r}; keys: {', '.join(keys)}")
+    return values
+
+
+def goal_from(values: dict, names: GoalNames) -> SteerGoal:
+    """The goal of a line's or message's goal keys (`GOAL_KEYS`), validated by `make_goal`."""
+    if not set(values) & (set(GOAL_KEYS) - {"seconds"}):
+        raise InterpriorError("seconds alone is no goal; give object, object_yaw, left_hand, right_hand, contacts "
+                              "or pelvis_heading")
+    return make_goal(names, **{GOAL_KEYS[k]: v for k, v in values.items() if k in GOAL_KEYS})
 
 
 def _time(value, what: str, positive: bool = False) -> float:
@@ -143,7 +156,8 @@ def _time(value, what: str, positive: bool = False) -> float:
     return value
 
 
-def _reset_object(value, names: GoalNames) -> str | None:
+def reset_object(value, names: GoalNames) -> str | None:
+    """A reset's object: None (`true`: the active one) or a name of the scene's objects."""
     if value is True:
         return None
     if isinstance(value, str):

@@ -20,6 +20,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from interprior import schema
@@ -27,7 +28,7 @@ from interprior.envs.goal import CallerGoal, GoalEnv
 from interprior.envs.tracking import TrackingEnv
 from interprior.errors import InterpriorError
 from interprior.models.prior import GoalPolicy
-from interprior.rotations import axis_angle_to_quat, quat_apply
+from interprior.rotations import axis_angle_to_quat, quat_apply, quat_mul
 from interprior.steer.goals import GoalNames, SteerGoal, make_goal
 from interprior.steer.recording import Recording
 from interprior.train.distill import student_env_config
@@ -45,6 +46,7 @@ class SteerState:
     steps: int  # control steps since then
     object_name: str
     pelvis: tuple[float, float, float]
+    pelvis_heading: float  # rad: where the pelvis faces (its x axis) about the world z axis
     left_hand: tuple[float, float, float]
     right_hand: tuple[float, float, float]
     object: tuple[float, float, float]
@@ -88,8 +90,9 @@ class Steering:
         self.dt = self.env.dt
         names = self.env.body.body_names
         self.hand_names = tuple(names[i] for i in layout.hands)  # (left, right)
+        self.pelvis_name = names[0]
         self.names = GoalNames(contacts=tuple(names[i] for i in layout.contact_bodies),
-                               objects=tuple(self.start_clips))
+                               objects=tuple(self.start_clips), heading=0 in layout.bodies)
         self.subject = clips[0].subject or "sub0"
         self.object_name = next(iter(self.start_clips))
         self._recording = Recording(1.0 / self.dt, self.subject) if record else None
@@ -117,27 +120,34 @@ class Steering:
 
     # --- goals --------------------------------------------------------------------------------------------------
     def set_goal(self, object_position=None, object_yaw=None, left_hand=None, right_hand=None, contacts=None,
-                 seconds: float = 2.0) -> SteerGoal:
+                 seconds: float = 2.0, pelvis_heading=None) -> SteerGoal:
         """Reach these world-frame targets `seconds` from now (replaces the goal): the object's position [x, y, z]
-        and yaw (rad), the left / right wrist positions, contacts {body name: touching}. Validated
-        (`interprior.steer.goals`); an `InterpriorError` names what is wrong and leaves the goal as it was."""
+        and yaw (rad), the left / right wrist positions, contacts {body name: touching}, the pelvis heading (rad;
+        where `names.heading`). Validated (`interprior.steer.goals`); an `InterpriorError` names what is wrong and
+        leaves the goal as it was."""
         goal = make_goal(self.names, object_position=object_position, object_yaw=object_yaw, left_hand=left_hand,
-                         right_hand=right_hand, contacts=contacts, seconds=seconds)
+                         right_hand=right_hand, contacts=contacts, seconds=seconds, pelvis_heading=pelvis_heading)
         self.apply_goal(goal)
         return goal
 
     def apply_goal(self, goal: SteerGoal) -> None:
-        """Follow an already validated goal (a goal script's line)."""
+        """Follow an already validated goal (a goal script's line). A pelvis heading becomes the pelvis rotation
+        of now, turned about z to face it."""
         dtype = torch.float64
         bodies = {hand: torch.tensor(p, dtype=dtype) for hand, p in zip(self.hand_names, (goal.left_hand,
                                                                                           goal.right_hand)) if p}
+        rotations = {}
+        if goal.pelvis_heading is not None:
+            root = self.obs.state.root_rot[0].detach().double().cpu()
+            turn = axis_angle_to_quat(torch.tensor([0.0, 0.0, goal.pelvis_heading - _heading(root)], dtype=dtype))
+            rotations[self.pelvis_name] = quat_mul(turn, root)
         rotation = None
         if goal.object_yaw is not None:
             rotation = axis_angle_to_quat(torch.tensor([0.0, 0.0, goal.object_yaw], dtype=dtype))
         position = None if goal.object_position is None else torch.tensor(goal.object_position, dtype=dtype)
         self.goal_env.set_caller_goal(torch.zeros(1, dtype=torch.long), CallerGoal(
             seconds=goal.seconds, object_position=position, object_rotation=rotation, body_positions=bodies,
-            contacts=dict(goal.contacts)))
+            body_rotations=rotations, contacts=dict(goal.contacts)))
         self.goal = goal
         self.obs = self.goal_env.observe(self.obs.state)
 
@@ -194,6 +204,7 @@ class Steering:
         object_error, goal_error = self._errors()
         return SteerState(
             time=self.time, steps=self.steps, object_name=self.object_name, pelvis=_triple(s.root_pos[0]),
+            pelvis_heading=_heading(s.root_rot[0]),
             left_hand=_triple(left), right_hand=_triple(right), object=_triple(obj_pos),
             object_yaw=math.atan2(float(forward[1]), float(forward[0])),
             contacts=tuple(self.env.body.body_names[i] for i in touching), fallen=self.fallen,
@@ -202,8 +213,24 @@ class Steering:
             object_error=object_error)
 
     def record(self) -> Recording | None:
-        """The recording (every frame since the start; None unless made with `record=True`)."""
+        """The recording (every frame since the start or `start_recording`; None unless made with `record=True`
+        or recording)."""
         return self._recording
+
+    def start_recording(self) -> None:
+        """Keep every frame from now on, in a new recording (its first episode starts at the current frame)."""
+        self._recording = Recording(1.0 / self.dt, self.subject)
+        self._recording.begin(self.object_name)
+        self._record()
+
+    def stop_recording(self) -> Recording | None:
+        """Stop keeping frames. -> the recording (None when none was running)."""
+        recording, self._recording = self._recording, None
+        return recording
+
+    def qpos(self) -> np.ndarray:
+        """[nq] the MuJoCo qpos of the scene now (a copy; for drawing it)."""
+        return self.env.sim.backend.qpos()[0].detach().double().cpu().numpy().copy()
 
     @property
     def model(self):
@@ -235,6 +262,12 @@ class Steering:
         _, goal_error = self._errors()
         qpos = self.env.sim.backend.qpos()[0]
         self._recording.add(self.obs.state, qpos, self._targets(), goal_error)
+
+
+def _heading(q: torch.Tensor) -> float:
+    """Yaw (rad) of the rotated x axis of the wxyz rotation `q` [4]."""
+    w, x, y, z = q.detach().double().cpu().tolist()
+    return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
 
 
 def _triple(t: torch.Tensor) -> tuple[float, float, float]:
