@@ -16,6 +16,7 @@ from interprior.train.distill import cpu_preset as prior_cpu_preset
 from interprior.train.expert import ExpertConfig, ExpertTrainer, load_expert
 from interprior.train.expert import cpu_preset as expert_cpu_preset
 from interprior.train.export import export_run
+from interprior.train.finetune import FinetuneConfig, Finetuner, check_finetune_config, finetune_config_for
 
 
 def register(sub) -> None:
@@ -71,6 +72,7 @@ def register(sub) -> None:
     e.set_defaults(func=run_export)
 
     _register_prior(tsub)
+    _register_finetune(tsub)
 
 
 def add_run_options(p, set_example: str) -> None:
@@ -298,4 +300,59 @@ def run_export_prior(args) -> int:
         print(f"not checked: {problem}")
         return 0
     print(f"onnxruntime vs PyTorch on random inputs: max |diff| {max_difference(model, path):.2e}")
+    return 0
+
+
+# --- Stage III: RL finetuning ---------------------------------------------------------------------------------------
+def _register_finetune(tsub) -> None:
+    p = tsub.add_parser(
+        "finetune",
+        help="Stage III: RL finetuning of a Stage II prior on in-betweening, with concurrent distillation",
+        description="Finetunes the deployable prior + decoder of a Stage II run with PPO on single-frame "
+        "in-betweening episodes (dataset, pushed and fallen starts; one sparse goal L frames ahead; reward 0 or "
+        "r_succ), while a share of the envs keeps the expert's labels (online DAgger) as an anchor. Writes "
+        "RUN/finetune.json (this stage's config), RUN/config.json (the prior's, so every prior reader takes the "
+        "run), atomic checkpoints in RUN/checkpoints and TensorBoard logs in RUN/tb; the same --out resumes.",
+    )
+    p.add_argument("--prior", required=True, help="Stage II run directory, checkpoint, or exported prior")
+    p.add_argument("--out", required=True, help="run directory (created or resumed)")
+    p.add_argument("--envs", type=positive_int, default=None, help="parallel environments (default: the prior's)")
+    p.add_argument("--preset", choices=["cpu", "paper"], default=None,
+                   help="cpu: one learning thread beside the simulation; paper: every thread (the network sizes "
+                   "are the prior's either way)")
+    p.add_argument("--samples", type=positive_float, default=None, help="total environment samples (e.g. 2e6)")
+    p.add_argument("--hours", type=positive_float, default=None, help="stop after this many hours (checkpointed)")
+    add_run_options(p, "--set distill_share=0.5 --set starts.fallen_prob=0.3 --set starts.dataset_prob=0.5")
+    p.set_defaults(func=run_finetune)
+
+
+def build_finetune_config_and_notes(args):
+    """The finetune config: defaults around the prior's config → preset → --config overlays → flags → --set."""
+    apply_overrides(FinetuneConfig(), args.overrides)  # a bad --set fails before the prior is loaded
+    preset, overlays = choose_preset(args, "cpu")
+    cfg = finetune_config_for(args.prior, num_envs=args.envs)
+    if preset == "cpu":
+        cfg.torch_threads = 1
+    cfg = apply_overlays(cfg, overlays)
+    cfg.prior = args.prior
+    if args.envs is not None:
+        cfg.base.env.num_envs = args.envs
+    if args.samples is not None:
+        cfg.total_samples = int(args.samples)
+    if args.seed is not None:
+        cfg.base.env.seed = cfg.ppo.seed = args.seed
+    cfg = apply_overrides(cfg, args.overrides)
+    cfg.prior = str(Path(cfg.prior).expanduser().resolve())
+    cfg.base = absolute_paths(cfg.base)
+    check_finetune_config(cfg)
+    return cfg, recipe_notes(args, preset)
+
+
+def run_finetune(args) -> int:
+    cfg, notes = build_finetune_config_and_notes(args)
+    trainer = Finetuner(cfg, args.out, restart=args.restart, accept_changes=args.accept_changes)
+    trainer.run.record_notes(notes)
+    print(f"finetuning {cfg.prior} on {len(trainer.clip_names)} clips: {cfg.base.env.num_envs} envs, "
+          f"{len(trainer.episodes.rows)} RL and {cfg.base.env.num_envs - len(trainer.episodes.rows)} distillation")
+    trainer.train(max_seconds=args.hours * 3600 if args.hours is not None else None)
     return 0
