@@ -66,6 +66,7 @@ def _tiny_finetune_config(prior_run):
     cfg.tolerances = replace(cfg.tolerances, reward=2.5)
     cfg.starts = replace(cfg.starts, fall_seconds=1.5)
     cfg.total_samples = 48
+    cfg.getup_reward = 0.0  # the buffer then holds the success reward alone (checked below)
     cfg.torch_threads = 1
     return cfg
 

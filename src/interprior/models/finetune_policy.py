@@ -3,7 +3,12 @@ Gaussian action head and a separate critic, behind the `Policy` interface PPO tr
 
 Observations are structured (a dict of [N, ...] tensors, stored as such by PPO's rollout buffer):
 ``state_obs`` [S], ``features`` [K, F] (masked goal residuals), ``bits`` [K, G] (0/1 floats), ``time`` [K] and
-``eps`` [d_z], the episode's latent noise.
+``eps`` [d_z], the episode's latent noise, and ``subtask`` [] (the subtask token id as a float, 0 = none; the
+trainer sets 1 = get up on fallen starts until the body stands).
+
+**Subtask token.** The prior holds its token table as a buffer (Stage II never trains it); here it is a parameter of
+its own (`subtask_token`, last among the actor's parameters), copied into the prior by `sync_prior` (the trainer
+does so after each update and before a checkpoint) and back by `load_prior_state`.
 
 **Exploration.** Two sources, both on purpose:
 
@@ -33,20 +38,23 @@ from interprior.models.normalizer import RunningNorm
 from interprior.models.prior import MaskedGoalPrior, sphere_latent
 
 _LOG_2PI = math.log(2.0 * math.pi)
-OBS_KEYS = ("state_obs", "features", "bits", "time", "eps")
+OBS_KEYS = ("state_obs", "features", "bits", "time", "eps", "subtask")
 
 
 def observation_shapes(model: MaskedGoalPrior) -> dict[str, tuple[int, ...]]:
     """{name: per-env shape} of the structured observation (what `RolloutBuffer` stores)."""
     k, f, g = model.layout.num_tokens, model.layout.feature_size, model.layout.bit_size
     return {"state_obs": (model.state_dim,), "features": (k, f), "bits": (k, g), "time": (k,),
-            "eps": (model.cfg.latent_dim,)}
+            "eps": (model.cfg.latent_dim,), "subtask": ()}
 
 
-def goal_observation(state_obs: Tensor, goal, eps: Tensor) -> dict[str, Tensor]:
-    """The structured observation from a self observation, a `Goal` and the episode's ε."""
+def goal_observation(state_obs: Tensor, goal, eps: Tensor, subtask: Tensor | None = None) -> dict[str, Tensor]:
+    """The structured observation from a self observation, a `Goal`, the episode's ε and the subtask ids [N]
+    (default none)."""
+    if subtask is None:
+        subtask = torch.zeros(state_obs.shape[0], device=state_obs.device)
     return {"state_obs": state_obs.float(), "features": goal.features().float(), "bits": goal.bits.float(),
-            "time": goal.time.float(), "eps": eps.float()}
+            "time": goal.time.float(), "eps": eps.float(), "subtask": subtask.to(state_obs.device).float()}
 
 
 class PriorActorCritic(nn.Module):
@@ -63,6 +71,7 @@ class PriorActorCritic(nn.Module):
         self.critic = mlp(critic_in, critic_hidden, 1)
         self.log_std = nn.Parameter(torch.full((prior.act_dim,), float(log_std)))
         self.generator = torch.Generator().manual_seed(seed)  # action noise (its state is checkpointed)
+        self.subtask_token = nn.Parameter(prior.subtask_token.detach().clone())  # trained here, see the module
 
     # --- parameter groups ------------------------------------------------------------------------------------
     def actor_parameters(self) -> Iterator[nn.Parameter]:
@@ -70,6 +79,7 @@ class PriorActorCritic(nn.Module):
         skip = {id(q) for m in (p.encoder, p.recon_head) for q in m.parameters()}
         yield from (q for q in p.parameters() if id(q) not in skip)
         yield self.log_std
+        yield self.subtask_token  # last: an optimiser state saved before the token lacks only this one
 
     def critic_parameters(self) -> Iterator[nn.Parameter]:
         return self.critic.parameters()
@@ -84,8 +94,21 @@ class PriorActorCritic(nn.Module):
         """The deployable policy's action: decoder(state, z) with z from the prior and the episode's ε."""
         m = self.prior
         s = m.state_norm(obs["state_obs"].float())
-        mu_p, logvar_p = m.prior(s, obs["features"], obs["bits"] > 0.5, obs["time"])
+        subtask = obs.get("subtask")
+        subtask = None if subtask is None else subtask.round().long()
+        mu_p, logvar_p = m.prior(s, obs["features"], obs["bits"] > 0.5, obs["time"], subtask, self.subtask_token)
         return m.decode_action(s, sphere_latent(mu_p, logvar_p, obs["eps"]))
+
+    @torch.no_grad()
+    def sync_prior(self) -> None:
+        """Copy the trained subtask token into the prior (what checkpoints and deployment read)."""
+        self.prior.subtask_token.copy_(self.subtask_token)
+
+    @torch.no_grad()
+    def load_prior_state(self, state: dict) -> None:
+        """Load the prior's weights (a state dict, with or without the token) and take its token."""
+        self.prior.load_state_dict(state)
+        self.subtask_token.copy_(self.prior.subtask_token)
 
     def value(self, obs: dict[str, Tensor]) -> Tensor:
         return self.critic(self.critic_norm(self._critic_input(obs))).squeeze(-1)

@@ -17,6 +17,11 @@ Latents live on the unit hypersphere: z = normalise(μ + σ ε) (ASE, InterPrior
 by the caller (`GoalPolicy`, the trainer) so behaviour stays consistent along a rollout. Observations and goal
 residuals pass through running normalisers held inside the module (checkpoints carry them); hidden goal entries are
 re-zeroed after normalisation.
+
+**Subtask token** (Stage III, getting up): a learned embedding per subtask id (`SUBTASKS`; 0 = none, 1 = get up)
+that the caller may append to the prior's tokens (`subtask` [N] long). Rows with id 0 run exactly the graph without
+it (bit for bit: they never see an extra key), so a model whose caller never sets it acts as before. Checkpoints
+written before the token existed load with the token at its fixed initial value (`subtask_init`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from interprior.mdp.goals import Goal, GoalLayout
 from interprior.models.actor_critic import mlp
 from interprior.models.normalizer import RunningNorm
 from interprior.models.prior_onnx import INPUT_NAMES, onnx_session
+
+SUBTASKS = ("none", "get_up")  # subtask token ids: 0 = no token, 1 = get up
+GET_UP = SUBTASKS.index("get_up")
 
 
 @dataclass
@@ -109,6 +117,14 @@ def sphere_latent(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     return F.normalize(mu + torch.exp(0.5 * logvar) * eps, dim=-1, eps=1e-8)
 
 
+def subtask_init(num: int, width: int) -> Tensor:
+    """The subtask embeddings' initial value [num, width]: fixed (its own seed, not the global stream), so a fresh
+    model and an older checkpoint without the token start the token alike. Row 0 (no subtask) is never used."""
+    table = 0.02 * torch.randn(num, width, generator=torch.Generator().manual_seed(0))
+    table[0] = 0.0
+    return table
+
+
 def gaussian_kl(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
     """KL(N(μ_q, σ_q²) ‖ N(μ_p, σ_p²)) of diagonal Gaussians, summed over the last dimension."""
     return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).square()) / logvar_p.exp() - 1.0).sum(-1)
@@ -138,6 +154,17 @@ class MaskedGoalPrior(nn.Module):
         self.recon_head = nn.Linear(cfg.decoder_hidden[-1], k * f)
         nn.init.uniform_(self.action_head.weight, -1e-3, 1e-3)
         nn.init.zeros_(self.action_head.bias)
+        # appended when the caller sets it; a buffer, not a parameter, so Stage II's optimiser (and its resume) is
+        # unchanged: Stage III trains it through a parameter of its own (`PriorActorCritic.subtask_token`)
+        self.register_buffer("subtask_token", subtask_init(len(SUBTASKS), cfg.width))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A state dict from before the subtask token (no `subtask_token`) loads strictly: the token takes
+        `subtask_init`."""
+        key = prefix + "subtask_token"
+        if key not in state_dict:
+            state_dict[key] = subtask_init(*self.subtask_token.shape).to(self.subtask_token)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # --- inputs ----------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -163,13 +190,33 @@ class MaskedGoalPrior(nn.Module):
         return mu, logvar.clamp(lo, hi)
 
     # --- the three parts -------------------------------------------------------------------------------------
-    def prior(self, state_n: Tensor, features: Tensor, bits: Tensor, time: Tensor) -> tuple[Tensor, Tensor]:
+    def prior(self, state_n: Tensor, features: Tensor, bits: Tensor, time: Tensor, subtask: Tensor | None = None,
+              subtask_table: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(μ_p, log σ²_p) [N, d_z] from the normalised self observation and the goal (masked again here, so
-        hidden entries are zero whatever the caller passed)."""
+        hidden entries are zero whatever the caller passed). `subtask` [N] long (optional): rows with a nonzero id
+        get that subtask's token appended (from `subtask_table`, default the model's own `subtask_token`); the
+        others (and all rows when None) run the plain graph."""
         tokens = torch.cat([self.state_token(state_n)[:, None], self.goal_token(self._goal_tokens_in(features, bits,
                                                                                                       time))], dim=1)
         tokens = tokens + self.slot
         padding = torch.cat([torch.zeros_like(bits[:, :1, 0]), bits.sum(dim=-1) == 0], dim=1)
+        mu, logvar = self._attend(tokens, padding)
+        if subtask is None:
+            return mu, logvar
+        subtask = subtask.to(device=mu.device, dtype=torch.long).reshape(-1)
+        on = (subtask != 0).nonzero().flatten()
+        if len(on) == 0:
+            return mu, logvar
+        if int(subtask.min()) < 0 or int(subtask.max()) >= len(SUBTASKS):
+            raise ValueError(f"subtask ids must lie in [0, {len(SUBTASKS) - 1}] ({', '.join(SUBTASKS)})")
+        table = self.subtask_token if subtask_table is None else subtask_table
+        extra = table[subtask[on]][:, None]
+        mu_on, logvar_on = self._attend(torch.cat([tokens[on], extra], dim=1),
+                                        torch.cat([padding[on], torch.zeros_like(padding[on, :1])], dim=1))
+        return mu.index_copy(0, on, mu_on), logvar.index_copy(0, on, logvar_on)
+
+    def _attend(self, tokens: Tensor, padding: Tensor) -> tuple[Tensor, Tensor]:
+        """The Transformer over `tokens` [N, T, W] (state token first) -> (μ_p, log σ²_p) from the state token."""
         for i, block in enumerate(self.blocks):
             tokens = block(tokens, padding, first_only=i == len(self.blocks) - 1)
         return self._split(self.prior_out(tokens[:, 0]))
@@ -226,10 +273,11 @@ class PriorDecoder(nn.Module):
         self.model = model
 
     def forward(self, state_obs: Tensor, goal_features: Tensor, goal_bits: Tensor, goal_time: Tensor,
-                eps: Tensor) -> Tensor:
+                eps: Tensor, subtask: Tensor | None = None) -> Tensor:
+        """`subtask` [N] long (optional, torch only: the exported graph has the five inputs above, token off)."""
         m = self.model
         s = m.state_norm(state_obs.float())
-        mu_p, logvar_p = m.prior(s, goal_features, goal_bits > 0.5, goal_time)
+        mu_p, logvar_p = m.prior(s, goal_features, goal_bits > 0.5, goal_time, subtask)
         return m.decode_action(s, sphere_latent(mu_p, logvar_p, eps))
 
 
@@ -269,9 +317,13 @@ class GoalPolicy:
             self.device)
 
     @torch.no_grad()
-    def act(self, state_obs: Tensor, goal: Goal) -> Tensor:
+    def act(self, state_obs: Tensor, goal: Goal, subtask: Tensor | None = None) -> Tensor:
+        """Actions [N, A]. `subtask` [N] long (`SUBTASKS` ids, optional): the subtask token per env. The ONNX graph
+        has no token input yet, so with `runtime="onnx"` a call with a nonzero id runs the PyTorch graph."""
         dev = self.device
         inputs = (state_obs.to(dev), goal.features().to(dev), goal.bits.to(dev).float(), goal.time.to(dev), self.eps)
+        if subtask is not None and bool((subtask != 0).any()):
+            return self.graph(*inputs, subtask.to(dev))
         if self.session is not None:
             feed = {name: x.float().numpy() for name, x in zip(INPUT_NAMES, inputs)}
             return torch.from_numpy(self.session.run(["action"], feed)[0])

@@ -12,6 +12,9 @@ name               shape            meaning
 ``eps``            [N, d_z]         the episode's latent noise (zeros: the prior's mean direction)
 ``action``         [N, A]           the action (the env's absolute PD-target mapping)
 =================  ===============  ==========================================================
+
+The prior's subtask token (`interprior.models.prior.SUBTASKS`, e.g. get up) is not an input yet: the graph is the
+prior with the token off; `GoalPolicy(runtime="onnx")` runs the PyTorch graph for calls that set a token.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from interprior import schema
 from interprior.envs.goal import CallerGoal, GoalEnv
 from interprior.envs.tracking import TrackingEnv
 from interprior.errors import InterpriorError
-from interprior.models.prior import GoalPolicy
+from interprior.models.prior import SUBTASKS, GoalPolicy
 from interprior.rotations import axis_angle_to_quat, quat_apply, quat_mul
 from interprior.steer.goals import GoalNames, SteerGoal, make_goal
 from interprior.steer.recording import Recording
@@ -97,6 +97,8 @@ class Steering:
         self.object_name = next(iter(self.start_clips))
         self._recording = Recording(1.0 / self.dt, self.subject) if record else None
         self.falls = self.divergences = 0
+        self.subtask: str | None = None  # the prior's subtask token (`set_subtask`)
+        self._subtask_ids: torch.Tensor | None = None
         self.reset()
 
     # --- episodes -----------------------------------------------------------------------------------------------
@@ -151,6 +153,15 @@ class Steering:
         self.goal = goal
         self.obs = self.goal_env.observe(self.obs.state)
 
+    def set_subtask(self, name: str | None) -> None:
+        """The prior's subtask token from now on: "get_up" (stand up, then go on to the goal) or None (no token,
+        the plain prior). It stays until set again (resets keep it)."""
+        if name is not None and (name not in SUBTASKS or name == "none"):
+            raise InterpriorError(f"unknown subtask {name!r}; use one of {', '.join(SUBTASKS[1:])} or None")
+        self.subtask = name
+        ids = None if name is None else torch.tensor([SUBTASKS.index(name)])
+        self._subtask_ids = ids
+
     def clear_goal(self) -> None:
         """No goal from now on: the prior continues with the zero goal (nothing given)."""
         self.goal_env.clear_caller_goal(torch.zeros(1, dtype=torch.long))
@@ -174,7 +185,7 @@ class Steering:
         """`n` control steps. -> whether the simulation diverged on the way."""
         diverged = False
         for _ in range(n):
-            action = self.policy.act(self.obs.state_obs, self.obs.goal)
+            action = self.policy.act(self.obs.state_obs, self.obs.goal, self._subtask_ids)
             step = self.goal_env.step(action)
             if len(step.done_ids):  # only a diverged simulation ends an open-ended episode
                 diverged = True

@@ -85,6 +85,9 @@ class FinetuneConfig:
     starts: StartDistribution = field(default_factory=StartDistribution)
     goal_types: GoalTypes = field(default_factory=GoalTypes)
     tolerances: SuccessTolerances = field(default_factory=SuccessTolerances)
+    # weight of the upright reward on get-up rows (fallen starts until standing); small, so that crouching just below
+    # the standing threshold never pays more than reaching a goal (0: off)
+    getup_reward: float = 0.05
     distill_share: float = 0.25  # share of the envs that keep Stage II's objective (the expert's labels)
     distill_weight: float = 1.0  # weight of their action loss beside the PPO loss
     log_std: float = -2.3  # initial log σ of the action noise (σ ≈ 0.1)
@@ -97,7 +100,7 @@ class FinetuneConfig:
     def __post_init__(self):
         require(self, positive=("horizon_frames", "total_samples", "checkpoint_every_s", "torch_threads",
                                 "critic_hidden"),
-                non_negative=("margin", "distill_weight"), fraction=("distill_share",))
+                non_negative=("margin", "distill_weight", "getup_reward"), fraction=("distill_share",))
 
 
 def check_finetune_config(cfg: FinetuneConfig) -> None:
@@ -184,7 +187,7 @@ class Finetuner:
         rl_rows = torch.arange(distill_rows(cfg), n)
         self.episodes = InbetweenEpisodes(self.goal_env, rl_rows, cfg.starts,
                                           cfg.goal_types.sampling(base.masks, cfg.horizon_frames), cfg.tolerances,
-                                          cfg.margin, self.generator)
+                                          cfg.margin, self.generator, getup_reward=cfg.getup_reward)
         self.is_rl = self.episodes.is_rl
         self.policy = PriorActorCritic(model.train(), cfg.critic_hidden, cfg.log_std, seed=cfg.ppo.seed).to(dev)
         self.ppo = PPO(self.policy, cfg.ppo)
@@ -197,15 +200,16 @@ class Finetuner:
         self.history: list[dict] = []
 
     def _resume(self, state: dict) -> None:
-        self.policy.prior.load_state_dict(state["model"])
+        self.policy.load_prior_state(state["model"])
         self.policy.load_extra_state(state["policy"])
-        self.ppo.load_state_dict(state["ppo"])
+        self.ppo.load_state_dict(upgrade_optimizer_state(state["ppo"], self.ppo.optimizer))
         self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
         self.history = list(state.get("history", []))
         self.generator.set_state(state["generator"])
         print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
 
     def checkpoint(self) -> Path:
+        self.policy.sync_prior()
         return self.run.save(self.iteration, {
             "format": FORMAT, "kind": "prior", "stage": "finetune", "model": self.policy.prior.state_dict(),
             "policy": self.policy.extra_state(), "ppo": self.ppo.state_dict(), "samples": self.samples,
@@ -238,20 +242,24 @@ class Finetuner:
         env, buf, policy = self.env, self.buffer, self.policy
         rl = self.is_rl.to(env.device)
         buf.clear()
-        success, lengths, ended_by = [], [], {}
+        success, lengths, ended_by, stood_up = [], [], {}, 0
+        hits = torch.zeros(self.cfg.ppo.horizon, env.num_envs, dtype=torch.bool, device=env.device)
         for t in range(self.cfg.ppo.horizon):
-            obs = goal_observation(self._goal_obs.state_obs, self._goal_obs.goal, self.eps)
+            obs = goal_observation(self._goal_obs.state_obs, self._goal_obs.goal, self.eps, self.episodes.subtask)
             with torch.no_grad():
                 self.labels[t] = expert_labels(env, self.expert_env, self.expert.mu(self._tracking_obs))
             action, log_prob, value, mu = policy.act(obs)
             action = torch.where(rl[:, None], action, mu)  # distillation rows: the student's own mean drives
             step = self.goal_env.step(action.clamp(-1.0, 1.0))
-            reward = self.episodes.reward(step.state)
+            hit = self.episodes.reward(step.state)  # the success reward alone
+            reward = hit + self.episodes.getup_bonus(step.state).to(hit)
+            hits[t] = hit > 0
+            stood_up += int(self.episodes.update_subtask(step.state).sum())
             env_done = torch.zeros(env.num_envs, dtype=torch.bool)
             env_done[step.done_ids] = True
             ends = self.episodes.ends(step.state, step.reference, env_done, self.cfg.base.env.termination)
             buf.add(obs, action, log_prob, value, reward, ends.done.to(env.device))
-            self.reached |= (reward > 0).cpu()
+            self.reached |= (hit > 0).cpu()
             self.steps += 1
             done_rl = ends.done & self.is_rl
             if bool(done_rl.any()):
@@ -265,11 +273,10 @@ class Finetuner:
                 self._goal_obs, self._tracking_obs = self.goal_env.observe(), env.observe()
             else:
                 self._goal_obs, self._tracking_obs = step.observation, step.tracking_obs
-        last = goal_observation(self._goal_obs.state_obs, self._goal_obs.goal, self.eps)
+        last = goal_observation(self._goal_obs.state_obs, self._goal_obs.goal, self.eps, self.episodes.subtask)
         with torch.no_grad():
             buf.compute_returns(policy.value(last), self.cfg.ppo.gamma, self.cfg.ppo.gae_lambda)
-        rl_rewards = buf.rewards[:, rl]
-        stats = {"reward/step_success": float((rl_rewards > 0).float().mean())}
+        stats = {"reward/step_success": float(hits[:, rl].float().mean()), "episode/stood_up": stood_up}
         if success:
             stats["episode/success"] = float(torch.cat(success).mean())
             stats["episode/length"] = float(torch.cat(lengths).mean())
@@ -310,6 +317,7 @@ class Finetuner:
         stats = {f"loss/{k}": float(v) / max(count, 1) for k, v in zip(names, sums)}
         stats["loss/explained_variance"] = explained_variance(data["values"][rl_ids], data["returns"][rl_ids])
         stats["policy/log_std"] = float(policy.log_std.detach().mean())
+        policy.sync_prior()
         return stats
 
     def _minibatch_losses(self, data: dict, adv, labels, rl, idx) -> dict:
@@ -378,6 +386,26 @@ class Finetuner:
                 last_ckpt = now
             if last:
                 break
+
+
+def upgrade_optimizer_state(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
+    """A PPO state (`PPO.state_dict`) saved before the subtask token: its optimiser lacks the token, the actor
+    group's last parameter (`PriorActorCritic.actor_parameters`). Renumber the saved parameters into this
+    optimiser's layout; the token starts with no Adam moments. Other states are returned as they are."""
+    opt = saved["optimizer"]
+    have = [len(g["params"]) for g in opt["param_groups"]]
+    want = [len(g["params"]) for g in optimizer.param_groups]
+    if have == want or len(have) != len(want) or want[0] != have[0] + 1 or have[1:] != want[1:]:
+        return saved
+    old_ids = [i for g in opt["param_groups"] for i in g["params"]]
+    new_ids = list(range(have[0])) + [want[0] + j for j in range(sum(have[1:]))]
+    remap = dict(zip(old_ids, new_ids))
+    groups, start = [], 0
+    for g, n in zip(opt["param_groups"], want):
+        groups.append({**g, "params": list(range(start, start + n))})
+        start += n
+    state = {remap[k]: v for k, v in opt["state"].items()}
+    return {**saved, "optimizer": {"state": state, "param_groups": groups}}
 
 
 def _json(d: dict) -> str:

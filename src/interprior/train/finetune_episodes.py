@@ -7,7 +7,11 @@
   frame (L uniform in `horizon_frames`, clamped to the clip's end), with a mask of one of the sparse goal types
   (snapshot, object, hand, contact, composed; `GoalTypes`). It is held as the goal env's caller goal, so once its
   time has come it stays the goal (time to target one control step) for the episode's last `margin` frames.
-* **Reward**: `success_reward` of the step's state against that goal: exactly 0 or r_succ.
+* **Reward**: `success_reward` of the step's state against that goal: exactly 0 or r_succ; plus, on **get-up**
+  rows, `getup_reward · upright_reward` (pelvis height share × torso cosine to upright, in [0, 1]).
+* **Getting up**: a fallen start sets the row's subtask token to `GET_UP` (the prior's subtask token, an input the
+  policy sees); once the body stands (`is_standing`, checked after each step's reward) the token is cleared and the
+  episode goes on to its goal with no upright reward. Other starts: token 0 throughout.
 * **Ends**: `margin` frames after the goal time (the task is over: no bootstrap), on a fall (pelvis below the
   fall height; not for fallen starts, which must get up), or when the tracking env ends the row (non-finite state,
   clip end).
@@ -31,8 +35,14 @@ from interprior.errors import InterpriorError
 from interprior.mdp import terminations as term_terms
 from interprior.mdp.goal_masks import MaskSampling, sample_bits, sample_goal_types
 from interprior.mdp.goals import GoalLayout, build_goal, reference_frames
-from interprior.mdp.inbetween import SuccessTolerances, success_reward
+from interprior.mdp.inbetween import (
+    SuccessTolerances,
+    is_standing,
+    success_reward,
+    upright_reward,
+)
 from interprior.mdp.terminations import TerminationConfig
+from interprior.models.prior import GET_UP
 
 START_KINDS = ("dataset", "impulse", "fallen")
 
@@ -100,7 +110,7 @@ class InbetweenEpisodes:
     concurrent-distillation share, keep the goal env's own Stage II schedule)."""
 
     def __init__(self, goal_env: GoalEnv, rows: Tensor, starts: StartDistribution, sampling: MaskSampling,
-                 tolerances: SuccessTolerances, margin: int, generator: torch.Generator):
+                 tolerances: SuccessTolerances, margin: int, generator: torch.Generator, getup_reward: float = 0.0):
         self.goal_env, self.env = goal_env, goal_env.env
         self.layout: GoalLayout = goal_env.layout
         self.rows = rows
@@ -114,6 +124,8 @@ class InbetweenEpisodes:
         self.goal_clip = torch.zeros(n, dtype=torch.long)
         self.goal_frame = torch.zeros(n, dtype=torch.long)
         self.goal_bits = torch.zeros(n, self.layout.bit_size, dtype=torch.bool)
+        self.subtask = torch.zeros(n, dtype=torch.long)  # the prior's subtask token id per row (GET_UP or 0)
+        self.getup_reward = float(getup_reward)
         self.pool: tuple[ResetState, Tensor, Tensor] | None = None
 
     # --- starts ----------------------------------------------------------------------------------------------
@@ -143,6 +155,7 @@ class InbetweenEpisodes:
             pick = torch.randint(len(clips), (len(fallen),), generator=g)
             env.reset_to_state(fallen, clips[pick], frames[pick], _rows(states, pick))
         self.kind[ids] = kind
+        self.subtask[ids] = torch.where(kind == 2, GET_UP, 0)
         self.goal_env.start(reset=False, goal_rows=ids)  # fresh episode bookkeeping, the state read afresh
         self._new_goals(ids)
 
@@ -174,12 +187,33 @@ class InbetweenEpisodes:
     # --- per step --------------------------------------------------------------------------------------------
     def reward(self, state) -> Tensor:
         """[N] success reward of `state` (a step's state, before resets) against each RL row's episode goal
-        (0 on the other rows)."""
+        (0 on the other rows). The step's full reward adds `getup_bonus`."""
         ref = reference_frames(self.env.ref, self.goal_clip, self.goal_frame[:, None], self.env.device)
         bits = self.goal_bits[:, None].to(self.env.device)
         goal = build_goal(state, ref, bits, torch.zeros(bits.shape[:2]), self.layout)
         r = success_reward(goal.full[:, 0], goal.bits[:, 0], self.layout, self.tol)
         return r * self.is_rl.to(r.device)
+
+    def getup_bonus(self, state) -> Tensor:
+        """[N] `getup_reward · upright_reward` of `state` on the RL rows getting up (token `GET_UP`), 0 elsewhere
+        (on the env's device)."""
+        getting_up = (self.subtask == GET_UP) & self.is_rl
+        if self.getup_reward <= 0 or not bool(getting_up.any()):
+            return torch.zeros(len(getting_up), device=self.env.device)
+        upright = upright_reward(*self.posture(state))
+        return (self.getup_reward * upright * getting_up.to(upright.dtype)).float().to(self.env.device)
+
+    def posture(self, state) -> tuple[Tensor, Tensor]:
+        """(pelvis height [N], torso rotation [N, 4]) of `state`, on the CPU."""
+        torso = self.env.groups.torso[0]
+        return state.root_pos[:, 2].cpu(), state.body_rot[:, torso].cpu()
+
+    def update_subtask(self, state) -> Tensor:
+        """Clear the get-up token of rows that stand in `state` (after the step's reward). -> [N] bool, the rows
+        that stood up this step."""
+        stood = (self.subtask == GET_UP) & is_standing(*self.posture(state))
+        self.subtask[stood] = 0
+        return stood
 
     def ends(self, state, reference, env_done: Tensor, drift: TerminationConfig) -> EpisodeEnds:
         """Which rows end after this step (`state`, `reference`: the step's, before resets; `env_done` [N] bool:
