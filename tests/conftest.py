@@ -101,3 +101,19 @@ def synth_data(tmp_path_factory) -> SynthData:
     out = tmp_path_factory.mktemp("synth")
     result = write_dataset(SynthOptions(out=out, clips=SYNTH_CLIPS, seed=SYNTH_SEED, check=True))
     return SynthData(root=out, rows=list(result.rows), summary=dict(result.summary))
+
+
+@pytest.fixture(scope="session")
+def tiny_prior_run(synth_data, tmp_path_factory) -> Path:
+    """A tiny Stage II run (48 samples, `prior_fixtures.tiny_distill_config`), trained once per test run and shared
+    read-only by the steering, page and finetuning tests."""
+    import torch
+
+    from interprior.train.distill import PriorDistiller
+    from prior_fixtures import tiny_distill_config
+
+    before = torch.get_num_threads()
+    root = tmp_path_factory.mktemp("tiny_prior") / "prior"
+    PriorDistiller(tiny_distill_config(synth_data), root).train()
+    torch.set_num_threads(before)
+    return root

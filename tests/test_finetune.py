@@ -9,11 +9,7 @@ import pytest
 import torch
 
 from interprior.mdp.inbetween import is_fallen
-from interprior.models.prior import PriorModelConfig
 
-PICKUP = "sub0_box_005"
-TINY = {"width": 32, "heads": 4, "layers": 2, "ff_width": 64, "token_hidden": (32,), "encoder_hidden": (32,),
-        "decoder_hidden": (32,)}
 
 
 @pytest.fixture(autouse=True)
@@ -24,36 +20,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _tiny_distill_config(synthetic):
-    """As tests/test_prior.py: the bundled demo expert, one synthetic pickup clip, a tiny network."""
-    from interprior.commands.demo import bundled_expert_path
-    from interprior.train.distill import DistillConfig, cpu_preset
-    from interprior.train.export import load_expert
-
-    expert = bundled_expert_path()
-    expert_cfg, _, _ = load_expert(expert)
-    cfg = cpu_preset(DistillConfig())
-    cfg.expert = str(Path(expert).resolve())
-    cfg.data = replace(expert_cfg.data, data=str(synthetic.clips_dir), objects=str(synthetic.objects_dir),
-                       object_name="box", clips=(PICKUP,))
-    cfg.env = replace(expert_cfg.env, num_envs=4, psi_slots=1, episode_length=4)
-    cfg.model = PriorModelConfig(**TINY)
-    cfg.optim.horizon, cfg.optim.epochs, cfg.optim.minibatches = 6, 1, 2
-    cfg.prior_rollout_prob = 0.5
-    cfg.mean_latent_prob = 0.0
-    cfg.total_samples = 48
-    cfg.torch_threads = 1
-    cfg.optim.lr_decay_samples, cfg.optim.lr_final_scale = (0, 96), 0.5
-    return cfg
-
-
 @pytest.fixture(scope="module")
-def prior_run(synth_data, tmp_path_factory):
-    from interprior.train.distill import PriorDistiller
-
-    root = tmp_path_factory.mktemp("finetune") / "prior"
-    PriorDistiller(_tiny_distill_config(synth_data), root).train()
-    return root
+def prior_run(tiny_prior_run):
+    return tiny_prior_run
 
 
 def _tiny_finetune_config(prior_run):

@@ -4,14 +4,12 @@ recorded clips) and reproducibility. One tiny prior is distilled from the bundle
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from interprior.cli import main
-from interprior.commands.demo import bundled_expert_path
 from interprior.data.intermimic import load_clip
 from interprior.data.validate import validate_clip
 from interprior.envs.goal import CallerGoal, GoalEnv
@@ -19,14 +17,9 @@ from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import InterpriorError, RenderingUnavailable
 from interprior.mdp.goal_masks import MaskSampling
 from interprior.mdp.goals import GoalLayout
-from interprior.models.prior import PriorModelConfig
 from interprior.steer.script import parse_script, play
 from interprior.steer.steering import Steering
-from interprior.train.distill import DistillConfig, PriorDistiller, cpu_preset
-from interprior.train.export import load_expert
 
-PICKUP = "sub0_box_005"
-TINY = dict(width=32, heads=4, layers=2, ff_width=64, token_hidden=(32,), encoder_hidden=(32,), decoder_hidden=(32,))
 
 
 @pytest.fixture(autouse=True)
@@ -38,22 +31,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def prior_run(synth_data, tmp_path_factory) -> Path:
-    """A tiny Stage II run (24 samples) on the synthetic box pickup: enough for shapes and behaviour of the loop."""
-    torch.set_num_threads(1)
-    expert = bundled_expert_path()
-    expert_cfg, _, _ = load_expert(expert)
-    cfg = cpu_preset(DistillConfig())
-    cfg.expert = str(Path(expert).resolve())
-    cfg.data = replace(expert_cfg.data, data=str(synth_data.clips_dir), objects=str(synth_data.objects_dir),
-                       object_name="box", clips=(PICKUP,))
-    cfg.env = replace(expert_cfg.env, num_envs=4, psi_slots=1, episode_length=4)
-    cfg.model = PriorModelConfig(**TINY)
-    cfg.optim.horizon, cfg.optim.epochs, cfg.optim.minibatches = 6, 1, 2
-    cfg.total_samples, cfg.torch_threads = 24, 1
-    out = tmp_path_factory.mktemp("steer") / "prior"
-    PriorDistiller(cfg, out).train()
-    return out
+def prior_run(tiny_prior_run) -> Path:
+    """The shared tiny Stage II run (conftest `tiny_prior_run`)."""
+    return tiny_prior_run
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import math
 import socket
 import time
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,39 +17,21 @@ import torch
 from PIL import Image
 
 from interprior.cli import main
-from interprior.commands.demo import bundled_expert_path
 from interprior.data.intermimic import load_clip
-from interprior.models.prior import PriorModelConfig
 from interprior.steer.live import LiveLoop
 from interprior.steer.page import SteerPage
 from interprior.steer.steering import Steering
 from interprior.steer.stream import GoalStream, is_loopback
-from interprior.train.distill import DistillConfig, PriorDistiller, cpu_preset
-from interprior.train.export import load_expert
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TINY = dict(width=32, heads=4, layers=2, ff_width=64, token_hidden=(32,), encoder_hidden=(32,), decoder_hidden=(32,))
 
 
 @pytest.fixture(scope="module")
-def prior_run(synth_data, tmp_path_factory) -> Path:
-    """A tiny Stage II run (24 samples) on the synthetic box pickup."""
-    torch.set_num_threads(1)
-    expert = bundled_expert_path()
-    expert_cfg, _, _ = load_expert(expert)
-    cfg = cpu_preset(DistillConfig())
-    cfg.expert = str(Path(expert).resolve())
-    cfg.data = replace(expert_cfg.data, data=str(synth_data.clips_dir), objects=str(synth_data.objects_dir),
-                       object_name="box", clips=("sub0_box_005",))
-    cfg.env = replace(expert_cfg.env, num_envs=4, psi_slots=1, episode_length=4)
-    cfg.model = PriorModelConfig(**TINY)
-    cfg.optim.horizon, cfg.optim.epochs, cfg.optim.minibatches = 6, 1, 2
-    cfg.total_samples, cfg.torch_threads = 24, 1
-    out = tmp_path_factory.mktemp("steer_page") / "prior"
-    PriorDistiller(cfg, out).train()
-    return out
+def prior_run(tiny_prior_run) -> Path:
+    """The shared tiny Stage II run (conftest `tiny_prior_run`)."""
+    return tiny_prior_run
 
 
 class App:
