@@ -67,7 +67,8 @@ def test_a_foreign_config_json_is_never_replaced(synth_data, tmp_path, capsys):
 # --- defect 3: zero, negative and non-finite numbers are errors, before anything is written ----------------------
 @pytest.mark.parametrize("flag, value", [("--samples", "0"), ("--hours", "0"), ("--envs", "0"), ("--samples", "-1"),
                                          ("--hours", "-1"), ("--shortest", "-1"), ("--envs", "-4"),
-                                         ("--samples", "nan"), ("--hours", "inf"), ("--hold-out", "-2")])
+                                         ("--samples", "nan"), ("--hours", "inf"), ("--hold-out", "-2"),
+                                         ("--seed", "-1")])
 def test_numeric_options_are_range_checked(synth_data, tmp_path, capsys, flag, value):
     out = tmp_path / "run"
     argv = _expert_argv(synth_data, out)
@@ -95,7 +96,8 @@ def test_bad_config_files_are_one_line_errors(synth_data, tmp_path, capsys, cont
 @pytest.mark.parametrize("item, message", [("env.num_envs=-4", "env.num_envs must be > 0"),
                                            ("ppo.gamma=1.5", "ppo.gamma must be within [0, 1]"),
                                            ("total_samples=0", "total_samples must be > 0"),
-                                           ("model.hidden=[16,0]", "model.hidden must be > 0 (each entry)")])
+                                           ("model.hidden=[16,0]", "model.hidden must be > 0 (each entry)"),
+                                           ("env.seed=-3", "env.seed must be >= 0")])
 def test_set_values_are_range_checked(synth_data, tmp_path, capsys, item, message):
     out = tmp_path / "run"
     assert main(_expert_argv(synth_data, out, "--set", item)) == 2

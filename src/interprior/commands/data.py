@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from interprior.commands.args import positive_int
+from interprior.commands.args import non_negative_int, positive_int
 from interprior.data.contacts import label_files, summarize_agreement
 from interprior.data.inspect import format_inspect, has_errors, inspect_path
 from interprior.data.synth.dataset import SynthOptions, write_dataset
@@ -205,7 +205,7 @@ def _register_synth(commands) -> None:
     synth.add_argument("--out", required=True, metavar="DIR", help="output folder (clips/, objects/, synth.json)")
     synth.add_argument("--clips", type=positive_int, default=None, metavar="N",
                        help="number of clips (default 20, or the recipe's)")
-    synth.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default 0, or the recipe's)")
+    synth.add_argument("--seed", type=non_negative_int, default=None, metavar="S", help="random seed (default 0, or the recipe's)")
     synth.add_argument("--skills", default=None, metavar="LIST",
                        help=f"comma-separated skills (default: {','.join(SKILLS)}; also {','.join(ALL_SKILLS[len(SKILLS):])})")
     synth.add_argument("--objects", default=None, metavar="LIST",

@@ -144,7 +144,7 @@ def _register_goals(esub) -> None:
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--rollouts", type=positive_int, default=1, help="episodes per clip, each with other goal draws")
     p.add_argument("--max-frames", type=positive_int, default=300, help="episode horizon in frames (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the goal draws (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the goal draws (default 0)")
     p.add_argument("--sample", action="store_true", help="draw one latent noise per episode (default: ε = 0)")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="run the prior + decoder in PyTorch or, exported, in onnxruntime (default torch)")

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from interprior.commands.args import positive_int
+from interprior.commands.args import non_negative_int, positive_int
 from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.protocol import (
     CHAIN_GAP,
@@ -35,7 +35,7 @@ def register_protocol(esub, selection, load_clips) -> None:
                    help="a Stage II (or later) prior: run directory, checkpoint or exported file (repeatable)")
     p.add_argument("--data", default=None, help="clips to evaluate (default: the first checkpoint's clips)")
     p.add_argument("--objects", default=None, help="objects folder (default: the first checkpoint's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of goals, noise and pushes (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of goals, noise and pushes (default 0)")
     p.add_argument("--max-frames", type=positive_int, default=150, help="Snap/Traj/Cont horizon (default 150)")
     p.add_argument("--svg", default=None, metavar="FILE", help="also write a bar chart of the table")
     p.add_argument("--force", action="store_true", help="overwrite --svg if it exists")

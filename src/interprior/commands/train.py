@@ -77,7 +77,7 @@ def register(sub) -> None:
 
 def add_run_options(p, set_example: str) -> None:
     """Options every training command shares: seed, recipe overlays, field overrides, restart."""
-    p.add_argument("--seed", type=int, default=None, help="random seed of envs and minibatches (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="random seed of envs and minibatches (default 0)")
     p.add_argument("--config", action="append", default=[], metavar="FILE",
                    help="overlay this JSON config on the preset (repeatable, applied in order): a partial nested "
                    "object such as a committed recipe in configs/, or a whole run's config.json; only the fields it "

@@ -71,7 +71,7 @@ class TrackingConfig:
     def __post_init__(self):
         require(self, positive=("num_envs", "obs_offsets", "residual_scale", "episode_length", "psi_slots",
                                 "threads", "friction_range", "mass_range"),
-                non_negative=("init_noise_pos", "init_noise_rot", "perturb_speed", "com_offset"),
+                non_negative=("init_noise_pos", "init_noise_rot", "perturb_speed", "com_offset", "seed"),
                 fraction=("start_prob", "psi_update_prob", "perturb_prob"))
 
 

@@ -67,7 +67,7 @@ class DistillOptim:
 
     def __post_init__(self):
         require(self, positive=("lr", "lr_final_scale", "horizon", "epochs", "minibatches", "max_grad_norm"),
-                non_negative=("lr_decay_samples",))
+                non_negative=("lr_decay_samples", "seed"))
 
     def lr_at(self, samples: int) -> float:
         a, b = self.lr_decay_samples
