@@ -60,7 +60,8 @@ class PPOConfig:
     def __post_init__(self):
         require(self, positive=("num_envs", "horizon", "minibatch_size", "epochs", "actor_lr", "critic_lr", "clip",
                                 "max_grad_norm", "desired_kl"),
-                non_negative=("critic_coef", "bound_coef", "bound", "entropy_coef", "seed"), fraction=("gamma", "gae_lambda"))
+                non_negative=("critic_coef", "bound_coef", "bound", "entropy_coef", "seed"),
+                fraction=("gamma", "gae_lambda"))
 
 
 class RolloutBuffer:

@@ -205,7 +205,8 @@ def _register_synth(commands) -> None:
     synth.add_argument("--out", required=True, metavar="DIR", help="output folder (clips/, objects/, synth.json)")
     synth.add_argument("--clips", type=positive_int, default=None, metavar="N",
                        help="number of clips (default 20, or the recipe's)")
-    synth.add_argument("--seed", type=non_negative_int, default=None, metavar="S", help="random seed (default 0, or the recipe's)")
+    synth.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
+                       help="random seed (default 0, or the recipe's)")
     synth.add_argument("--skills", default=None, metavar="LIST",
                        help=f"comma-separated skills (default: {','.join(SKILLS)}; also {','.join(ALL_SKILLS[len(SKILLS):])})")
     synth.add_argument("--objects", default=None, metavar="LIST",
