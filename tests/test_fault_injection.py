@@ -47,11 +47,27 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+LAUNCHED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_runs():
+    """A failing assertion must not leave a training process running (each is asked for 1e9 samples)."""
+    yield
+    while LAUNCHED:
+        proc = LAUNCHED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _launch(argv, script: str | None = None, **kw) -> subprocess.Popen:
     cmd = [sys.executable, "-c", script, *argv] if script else [sys.executable, "-m", "interprior.cli", *argv]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     kw.setdefault("stdout", subprocess.PIPE)
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, **kw)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, **kw)
+    LAUNCHED.append(proc)
+    return proc
 
 
 def _pointer(run: Path) -> str:
