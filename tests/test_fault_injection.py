@@ -61,11 +61,19 @@ def no_leftover_runs():
             proc.wait()
 
 
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _launch(argv, script: str | None = None, **kw) -> subprocess.Popen:
     cmd = [sys.executable, "-c", script, *argv] if script else [sys.executable, "-m", "interprior.cli", *argv]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     kw.setdefault("stdout", subprocess.PIPE)
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, **kw)
+    # as from an interactive terminal: this test may itself run in a background job (SIGINT ignored) or under
+    # nohup (SIGHUP ignored), which the child would inherit and rightly respect
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, preexec_fn=_default_signals,
+                            **kw)
     LAUNCHED.append(proc)
     return proc
 

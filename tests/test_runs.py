@@ -276,3 +276,23 @@ def test_checkpoints_are_only_dicts(tmp_path):
     torch.save(torch.zeros(3), tmp_path / "t.pt")
     with pytest.raises(DataFileError, match="motion clip"):
         load_checkpoint(tmp_path / "t.pt")
+
+
+def test_signals_ignored_at_start_stay_ignored():
+    """`nohup` ignores SIGHUP so that a run outlives its terminal: the checkpoint-and-stop handler leaves it so,
+    and installs itself where the signal has its default action."""
+    import signal
+
+    from interprior.train.stopping import stop_on_signals
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_on_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        with stop_on_signals():
+            assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -36,7 +36,8 @@ def exit_code(stop: KeyboardInterrupt) -> int:
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Inside the block SIGTERM and SIGHUP raise :class:`Stopped` like Ctrl-C raises KeyboardInterrupt (background
-    jobs started by a shell ignore SIGINT; these are how they stop). A no-op outside the main thread."""
+    jobs started by a shell ignore SIGINT; these are how they stop), unless the process was started ignoring them.
+    A no-op outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -44,7 +45,9 @@ def stop_on_signals() -> Iterator[None]:
     def _raise(signum, frame):
         raise Stopped(signum)
 
-    previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
+    # a signal the process was started ignoring stays ignored: `nohup` (SIGHUP) asked the run to outlive its
+    # terminal, and a shell's background job ignores SIGINT the same way
+    previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:
