@@ -23,6 +23,8 @@ from interprior.steer.page import SteerPage
 from interprior.steer.steering import Steering
 from interprior.steer.stream import GoalStream, is_loopback
 
+pytestmark = pytest.mark.slow  # a live server, a real browser and a tiny prior: about a minute
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
