@@ -117,3 +117,14 @@ def tiny_prior_run(synth_data, tmp_path_factory) -> Path:
     PriorDistiller(tiny_distill_config(synth_data), root).train()
     torch.set_num_threads(before)
     return root
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (restored after): small kernels, and a training run may share the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,12 +12,7 @@ from interprior.mdp.inbetween import is_fallen
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # many small kernels: threads only add overhead
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ from prior_fixtures import PICKUP, TINY, tiny_distill_config
 LAYOUT = GoalLayout()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids contention stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models on a shared 2-core machine
 
 
 def _model(state_dim=20, act_dim=5, seed=0) -> MaskedGoalPrior:
