@@ -7,7 +7,7 @@ from dataclasses import fields
 import pytest
 import torch
 
-from interprior import schema
+from interprior.assets.embodiment import embodiment
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.sim.batched import BatchedSim, SimState
 from interprior.sim.bench import random_targets, standing_reset
@@ -25,7 +25,7 @@ def _assert_same(a: SimState, b: SimState, tol: float = 1e-9) -> None:
 
 
 def test_cpu_state_matches_torch_kinematics_full_humanoid():
-    scene = build_scene(SceneConfig(variant=schema.FULL))
+    scene = build_scene(SceneConfig(body=embodiment("full")))
     n = 3
     sim = BatchedSim(scene, MujocoCpuBackend(scene.model, n, scene.config.substeps, nthread=1), torch.float64)
     sim.reset(torch.arange(n), standing_reset(scene, n))

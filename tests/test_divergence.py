@@ -23,7 +23,7 @@ N = 4
 
 @pytest.fixture(scope="module")
 def scene():
-    return build_scene(SceneConfig(variant=schema.FULL))
+    return build_scene(SceneConfig(body=embodiment("full")))
 
 
 def _sim(scene, backend=None):

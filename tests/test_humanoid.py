@@ -4,6 +4,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from interprior.assets.embodiment import embodiment
 from interprior import schema
 from interprior.assets.humanoid import pd_action_mapping
 from interprior.assets.scene import SceneConfig, build_scene, standing_pelvis_height
@@ -64,7 +65,7 @@ def test_self_collision_variant_keeps_neighbours_excluded():
 
 
 def test_body_only_variant_compiles_from_same_builder():
-    s = build_scene(SceneConfig(variant=schema.BODY_ONLY))
+    s = build_scene(SceneConfig(body=embodiment("body_only")))
     m = s.model
     assert m.nbody - 1 == 52 and m.nu == 63 and m.nv == 6 + 63
     assert 60.0 <= m.body_subtreemass[1] <= 80.0

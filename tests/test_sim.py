@@ -1,5 +1,6 @@
 import torch
 
+from interprior.assets.embodiment import embodiment
 from interprior import schema
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.sim.batched import BatchedSim
@@ -7,8 +8,8 @@ from interprior.sim.bench import standing_reset
 from interprior.sim.mujoco_cpu import MujocoCpuBackend
 
 
-def make_sim(n=4, variant=schema.FULL, objects=()):
-    scene = build_scene(SceneConfig(variant=variant, objects=objects))
+def make_sim(n=4, variant="full", objects=()):
+    scene = build_scene(SceneConfig(body=embodiment(variant), objects=objects))
     backend = MujocoCpuBackend(scene.model, n, scene.config.substeps, nthread=2)
     sim = BatchedSim(scene, backend)
     sim.reset(torch.arange(n), standing_reset(scene, n))
@@ -64,7 +65,7 @@ def test_action_maps_to_pd_targets_and_moves_joint():
 
 
 def test_body_only_variant_steps():
-    sim = make_sim(2, variant=schema.BODY_ONLY)
+    sim = make_sim(2, variant="body_only")
     sim.step(action=torch.zeros(2, 63))
     s = sim.state()
     assert s.dof_pos.shape == (2, 63) and s.body_pos.shape == (2, 52, 3)

@@ -206,7 +206,7 @@ def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, synt
         label = expert_labels(env, TrackingConfig(action_mode="residual", residual_scale=0.5), mu)
         current = env.current_dof_pos().double()
         rows = env.ref.flat(env.clip_ids, env.frame + 1)
-        ref_next = env.ref.tracks["dof_pos"][rows][:, env.variant.dof_index].double()
+        ref_next = env.ref.tracks["dof_pos"][rows][:, env.body.dof_index].double()
         unclamped = label.abs() < 1
         assert unclamped.float().mean() > 0.9
         want = ref_next + 0.5 * mu.double().clamp(-1, 1)

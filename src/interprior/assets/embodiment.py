@@ -9,8 +9,10 @@ and resolved here; an unknown name is an error naming it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from importlib import resources
 
 from interprior import schema
 from interprior.errors import InterpriorError
@@ -50,10 +52,19 @@ class BodyGroups:
         return tuple((h[0],) + tuple(b for b in self.fingertips if b in h) for h in self.hands)
 
 
+@lru_cache(maxsize=None)
+def load_spec(spec_file: str) -> dict:
+    """A body's MJCF figures (`assets/data/<spec_file>`): per body its parent, offset, hinge joints (axis, range, PD
+    gains, armature) and geoms, in body order."""
+    return json.loads(resources.files("interprior.assets").joinpath("data", spec_file).read_text())
+
+
 @dataclass(frozen=True)
 class Embodiment:
     """A humanoid as data. `groups` maps a group name to body names; `jointed_bodies` carry hinge joints with
-    `hinge_axes` each (bodies without joints are welded to their parent)."""
+    `hinge_axes` each (bodies without joints are welded to their parent). `spec_file` holds the figures the MJCF is
+    built from (`interprior.assets.humanoid`); every body but the root has one hinge per axis there, so the *full*
+    joint vector has (bodies - 1) x axes entries, of which the jointed bodies' are simulated."""
 
     name: str
     body_names: tuple[str, ...]
@@ -61,6 +72,8 @@ class Embodiment:
     jointed_bodies: tuple[int, ...]
     hinge_axes: tuple[tuple[float, float, float], ...]
     groups: tuple[tuple[str, tuple[str, ...]], ...]
+    spec_file: str = "smplx_humanoid.json"
+    fall_height: float = schema.FALL_HEIGHT  # m, root below this = fallen
 
     @property
     def num_bodies(self) -> int:
@@ -69,6 +82,39 @@ class Embodiment:
     @property
     def num_dofs(self) -> int:
         return len(self.jointed_bodies) * len(self.hinge_axes)
+
+    @property
+    def num_full_dofs(self) -> int:
+        """Hinges of every body but the root (welded ones included): the motion data's joint vector."""
+        return (self.num_bodies - 1) * len(self.hinge_axes)
+
+    @property
+    def dof_index(self) -> tuple[int, ...]:
+        """Positions of the simulated hinges inside the full joint vector."""
+        a = len(self.hinge_axes)
+        return tuple((b - 1) * a + k for b in self.jointed_bodies for k in range(a))
+
+    @cached_property
+    def spec(self) -> dict:
+        spec = load_spec(self.spec_file)
+        names = tuple(b["name"] for b in spec["bodies"])
+        if names != self.body_names:
+            raise InterpriorError(f"embodiment {self.name!r}: {self.spec_file} lists bodies {names[:4]}..., "
+                                  f"not the embodiment's order")
+        return spec
+
+    @cached_property
+    def dof_names(self) -> tuple[str, ...]:
+        """Names of the full joint vector's hinges (the MJCF joint and actuator names)."""
+        return tuple(j["name"] for b in self.spec["bodies"][1:] for j in b["joints"])
+
+    @cached_property
+    def levels(self) -> tuple[tuple[int, ...], ...]:
+        """Bodies by depth in the tree (root excluded): forward kinematics does one batched step per level."""
+        depth = [0] * self.num_bodies
+        for i in range(1, self.num_bodies):
+            depth[i] = depth[self.parents[i]] + 1
+        return tuple(tuple(i for i in range(self.num_bodies) if depth[i] == d) for d in range(1, max(depth) + 1))
 
     @cached_property
     def body_index(self) -> dict[str, int]:
@@ -111,7 +157,20 @@ def smplx(variant: schema.HumanoidVariant) -> Embodiment:
                       jointed_bodies=variant.jointed_bodies, hinge_axes=XYZ_HINGES, groups=_smplx_groups())
 
 
-EMBODIMENTS: dict[str, Embodiment] = {name: smplx(v) for name, v in schema.VARIANTS.items()}
+def toy() -> Embodiment:
+    """A small humanoid (13 bodies, 36 hinges): what tests use to show that nothing below the body description names
+    an SMPL-X body. Its figures are `assets/data/toy_humanoid.json`."""
+    names = ("root", "thigh_l", "shin_l", "foot_l", "thigh_r", "shin_r", "foot_r", "chest", "head", "arm_l", "hand_l",
+             "arm_r", "hand_r")
+    parents = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 7, 9, 7, 11)
+    key = names[1:]
+    groups = (("key", key), ("rotation", names), ("contact", key), ("left_hand", ("hand_l",)),
+              ("right_hand", ("hand_r",)), ("fingertips", ()), ("feet", ("foot_l", "foot_r")), ("torso", ("chest",)))
+    return Embodiment(name="toy", body_names=names, parents=parents, jointed_bodies=tuple(range(1, len(names))),
+                      hinge_axes=XYZ_HINGES, groups=groups, spec_file="toy_humanoid.json")
+
+
+EMBODIMENTS: dict[str, Embodiment] = {**{name: smplx(v) for name, v in schema.VARIANTS.items()}, "toy": toy()}
 
 
 def embodiment(name: str) -> Embodiment:

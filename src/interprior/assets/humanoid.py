@@ -1,6 +1,7 @@
-"""MJCF builder for InterMimic's SMPL-X humanoid, written from the figures in `assets/data/smplx_humanoid.json`.
+"""MJCF builder for a humanoid described by an `Embodiment` and its figures (`assets/data/<spec_file>`): InterMimic's
+SMPL-X humanoid (`smplx_humanoid.json`) or the toy body of the tests (`toy_humanoid.json`).
 
-One builder, three variants:
+One builder, three variants of the SMPL-X body:
   * default shape (the spec's bone offsets),
   * subject-fitted skeleton (bone offsets from a clip's own body positions and rotations; geoms stretched with
     the bones) so any subject's data replays exactly,
@@ -13,15 +14,14 @@ forward kinematics in `interprior.assets.kinematics` reproduce MuJoCo's exactly.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from interprior import schema
+from interprior.assets.embodiment import EMBODIMENTS, Embodiment
+
+SMPLX = EMBODIMENTS["full"]
 
 # Collision bits: humanoid geoms never collide with each other (as in InterMimic), but do with ground and objects.
 HUMANOID_CONTYPE, HUMANOID_CONAFFINITY = 1, 2
@@ -31,25 +31,19 @@ ARMATURE = 0.02
 GEOM_MARGIN = 0.001
 
 
-@lru_cache(maxsize=1)
-def humanoid_spec() -> dict:
-    text = resources.files("interprior.assets").joinpath("data/smplx_humanoid.json").read_text()
-    spec = json.loads(text)
-    names = tuple(b["name"] for b in spec["bodies"])
-    if names != schema.BODY_NAMES:
-        raise RuntimeError("humanoid spec body order differs from interprior.schema.BODY_NAMES")
-    return spec
+def humanoid_spec(body: Embodiment = SMPLX) -> dict:
+    return body.spec
 
 
-def default_offsets() -> np.ndarray:
-    """[52, 3] bone offsets of the default shape (row 0: pelvis, zero)."""
-    return np.array([b["pos"] for b in humanoid_spec()["bodies"]], dtype=np.float64)
+def default_offsets(body: Embodiment = SMPLX) -> np.ndarray:
+    """[B, 3] bone offsets of the default shape (row 0: the root, zero)."""
+    return np.array([b["pos"] for b in body.spec["bodies"]], dtype=np.float64)
 
 
 @dataclass(frozen=True)
 class HumanoidOptions:
-    variant: schema.HumanoidVariant = schema.FULL
-    offsets: tuple | None = None  # [52][3] bone offsets; None = default shape
+    body: Embodiment = field(default=SMPLX)
+    offsets: tuple | None = None  # [B][3] bone offsets; None = default shape
     self_collision: bool = False  # InterMimic filters self-collision; on = collide except overlapping neighbours
     rgba: str = "0.82 0.62 0.45 1"
 
@@ -58,9 +52,9 @@ def _fmt(values) -> str:
     return " ".join(f"{float(v):.6g}" for v in values)
 
 
-def _geom_scale(body: int, offsets: np.ndarray, base: np.ndarray) -> float:
+def _geom_scale(body: int, offsets: np.ndarray, base: np.ndarray, parents: tuple[int, ...]) -> float:
     """How much a body's geoms stretch: ratio of its bone lengths (to children, or from the parent for leaves)."""
-    children = [c for c, p in enumerate(schema.BODY_PARENTS) if p == body]
+    children = [c for c, p in enumerate(parents) if p == body]
     bones = children if children else [body]
     ratios = [np.linalg.norm(offsets[c]) / max(np.linalg.norm(base[c]), 1e-6) for c in bones if c != 0]
     return float(np.clip(np.mean(ratios), 0.5, 2.0)) if ratios else 1.0
@@ -84,33 +78,35 @@ def _geom_xml(geom: dict, scale: float, contype: int, conaffinity: int, rgba: st
     return f"<geom {' '.join(attrs)}/>"
 
 
-def pd_gains() -> tuple[np.ndarray, np.ndarray]:
-    """[153] kp and kd of every hinge (the spec's joint stiffness/damping are PD gains, not springs)."""
+def pd_gains(body: Embodiment = SMPLX) -> tuple[np.ndarray, np.ndarray]:
+    """[full dofs] kp and kd of every hinge (the spec's joint stiffness/damping are PD gains, not springs)."""
     kp, kd = [], []
-    for body in humanoid_spec()["bodies"][1:]:
-        for joint in body["joints"]:
+    for spec_body in body.spec["bodies"][1:]:
+        for joint in spec_body["joints"]:
             kp.append(joint["stiffness"])
             kd.append(joint["damping"])
     return np.array(kp), np.array(kd)
 
 
-def joint_ranges() -> np.ndarray:
-    """[153, 2] hinge ranges in radians, in schema DoF order."""
-    ranges = [j["range"] for b in humanoid_spec()["bodies"][1:] for j in b["joints"]]
+def joint_ranges(body: Embodiment = SMPLX) -> np.ndarray:
+    """[full dofs, 2] hinge ranges in radians, in the body's joint order."""
+    ranges = [j["range"] for b in body.spec["bodies"][1:] for j in b["joints"]]
     return np.deg2rad(np.array(ranges, dtype=np.float64))
 
 
 def humanoid_body_xml(options: HumanoidOptions = HumanoidOptions(), root_pos=(0.0, 0.0, 0.95)) -> str:
     """The nested <body> tree (to be placed in <worldbody>)."""
-    spec = humanoid_spec()
-    base = default_offsets()
+    hb = options.body
+    spec = hb.spec
+    base = default_offsets(hb)
     offsets = base if options.offsets is None else np.asarray(options.offsets, dtype=np.float64)
-    if offsets.shape != (schema.NUM_BODIES, 3):
-        raise ValueError(f"bone offsets must have shape (52, 3), got {offsets.shape}")
-    jointed = set(options.variant.jointed_bodies)
-    ranges = joint_ranges()
-    children: dict[int, list[int]] = {i: [] for i in range(schema.NUM_BODIES)}
-    for i, p in enumerate(schema.BODY_PARENTS):
+    if offsets.shape != (hb.num_bodies, 3):
+        raise ValueError(f"bone offsets must have shape ({hb.num_bodies}, 3), got {offsets.shape}")
+    jointed = set(hb.jointed_bodies)
+    ranges = joint_ranges(hb)
+    per_body = len(hb.hinge_axes)
+    children: dict[int, list[int]] = {i: [] for i in range(hb.num_bodies)}
+    for i, p in enumerate(hb.parents):
         if p >= 0:
             children[p].append(i)
 
@@ -123,13 +119,13 @@ def humanoid_body_xml(options: HumanoidOptions = HumanoidOptions(), root_pos=(0.
             lines.append(f'{pad}  <freejoint name="root"/>')
         elif i in jointed:
             for axis, joint in enumerate(b["joints"]):
-                lo, hi = ranges[(i - 1) * 3 + axis]
-                unit = ["1 0 0", "0 1 0", "0 0 1"][axis]
+                lo, hi = ranges[(i - 1) * per_body + axis]
+                unit = _fmt(hb.hinge_axes[axis])
                 lines.append(
                     f'{pad}  <joint name="{joint["name"]}" type="hinge" axis="{unit}" range="{lo:.6g} {hi:.6g}" '
                     f'armature="{ARMATURE}" stiffness="0" damping="0" limited="true"/>'
                 )
-        scale = _geom_scale(i, offsets, base)
+        scale = _geom_scale(i, offsets, base, hb.parents)
         for g in b["geoms"]:
             lines.append(pad + "  " + _geom_xml(g, scale, HUMANOID_CONTYPE, HUMANOID_CONAFFINITY, options.rgba))
         for c in children[i]:
@@ -140,17 +136,17 @@ def humanoid_body_xml(options: HumanoidOptions = HumanoidOptions(), root_pos=(0.
     return "\n".join(body(0, 2))
 
 
-def actuator_xml(variant: schema.HumanoidVariant = schema.FULL) -> str:
+def actuator_xml(body: Embodiment = SMPLX) -> str:
     """Position actuators (PD) with the spec's gains; ctrl is the PD target angle in radians."""
-    kp, kd = pd_gains()
+    kp, kd = pd_gains(body)
     lines = []
-    for d in variant.dof_index:
-        name = schema.DOF_NAMES[d]
+    for d in body.dof_index:
+        name = body.dof_names[d]
         lines.append(f'<position name="{name}" joint="{name}" kp="{kp[d]:.6g}" kv="{kd[d]:.6g}" ctrllimited="false"/>')
     return "\n".join(lines)
 
 
-def self_collision_excludes(model) -> list[tuple[str, str]]:
+def self_collision_excludes(model, body: Embodiment = SMPLX) -> list[tuple[str, str]]:
     """Body pairs whose geoms overlap in the zero pose (parents/children, siblings on the chest and pelvis):
     these must never collide, even when self-collision is on."""
     import mujoco
@@ -162,22 +158,22 @@ def self_collision_excludes(model) -> list[tuple[str, str]]:
         b1, b2 = model.geom_bodyid[c.geom1], model.geom_bodyid[c.geom2]
         if b1 and b2 and b1 != b2:
             n1, n2 = model.body(b1).name, model.body(b2).name
-            if n1 in schema.BODY_INDEX and n2 in schema.BODY_INDEX:
-                pairs.add(tuple(sorted((n1, n2), key=schema.BODY_INDEX.get)))
-    for i, p in enumerate(schema.BODY_PARENTS):  # always exclude direct neighbours
+            if n1 in body.body_index and n2 in body.body_index:
+                pairs.add(tuple(sorted((n1, n2), key=body.body_index.get)))
+    for i, p in enumerate(body.parents):  # always exclude direct neighbours
         if p >= 0:
-            pairs.add((schema.BODY_NAMES[p], schema.BODY_NAMES[i]))
-    return sorted(pairs, key=lambda t: (schema.BODY_INDEX[t[0]], schema.BODY_INDEX[t[1]]))
+            pairs.add((body.body_names[p], body.body_names[i]))
+    return sorted(pairs, key=lambda t: (body.body_index[t[0]], body.body_index[t[1]]))
 
 
-def pd_action_mapping(variant: schema.HumanoidVariant = schema.FULL) -> tuple[np.ndarray, np.ndarray]:
+def pd_action_mapping(body: Embodiment = SMPLX) -> tuple[np.ndarray, np.ndarray]:
     """InterMimic's action rule: target = offset + scale * a, a in [-1, 1].
 
     offset = range centre, scale = half range; for joints whose centre is off zero by more than 0.1 rad
     (the asymmetric finger-tip joints) the offset becomes 0 and the scale pi. InterMimic's legacy override of
     scale 5 on dofs 5 and 17 (meant for knees, but hitting L/R_Knee_z) is not copied.
     """
-    ranges = joint_ranges()[list(variant.dof_index)]
+    ranges = joint_ranges(body)[list(body.dof_index)]
     offset = ranges.mean(axis=1)
     scale = 0.5 * (ranges[:, 1] - ranges[:, 0])
     off_centre = np.abs(offset) > 0.1

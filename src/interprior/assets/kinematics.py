@@ -2,7 +2,7 @@
 
 Body frames carry no rotation of their own and hinges sit at body origins (see the humanoid builder), so
     R_child = R_parent · Rx(a) Ry(b) Rz(c),   p_child = p_parent + R_parent · offset_child.
-Bodies are processed level by level (11 tree levels), each level one batched operation over envs and bodies.
+Any tree of such bodies (`parents`; SMPL-X by default) is processed level by level (SMPL-X: 11 levels), each level one batched operation over envs and bodies.
 """
 
 from __future__ import annotations
@@ -17,65 +17,73 @@ from interprior import schema
 from interprior.rotations import matrix_from_euler_xyz, matrix_to_quat, quat_to_matrix
 
 
-def _levels() -> list[list[int]]:
-    depth = [0] * schema.NUM_BODIES
-    for i in range(1, schema.NUM_BODIES):
-        depth[i] = depth[schema.BODY_PARENTS[i]] + 1
-    return [[i for i in range(schema.NUM_BODIES) if depth[i] == d] for d in range(1, max(depth) + 1)]
-
-
-LEVELS = _levels()
 _LEVEL_INDEX: dict = {}
 
 
-def level_index(device) -> list[tuple[Tensor, Tensor]]:
-    """(bodies, parents) index tensors of each tree level, cached per device."""
-    key = str(device)
+def tree_levels(parents: tuple[int, ...]) -> list[list[int]]:
+    """Bodies by depth (root excluded): one batched step per level."""
+    depth = [0] * len(parents)
+    for i in range(1, len(parents)):
+        depth[i] = depth[parents[i]] + 1
+    return [[i for i in range(len(parents)) if depth[i] == d] for d in range(1, max(depth) + 1)]
+
+
+def level_index(device, parents: tuple[int, ...] = schema.BODY_PARENTS) -> list[tuple[Tensor, Tensor]]:
+    """(bodies, parents) index tensors of each tree level, cached per tree and device."""
+    key = (parents, str(device))
     if key not in _LEVEL_INDEX:
         _LEVEL_INDEX[key] = [
-            (torch.tensor(lv, device=device), torch.tensor([schema.BODY_PARENTS[i] for i in lv], device=device))
-            for lv in LEVELS
+            (torch.tensor(lv, device=device), torch.tensor([parents[i] for i in lv], device=device))
+            for lv in tree_levels(parents)
         ]
     return _LEVEL_INDEX[key]
 
 
 @dataclass
 class KinematicTree:
-    offsets: Tensor  # [52, 3] child origin in the parent frame (row 0 unused)
+    offsets: Tensor  # [B, 3] child origin in the parent frame (row 0 unused)
+    parents: tuple[int, ...] = schema.BODY_PARENTS
+
+    @property
+    def num_bodies(self) -> int:
+        return len(self.parents)
 
     @classmethod
-    def from_offsets(cls, offsets, dtype=torch.float64, device="cpu") -> "KinematicTree":
-        return cls(torch.as_tensor(np.asarray(offsets), dtype=dtype, device=device))
+    def from_offsets(cls, offsets, dtype=torch.float64, device="cpu",
+                     parents: tuple[int, ...] = schema.BODY_PARENTS) -> "KinematicTree":
+        return cls(torch.as_tensor(np.asarray(offsets), dtype=dtype, device=device), tuple(parents))
 
     @classmethod
-    def from_model(cls, model, dtype=torch.float64, device="cpu") -> "KinematicTree":
-        ids = np.arange(1, schema.NUM_BODIES + 1)
+    def from_model(cls, model, dtype=torch.float64, device="cpu", body_names: tuple[str, ...] = schema.BODY_NAMES,
+                   parents: tuple[int, ...] = schema.BODY_PARENTS) -> "KinematicTree":
+        ids = np.arange(1, len(body_names) + 1)
         names = tuple(model.body(int(i)).name for i in ids)
-        if names != schema.BODY_NAMES:
-            raise ValueError("model bodies 1..52 are not the humanoid in schema order")
+        if names != tuple(body_names):
+            raise ValueError(f"model bodies 1..{len(ids)} are not the humanoid in its body order")
         if not np.allclose(model.body_quat[ids[1:]], [1, 0, 0, 0]):
             raise ValueError("humanoid body frames must not be rotated")
-        return cls.from_offsets(model.body_pos[ids], dtype=dtype, device=device)
+        return cls.from_offsets(model.body_pos[ids], dtype=dtype, device=device, parents=parents)
 
     def to(self, dtype=None, device=None) -> "KinematicTree":
-        return KinematicTree(self.offsets.to(dtype=dtype, device=device))
+        return KinematicTree(self.offsets.to(dtype=dtype, device=device), self.parents)
 
     def forward(self, root_pos: Tensor, root_rot: Tensor, joint_angles: Tensor) -> tuple[Tensor, Tensor]:
-        """root_pos [..., 3], root_rot [..., 4] wxyz, joint_angles [..., 153] (x, y, z per body 1..51)
-        -> body_pos [..., 52, 3], body_rot [..., 52, 4] (wxyz, w >= 0)."""
+        """root_pos [..., 3], root_rot [..., 4] wxyz, joint_angles [..., 3 (B - 1)] (x, y, z per body 1..B-1)
+        -> body_pos [..., B, 3], body_rot [..., B, 4] (wxyz, w >= 0)."""
         body_pos, body_mat = self.forward_matrices(root_pos, root_rot, joint_angles)
         return body_pos, matrix_to_quat(body_mat)
 
     def forward_matrices(self, root_pos: Tensor, root_rot: Tensor, joint_angles: Tensor) -> tuple[Tensor, Tensor]:
-        """Like `forward`, with rotations as matrices [..., 52, 3, 3] (cheaper to compose level by level)."""
+        """Like `forward`, with rotations as matrices [..., B, 3, 3] (cheaper to compose level by level)."""
         batch = root_pos.shape[:-1]
-        local = matrix_from_euler_xyz(joint_angles.reshape(batch + (schema.NUM_JOINTS, 3)))
-        offsets = self.offsets.to(root_pos.dtype)[..., None]  # [52, 3, 1]
-        body_pos = root_pos.new_empty(batch + (schema.NUM_BODIES, 3))
-        body_mat = root_pos.new_empty(batch + (schema.NUM_BODIES, 3, 3))
+        nb = self.num_bodies
+        local = matrix_from_euler_xyz(joint_angles.reshape(batch + (nb - 1, 3)))
+        offsets = self.offsets.to(root_pos.dtype)[..., None]  # [B, 3, 1]
+        body_pos = root_pos.new_empty(batch + (nb, 3))
+        body_mat = root_pos.new_empty(batch + (nb, 3, 3))
         body_pos[..., 0, :] = root_pos
         body_mat[..., 0, :, :] = quat_to_matrix(root_rot)
-        for idx, par in level_index(root_pos.device):
+        for idx, par in level_index(root_pos.device, self.parents):
             parent = body_mat[..., par, :, :]
             body_pos[..., idx, :] = body_pos[..., par, :] + (parent @ offsets[idx]).squeeze(-1)
             body_mat[..., idx, :, :] = parent @ local[..., idx - 1, :, :]
@@ -85,27 +93,28 @@ class KinematicTree:
         self, body_pos: Tensor, body_rot: Tensor, joint_angles: Tensor, joint_vel: Tensor,
         root_linvel: Tensor, root_angvel_world: Tensor,
     ) -> tuple[Tensor, Tensor]:
-        """World linear and angular velocities of all bodies [..., 52, 3] from joint rates.
-        body_rot may be quaternions [..., 52, 4] or matrices [..., 52, 3, 3].
+        """World linear and angular velocities of all bodies [..., B, 3] from joint rates.
+        body_rot may be quaternions [..., B, 4] or matrices [..., B, 3, 3].
 
         For hinges x, y, z in series the relative angular velocity in the parent frame is
         a' e_x + b' Rx(a) e_y + c' Rx(a) Ry(b) e_z.
         """
         batch = body_pos.shape[:-2]
         mats = body_rot if body_rot.shape[-1] == 3 else quat_to_matrix(body_rot)
-        ang = joint_angles.reshape(batch + (schema.NUM_JOINTS, 3))
-        rate = joint_vel.reshape(batch + (schema.NUM_JOINTS, 3))
+        nb = self.num_bodies
+        ang = joint_angles.reshape(batch + (nb - 1, 3))
+        rate = joint_vel.reshape(batch + (nb - 1, 3))
         a, b = ang[..., 0], ang[..., 1]
         ca, sa, cb, sb = torch.cos(a), torch.sin(a), torch.cos(b), torch.sin(b)
         ra, rb, rc = rate.unbind(-1)
         w_rel = torch.stack([ra + rc * sb, rb * ca - rc * sa * cb, rb * sa + rc * ca * cb], -1)  # parent frame
         # rotate every joint's relative angular velocity into the world with its parent's rotation at once
-        parents = torch.as_tensor(schema.BODY_PARENTS[1:], device=body_pos.device)
-        w_world = (mats[..., parents, :, :] @ w_rel[..., None]).squeeze(-1)  # [..., 51, 3]
-        lin = body_pos.new_empty(batch + (schema.NUM_BODIES, 3))
-        angv = body_pos.new_empty(batch + (schema.NUM_BODIES, 3))
+        parents = torch.as_tensor(self.parents[1:], device=body_pos.device)
+        w_world = (mats[..., parents, :, :] @ w_rel[..., None]).squeeze(-1)  # [..., B - 1, 3]
+        lin = body_pos.new_empty(batch + (nb, 3))
+        angv = body_pos.new_empty(batch + (nb, 3))
         lin[..., 0, :], angv[..., 0, :] = root_linvel, root_angvel_world
-        for idx, par in level_index(body_pos.device):
+        for idx, par in level_index(body_pos.device, self.parents):
             w_par = angv[..., par, :]
             angv[..., idx, :] = w_par + w_world[..., idx - 1, :]
             lin[..., idx, :] = lin[..., par, :] + torch.cross(w_par, body_pos[..., idx, :] - body_pos[..., par, :], dim=-1)

@@ -13,14 +13,15 @@ import numpy as np
 
 from interprior import schema
 from interprior.assets import humanoid as hum
+from interprior.assets.embodiment import Embodiment
 
 FLOOR = "floor"
 
 
 @dataclass(frozen=True)
 class SceneConfig:
-    variant: schema.HumanoidVariant = schema.FULL
-    offsets: tuple | None = None  # subject-fitted bone offsets [52][3]; None = default shape
+    body: Embodiment = hum.SMPLX  # the humanoid (`interprior.assets.embodiment`)
+    offsets: tuple | None = None  # subject-fitted bone offsets [B][3]; None = default shape
     objects: Sequence = ()  # ObjectAsset instances (see interprior.assets.objects)
     physics_dt: float = schema.PHYSICS_DT
     substeps: int = 4  # MuJoCo steps per control step: 30 Hz control at 120 Hz physics
@@ -40,14 +41,14 @@ def object_body_name(i: int, asset) -> str:
 
 
 def build_scene_xml(cfg: SceneConfig) -> str:
-    hopts = hum.HumanoidOptions(variant=cfg.variant, offsets=cfg.offsets, self_collision=cfg.self_collision)
+    hopts = hum.HumanoidOptions(body=cfg.body, offsets=cfg.offsets, self_collision=cfg.self_collision)
     assets = "\n".join(a.asset_xml(prefix=f"object{i}_") for i, a in enumerate(cfg.objects))
     bodies = "\n".join(
         a.body_xml(object_body_name(i, a), pos=(1.0 + i, 0.0, 1.0), quat_wxyz=(1.0, 0.0, 0.0, 0.0))
         for i, a in enumerate(cfg.objects)
     )
     sensors = []
-    for b in schema.BODY_NAMES:
+    for b in cfg.body.body_names:
         sensors.append(f'<contact name="{b}__ground" body1="{b}" geom2="{FLOOR}" data="found force" reduce="netforce"/>')
         if cfg.object_contact_sensors:
             for i, a in enumerate(cfg.objects):
@@ -85,7 +86,7 @@ def build_scene_xml(cfg: SceneConfig) -> str:
 {{EXCLUDES}}
   </contact>
   <actuator>
-{hum.actuator_xml(cfg.variant)}
+{hum.actuator_xml(cfg.body)}
   </actuator>
   <sensor>
 {chr(10).join(sensors)}
@@ -99,14 +100,14 @@ class SceneLayout:
     """Addresses inside the compiled model, in schema order."""
 
     num_objects: int
-    humanoid_body_ids: np.ndarray  # [52] MuJoCo body ids
+    humanoid_body_ids: np.ndarray  # [B] MuJoCo body ids
     object_body_ids: np.ndarray  # [n_obj]
     dof_qpos_adr: np.ndarray  # [variant dofs] qpos addresses of the hinges, schema order
     dof_qvel_adr: np.ndarray
     object_qpos_adr: np.ndarray  # [n_obj] start of each object's free joint (7 values)
     object_qvel_adr: np.ndarray
-    ground_sensor_adr: np.ndarray  # [52] sensordata address of each body's ground contact (found, fx, fy, fz)
-    object_sensor_adr: np.ndarray  # [52, n_obj]
+    ground_sensor_adr: np.ndarray  # [B] sensordata address of each body's ground contact (found, fx, fy, fz)
+    object_sensor_adr: np.ndarray  # [B, n_obj]
     action_offset: np.ndarray  # [variant dofs]
     action_scale: np.ndarray
     extra: dict = field(default_factory=dict)
@@ -120,29 +121,30 @@ class Scene:
     layout: SceneLayout
 
     @property
-    def variant(self) -> schema.HumanoidVariant:
-        return self.config.variant
+    def body(self) -> Embodiment:
+        return self.config.body
 
 
 def _layout(model, cfg: SceneConfig) -> SceneLayout:
     import mujoco
 
-    body_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n) for n in schema.BODY_NAMES])
+    names = cfg.body.body_names
+    body_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n) for n in names])
     obj_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, object_body_name(i, a))
                         for i, a in enumerate(cfg.objects)], dtype=np.int64)
-    dof_names = [schema.DOF_NAMES[d] for d in cfg.variant.dof_index]
+    dof_names = [cfg.body.dof_names[d] for d in cfg.body.dof_index]
     jids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in dof_names]
     obj_jnt = [model.body_jntadr[b] for b in obj_ids]
 
     def sensor_adr(name: str) -> int:
         return int(model.sensor_adr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SENSOR, name)])
 
-    ground = np.array([sensor_adr(f"{b}__ground") for b in schema.BODY_NAMES])
+    ground = np.array([sensor_adr(f"{b}__ground") for b in names])
     if cfg.object_contact_sensors and cfg.objects:
-        objs = np.array([[sensor_adr(f"{b}__obj{i}") for i in range(len(cfg.objects))] for b in schema.BODY_NAMES])
+        objs = np.array([[sensor_adr(f"{b}__obj{i}") for i in range(len(cfg.objects))] for b in names])
     else:
-        objs = np.zeros((schema.NUM_BODIES, 0), dtype=np.int64)
-    offset, scale = hum.pd_action_mapping(cfg.variant)
+        objs = np.zeros((len(names), 0), dtype=np.int64)
+    offset, scale = hum.pd_action_mapping(cfg.body)
     return SceneLayout(
         num_objects=len(cfg.objects),
         humanoid_body_ids=body_ids,
@@ -155,7 +157,7 @@ def _layout(model, cfg: SceneConfig) -> SceneLayout:
         object_sensor_adr=objs,
         action_offset=offset,
         action_scale=scale,
-        extra={"dof_index": cfg.variant.dof_index},
+        extra={"dof_index": cfg.body.dof_index},
     )
 
 
@@ -164,24 +166,25 @@ def build_scene(cfg: SceneConfig = SceneConfig()) -> Scene:
     import mujoco
 
     xml = build_scene_xml(cfg)
-    probe_cfg = SceneConfig(variant=cfg.variant, offsets=cfg.offsets, self_collision=True,
-                            object_contact_sensors=False)
+    probe_cfg = SceneConfig(body=cfg.body, offsets=cfg.offsets, self_collision=True, object_contact_sensors=False)
     probe = mujoco.MjModel.from_xml_string(build_scene_xml(probe_cfg).replace("{EXCLUDES}", ""))
-    excludes = "\n".join(f'    <exclude body1="{a}" body2="{b}"/>' for a, b in hum.self_collision_excludes(probe))
+    excludes = "\n".join(f'    <exclude body1="{a}" body2="{b}"/>'
+                         for a, b in hum.self_collision_excludes(probe, cfg.body))
     xml = xml.replace("{EXCLUDES}", excludes)
     model = mujoco.MjModel.from_xml_string(xml)
-    if model.body_pos[1:53].shape[0] != schema.NUM_BODIES or model.body(1).name != "Pelvis":
+    if model.body(1).name != cfg.body.body_names[0]:
         raise RuntimeError("humanoid must be the first body tree in the scene")
     return Scene(config=cfg, xml=xml, model=model, layout=_layout(model, cfg))
 
 
-def lowest_point(model, data) -> float:
-    """Lowest world z over the humanoid's geoms at the current pose (exact for spheres, capsules, boxes)."""
+def lowest_point(model, data, num_bodies: int = schema.NUM_BODIES) -> float:
+    """Lowest world z over the humanoid's geoms (bodies 1..num_bodies) at the current pose (exact for spheres,
+    capsules, boxes)."""
     import mujoco
 
     lowest = np.inf
     for g in range(model.ngeom):
-        if model.geom_bodyid[g] == 0 or model.geom_bodyid[g] > schema.NUM_BODIES:
+        if model.geom_bodyid[g] == 0 or model.geom_bodyid[g] > num_bodies:
             continue
         kind, size = model.geom_type[g], model.geom_size[g]
         pos, mat = data.geom_xpos[g], data.geom_xmat[g].reshape(3, 3)
@@ -197,10 +200,10 @@ def lowest_point(model, data) -> float:
     return float(lowest)
 
 
-def standing_pelvis_height(model) -> float:
+def standing_pelvis_height(model, num_bodies: int = schema.NUM_BODIES) -> float:
     """Pelvis height when the zero pose stands with its lowest point on the floor."""
     import mujoco
 
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
-    return float(data.xpos[1][2] - lowest_point(model, data))
+    return float(data.xpos[1][2] - lowest_point(model, data, num_bodies))

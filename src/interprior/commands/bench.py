@@ -64,7 +64,7 @@ def run_sim(args) -> int:
     objects = ()
     if args.objects:
         objects = (load_object(args.objects, args.object),)
-    cfg = SceneConfig(variant=schema.VARIANTS[args.variant], objects=objects)
+    cfg = SceneConfig(body=embodiment(args.variant), objects=objects)
     if args.table:
         return _run_table(args, cfg)
     res = bench_sim(envs=args.envs, steps=args.steps, scene_config=cfg, threads=args.threads,

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from interprior import schema
+from interprior.assets.embodiment import embodiment
 from interprior.data.convert import object_points_world
 from interprior.data.intermimic import list_clips, load_clip
 from interprior.eval.replay import kinematic_replay, physics_replay
@@ -48,7 +49,7 @@ def run(args) -> int:
         video = videos.get(path)
         if args.physics:
             report, scene, qpos = physics_replay(
-                clip, args.objects, args.skeleton, schema.VARIANTS[args.variant], record=video is not None
+                clip, args.objects, args.skeleton, embodiment(args.variant), record=video is not None
             )
         else:
             report, scene, qpos = kinematic_replay(clip, args.objects, args.skeleton)

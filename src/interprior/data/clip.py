@@ -23,16 +23,17 @@ class Clip:
     fps: float
     root_pos: Tensor  # [T, 3]
     root_rot: Tensor  # [T, 4]
-    dof_expmap: Tensor  # [T, 153]
-    body_pos: Tensor  # [T, 52, 3]
-    body_rot: Tensor  # [T, 52, 4]
+    dof_expmap: Tensor  # [T, 3 (B - 1)]; SMPL-X files: B = 52 bodies, 153 values
+    body_pos: Tensor  # [T, B, 3]
+    body_rot: Tensor  # [T, B, 4]
     obj_pos: Tensor  # [T, 3]
     obj_rot: Tensor  # [T, 4]
     obj_contact: Tensor  # [T]   {0, 1}
-    contact: Tensor  # [T, 52] labels {-1, 0, +1}
+    contact: Tensor  # [T, B] labels {-1, 0, +1}
     subject: str | None = None
     object_name: str | None = None
     source: Path | None = None
+    body: str | None = None  # the embodiment of a body other than SMPL-X (its motion file names it); None: SMPL-X
     notes: list[str] = field(default_factory=list)  # defects repaired on load, in words
 
     @property
@@ -53,12 +54,14 @@ class Clip:
             notes=list(self.notes),
         )
 
-    def check_shapes(self) -> None:
-        t = self.num_frames
+    def check_shapes(self, num_bodies: int = schema.NUM_BODIES) -> None:
+        """Every track has T frames and `num_bodies` body rows (SMPL-X's 52 unless another body is named);
+        `dof_expmap` three values per non-root body."""
+        t, nb = self.num_frames, num_bodies
         expected = {
-            "root_pos": (t, 3), "root_rot": (t, 4), "dof_expmap": (t, schema.NUM_DOFS),
-            "body_pos": (t, schema.NUM_BODIES, 3), "body_rot": (t, schema.NUM_BODIES, 4),
-            "obj_pos": (t, 3), "obj_rot": (t, 4), "obj_contact": (t,), "contact": (t, schema.NUM_BODIES),
+            "root_pos": (t, 3), "root_rot": (t, 4), "dof_expmap": (t, 3 * (nb - 1)),
+            "body_pos": (t, nb, 3), "body_rot": (t, nb, 4),
+            "obj_pos": (t, 3), "obj_rot": (t, 4), "obj_contact": (t,), "contact": (t, nb),
         }
         for key, shape in expected.items():
             got = tuple(getattr(self, key).shape)

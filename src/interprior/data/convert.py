@@ -19,13 +19,11 @@ from interprior.rotations import (
     quat_to_matrix,
 )
 
-_PARENTS = torch.tensor(schema.BODY_PARENTS[1:])
-
-
-def joint_angles_from_rotations(body_rot: Tensor) -> Tensor:
-    """[..., 52, 4] world body rotations -> [..., 153] hinge angles (x, y, z per body 1..51)."""
+def joint_angles_from_rotations(body_rot: Tensor, parents: tuple[int, ...] = schema.BODY_PARENTS) -> Tensor:
+    """[..., B, 4] world body rotations -> [..., 3 (B - 1)] hinge angles (x, y, z per body 1..B-1) of the tree
+    `parents` (SMPL-X by default)."""
     rot = body_rot.double()
-    local = quat_mul(quat_conj(rot[..., _PARENTS, :]), rot[..., 1:, :])
+    local = quat_mul(quat_conj(rot[..., list(parents[1:]), :]), rot[..., 1:, :])
     return euler_xyz_from_quat(local).flatten(-2)
 
 
@@ -50,12 +48,12 @@ def angular_velocity(rot: Tensor, fps: float) -> Tensor:
 class ClipMotion:
     """A clip converted once into simulator coordinates (float64): joint angles, velocities, object track."""
 
-    def __init__(self, clip: Clip):
+    def __init__(self, clip: Clip, parents: tuple[int, ...] = schema.BODY_PARENTS):
         self.clip = clip
         fps = clip.fps
         self.root_pos = clip.root_pos.double()
         self.root_rot = clip.body_rot[:, 0].double()
-        self.joint_angles = unwrap(joint_angles_from_rotations(clip.body_rot))  # [T, 153]
+        self.joint_angles = unwrap(joint_angles_from_rotations(clip.body_rot, parents))  # [T, full dofs]
         self.joint_vel = finite_difference(self.joint_angles, fps)
         self.root_linvel = finite_difference(self.root_pos, fps)
         self.root_angvel = angular_velocity(self.root_rot, fps)
@@ -74,7 +72,7 @@ class ClipMotion:
         a = self.joint_angles[frames]
         return torch.remainder(a + math.pi, 2.0 * math.pi) - math.pi
 
-    def reset_state(self, frames: Tensor, variant: schema.HumanoidVariant, num_objects: int = 1):
+    def reset_state(self, frames: Tensor, variant, num_objects: int = 1):
         """ResetState for the given frames (one env per frame)."""
 
         dof = list(variant.dof_index)

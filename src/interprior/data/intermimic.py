@@ -16,6 +16,7 @@ from torch import Tensor
 from interprior import schema
 from interprior.assets.text import printable
 from interprior.data.clip import Clip, parse_clip_name
+from interprior.data.motion_file import clip_from_motion_dict, is_motion_dict, motion_to_dict
 from interprior.errors import DataFileError
 from interprior.files import atomic_write
 from interprior.rotations import wxyz_to_xyzw, xyzw_to_wxyz
@@ -41,9 +42,12 @@ STATE_COLUMNS = _state_column_mask()
 
 
 def load_clip(path: str | Path) -> Clip:
-    """Load one motion file into a `Clip` (wxyz quaternions, CPU float32 tensors)."""
+    """Load one motion file into a `Clip` (wxyz quaternions, CPU float32 tensors): an InterMimic file, or a motion
+    file of another body (`interprior.data.motion_file`)."""
     path = Path(path)
     data = _read_tensor(path)
+    if is_motion_dict(data):
+        return clip_from_motion_dict(data, path)
     return clip_from_tensor(data, path)
 
 
@@ -244,10 +248,10 @@ def clip_to_tensor(clip: Clip) -> Tensor:
 
 
 def save_clip(clip: Clip, path: str | Path) -> None:
-    """Write a clip in the InterMimic file format, atomically (temp file in the same folder, then rename), with the
+    """Write a clip in the InterMimic file format (a clip of another body: its motion file), atomically (temp file in the same folder, then rename), with the
     mode the umask gives a new file."""
     path = Path(path)
-    data = clip_to_tensor(clip).detach().cpu()
+    data = motion_to_dict(clip) if clip.body else clip_to_tensor(clip).detach().cpu()
     try:
         atomic_write(path, lambda f: torch.save(data, f))
     except (OSError, RuntimeError) as err:  # torch reports a failed write as RuntimeError

@@ -48,8 +48,9 @@ class MotionLibrary:
         fps = {float(c.fps) for c in clips}
         if len(fps) != 1:
             raise ValueError(f"clips have different frame rates {sorted(fps)}; resample them first")
+        self.num_bodies = int(clips[0].body_pos.shape[1])  # every clip is of the same body
         for clip in clips:
-            clip.check_shapes()
+            clip.check_shapes(self.num_bodies)
         self.fps = fps.pop()
         self.clip_names: list[str] = [c.name for c in clips]
         self.object_names: list[str | None] = [c.object_name for c in clips]

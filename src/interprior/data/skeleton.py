@@ -14,15 +14,15 @@ from torch import Tensor
 from interprior import schema
 from interprior.rotations import quat_apply_inverse
 
-PARENTS = torch.tensor(schema.BODY_PARENTS[1:])
-
-
-def bone_offsets_per_frame(body_pos: Tensor, body_rot: Tensor) -> Tensor:
-    """[T, 52, 3] positions and [T, 52, 4] wxyz rotations -> [T, 51, 3] child offsets in the parent frame."""
+def bone_offsets_per_frame(body_pos: Tensor, body_rot: Tensor,
+                           parents: tuple[int, ...] = schema.BODY_PARENTS) -> Tensor:
+    """[T, B, 3] positions and [T, B, 4] wxyz rotations -> [T, B - 1, 3] child offsets in the parent frame, for
+    the body tree `parents` (SMPL-X by default)."""
     pos = body_pos.double()
     rot = body_rot.double()
-    parent_pos = pos[:, PARENTS]
-    parent_rot = rot[:, PARENTS]
+    index = list(parents[1:])
+    parent_pos = pos[:, index]
+    parent_rot = rot[:, index]
     return quat_apply_inverse(parent_rot, pos[:, 1:] - parent_pos)
 
 
@@ -31,12 +31,12 @@ class FittedSkeleton:
     offsets: Tensor  # [52, 3] float64, row 0 (pelvis) is zero
     spread: Tensor  # [52] float64: max over frames of |offset - median| (m); 0 for the pelvis
 
-    def inconsistent_bodies(self, tolerance: float = 0.01) -> list[str]:
-        return [schema.BODY_NAMES[i] for i in range(schema.NUM_BODIES) if self.spread[i] > tolerance]
+    def inconsistent_bodies(self, tolerance: float = 0.01, names: tuple[str, ...] = schema.BODY_NAMES) -> list[str]:
+        return [names[i] for i in range(len(self.spread)) if self.spread[i] > tolerance]
 
 
-def fit_skeleton(body_pos: Tensor, body_rot: Tensor) -> FittedSkeleton:
-    per_frame = bone_offsets_per_frame(body_pos, body_rot)
+def fit_skeleton(body_pos: Tensor, body_rot: Tensor, parents: tuple[int, ...] = schema.BODY_PARENTS) -> FittedSkeleton:
+    per_frame = bone_offsets_per_frame(body_pos, body_rot, parents)
     median = per_frame.median(dim=0).values
     spread = (per_frame - median).norm(dim=-1).amax(dim=0)
     zeros = torch.zeros(1, 3, dtype=median.dtype)

@@ -40,7 +40,7 @@ from interprior.sim.randomization import RandomizationRanges, sample_randomizati
 @dataclass
 class TrackingConfig:
     num_envs: int = 64
-    variant: str = "body_only"  # "full" (153 DoF) or "body_only" (63 DoF, rigid hands)
+    variant: str = "body_only"  # the body (`interprior.assets.embodiment`): SMPL-X "full" (153 DoF), "body_only" (63 DoF, rigid hands), or the tests' "toy"
     obs_offsets: tuple[int, ...] = (1, 16)
     # absolute: PD target = offset + scale·a (InterMimic's rule). residual: PD target = the next reference frame's
     # joint angles + residual_scale·a, so an untrained policy starts at the PD-replay baseline (a CPU-budget choice).
@@ -75,14 +75,14 @@ class TrackingConfig:
                 fraction=("start_prob", "psi_update_prob", "perturb_prob"))
 
 
-def subject_skeleton(clips: list[Clip]) -> tuple:
-    """Bone offsets of the clips' subject, fitted over all their frames."""
+def subject_skeleton(clips: list[Clip], parents: tuple[int, ...] = schema.BODY_PARENTS) -> tuple:
+    """Bone offsets of the clips' subject, fitted over all their frames (body tree `parents`)."""
     subjects = {c.subject for c in clips}
     if len(subjects) > 1:
         raise InterpriorError(f"clips of several subjects {sorted(map(str, subjects))}: train one subject per run")
     body_pos = torch.cat([c.body_pos for c in clips])
     body_rot = torch.cat([c.body_rot for c in clips])
-    return tuple(map(tuple, fit_skeleton(body_pos, body_rot).offsets.tolist()))
+    return tuple(map(tuple, fit_skeleton(body_pos, body_rot, parents).offsets.tolist()))
 
 
 @dataclass
@@ -112,20 +112,24 @@ class TrackingEnv:
         if missing or not clips:
             raise InterpriorError(f"every clip needs an object; none named in {missing[:3] or 'an empty clip list'}")
         self.cfg = cfg
-        self.variant = schema.VARIANTS[cfg.variant]
         self.body = embodiment(cfg.variant)  # the body description; its groups go to every kernel
+        other = sorted({int(c.body_pos.shape[1]) for c in clips} - {self.body.num_bodies})
+        if other:
+            raise InterpriorError(f"the clips have {other[0]} bodies, the {self.body.name!r} body (env.variant) has "
+                                  f"{self.body.num_bodies}: train the body the data was made for")
         self.groups = self.body.resolved
         self.object_names = list(dict.fromkeys(c.object_name for c in clips))  # scene order: first use
         assets = [load_object(objects_dir, name) for name in self.object_names]
         self.clip_object = torch.tensor([self.object_names.index(c.object_name) for c in clips])  # [clips]
-        self.scene = build_scene(SceneConfig(variant=self.variant, offsets=subject_skeleton(clips),
+        self.scene = build_scene(SceneConfig(body=self.body, offsets=subject_skeleton(clips, self.body.parents),
                                              objects=tuple(assets)))
         backend = make_backend(self.scene.model, cfg.num_envs, self.scene.config.substeps, cfg.backend, cfg.device,
                                cfg.threads)
         self.sim = BatchedSim(self.scene, backend)
         self.device = self.sim.device
         self.num_envs = cfg.num_envs
-        self.ref = ReferenceMotion(clips, [torch.as_tensor(assets[i].surface_points) for i in self.clip_object])
+        self.ref = ReferenceMotion(clips, [torch.as_tensor(assets[i].surface_points) for i in self.clip_object],
+                                   self.body.parents)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.dt = self.scene.config.control_dt
         n = cfg.num_envs
@@ -142,9 +146,9 @@ class TrackingEnv:
             self._randomize()
         if cfg.action_mode not in ("absolute", "residual", "delta"):
             raise InterpriorError(f"action_mode must be absolute, residual or delta, got {cfg.action_mode!r}")
-        self._dof_index = torch.as_tensor(self.variant.dof_index)
+        self._dof_index = torch.as_tensor(self.body.dof_index)
         self.obs_dim = obs_terms.observation_size(self.groups, cfg.obs_offsets)
-        self.act_dim = self.variant.num_dofs
+        self.act_dim = self.body.num_dofs
 
     @property
     def points(self) -> Tensor:
@@ -166,7 +170,7 @@ class TrackingEnv:
                          clip_lengths=self.ref.lengths)
 
     def _state_dim(self) -> int:
-        return 13 + 2 * self.variant.num_dofs + 13
+        return 13 + 2 * self.body.num_dofs + 13
 
     def _randomize(self) -> None:
         ranges = RandomizationRanges(friction=self.cfg.friction_range, mass=self.cfg.mass_range,
@@ -210,7 +214,7 @@ class TrackingEnv:
 
     def reset_to(self, ids: Tensor, clip_ids: Tensor, frames: Tensor, noise: bool = False) -> None:
         """Put envs `ids` at the given clips and frames (PSI states where the buffer has them)."""
-        state = self.ref.reset_state(clip_ids, frames, self.variant)
+        state = self.ref.reset_state(clip_ids, frames, self.body)
         if self.psi is not None and noise:
             state = self.psi.apply(state, clip_ids, frames, self.generator, pack=self._pack, unpack=self._unpack)
         state = self._noisy(state) if noise else state
@@ -245,7 +249,7 @@ class TrackingEnv:
                           s.obj_pos[:, 0], s.obj_rot[:, 0], s.obj_linvel[:, 0], s.obj_angvel[:, 0]], dim=-1).float().cpu()
 
     def _unpack(self, v: Tensor) -> ResetState:
-        d = self.variant.num_dofs
+        d = self.body.num_dofs
         parts = torch.split(v, [3, 4, 3, 3, d, d, 3, 4, 3, 3], dim=-1)
         obj = [p[:, None, :] for p in parts[6:]]
         return ResetState(*parts[:6], *obj)

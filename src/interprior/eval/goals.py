@@ -232,7 +232,7 @@ class GoalScore:
         self.fell |= now & terminated
         self.frames_run += now.long()
         if self.record:
-            self.key_pos.append(after.body_pos[:, list(schema.KEY_BODIES)].cpu())
+            self.key_pos.append(after.body_pos[:, list(self.genv.env.groups.key)].cpu())
             self.running.append(now & ~terminated)
         # trajectory: the preview selection against the reference at every step
         traj_bits = bits[:, 0] & defined_now(ref, layout)
@@ -247,7 +247,7 @@ class GoalScore:
         snap_bits = bits[:, -1] & defined_now(ref, layout)
         self.snapshot_ok |= at_target & goals_met(errors, snap_bits, layout, POSITION_TOLERANCE)
         # full tracking
-        eh = body_position_error(after.body_pos, ref.body_pos, schema.KEY_BODIES).cpu()
+        eh = body_position_error(after.body_pos, ref.body_pos, self.genv.env.groups.key).cpu()
         points = self.genv.env.clip_points(self.clip_ids)
         eo = object_point_error(after.obj_pos[:, 0], after.obj_rot[:, 0], ref.obj_pos, ref.obj_rot, points).cpu()
         self.full_ok &= ~now | full_tracking_ok(eh, eo)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from interprior import schema
-from interprior.assets.humanoid import joint_ranges
+from interprior.assets.embodiment import Embodiment
+from interprior.assets.humanoid import SMPLX, joint_ranges
 from interprior.assets.objects import load_object
 from interprior.assets.scene import Scene, SceneConfig, build_scene
 from interprior.data.clip import Clip
@@ -26,18 +27,18 @@ INCONSISTENT_TOLERANCE = 0.01  # m: a body whose bone offset varies more than th
 
 
 def scene_for_clip(clip: Clip, objects_dir: str | Path | None, skeleton: str = "fitted",
-                   variant: schema.HumanoidVariant = schema.FULL, **overrides) -> tuple[Scene, list[str]]:
+                   body: Embodiment = SMPLX, **overrides) -> tuple[Scene, list[str]]:
     """Scene with the clip's object (when objects_dir is given) and the chosen skeleton.
     Returns the scene and the bodies that contradict the file's own rotations (excluded from fitted errors)."""
     if skeleton not in SKELETONS:
         raise ValueError(f"skeleton must be one of {SKELETONS}, got {skeleton!r}")
-    fitted = fit_skeleton(clip.body_pos, clip.body_rot)
+    fitted = fit_skeleton(clip.body_pos, clip.body_rot, body.parents)
     offsets = tuple(map(tuple, fitted.offsets.tolist())) if skeleton == "fitted" else None
     objects = ()
     if objects_dir is not None and clip.object_name:
         objects = (load_object(objects_dir, clip.object_name),)
-    cfg = SceneConfig(variant=variant, offsets=offsets, objects=objects, **overrides)
-    return build_scene(cfg), fitted.inconsistent_bodies(INCONSISTENT_TOLERANCE)
+    cfg = SceneConfig(body=body, offsets=offsets, objects=objects, **overrides)
+    return build_scene(cfg), fitted.inconsistent_bodies(INCONSISTENT_TOLERANCE, body.body_names)
 
 
 @dataclass
@@ -110,20 +111,20 @@ class PhysicsReport:
 
 
 def physics_replay(clip: Clip, objects_dir=None, skeleton: str = "fitted",
-                   variant: schema.HumanoidVariant = schema.FULL, stop_on_fall: bool = True,
+                   body: Embodiment = SMPLX, stop_on_fall: bool = True,
                    record: bool = False) -> tuple[PhysicsReport, Scene, np.ndarray | None]:
     """Start from the clip's first frame (pose and velocities) and drive the PD targets with the reference
     joint angles of the next frame, no policy. Measures how long the humanoid stays up and how far the human
     (E_h, key bodies) and the object (E_o, surface points) drift from the reference."""
-    scene, _ = scene_for_clip(clip, objects_dir, skeleton, variant)
+    scene, _ = scene_for_clip(clip, objects_dir, skeleton, body)
     backend = MujocoCpuBackend(scene.model, num_envs=1, substeps=scene.config.substeps, nthread=1)
     sim = BatchedSim(scene, backend, out_dtype=torch.float64)
-    motion = ClipMotion(clip)
+    motion = ClipMotion(clip, body.parents)
     k = scene.layout.num_objects
-    sim.reset(torch.tensor([0]), motion.reset_state(torch.tensor([0]), variant, k))
-    lo_hi = torch.from_numpy(joint_ranges()[list(variant.dof_index)])
-    dof = list(variant.dof_index)
-    key = schema.KEY_BODIES
+    sim.reset(torch.tensor([0]), motion.reset_state(torch.tensor([0]), body, k))
+    lo_hi = torch.from_numpy(joint_ranges(body)[list(body.dof_index)])
+    dof = list(body.dof_index)
+    key = body.resolved.key
     points = sim.object_points
     frames = [backend.qpos()[0].clone().numpy()] if record else None
     e_h, e_o = [], []
@@ -138,14 +139,14 @@ def physics_replay(clip: Clip, objects_dir=None, skeleton: str = "fitted",
         if k:
             e_o.append(float(object_point_error(state.obj_pos[:1, 0], state.obj_rot[:1, 0], motion.obj_pos[t:t + 1],
                                                 motion.obj_rot[t:t + 1], points)))
-        if fell_at is None and float(state.root_pos[0, 2]) < schema.FALL_HEIGHT:
+        if fell_at is None and float(state.root_pos[0, 2]) < body.fall_height:
             fell_at = t
             if stop_on_fall:
                 break
     backend.close()
     simulated = len(e_h)
     report = PhysicsReport(
-        clip=clip.name, skeleton=skeleton, variant=variant.name, frames=clip.num_frames,
+        clip=clip.name, skeleton=skeleton, variant=body.name, frames=clip.num_frames,
         frames_simulated=simulated, fell=fell_at is not None,
         frames_before_fall=fell_at if fell_at is not None else clip.num_frames,
         e_h_cm=100.0 * float(np.mean(e_h)) if e_h else 0.0,

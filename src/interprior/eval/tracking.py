@@ -67,7 +67,7 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
     err_o = torch.zeros(n, dtype=torch.float64)
     ended_by = ["limit"] * n
     per_frame_h, per_frame_o = [], []  # [n] per step, while alive
-    key = schema.KEY_BODIES
+    key = env.groups.key
     tracks = [[] for _ in range(n)] if record else None
     if record:
         for i in range(n):
@@ -156,7 +156,7 @@ def compare_with_baseline(model, clips, objects_dir, env_cfg, rollouts: int = 1,
             row["common_frames"] = common
             row["e_h_cm_common"], row["e_o_cm_common"] = res.errors_over(common)
             row["pd_e_h_cm_common"], row["pd_e_o_cm_common"] = pd.errors_over(common)
-            base, _, _ = physics_replay(clip, objects_dir, variant=env.variant)
+            base, _, _ = physics_replay(clip, objects_dir, body=env.body)
             row["baseline_duration"] = base.frames_before_fall
             row["baseline_e_h_cm"], row["baseline_e_o_cm"] = base.e_h_cm, base.e_o_cm or 0.0
         rows.append(row)

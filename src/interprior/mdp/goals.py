@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from interprior import schema
+from interprior.assets.embodiment import BodyGroups
 from interprior.mdp.observations import heading_cos_sin, tan_norm
 from interprior.mdp.types import RefState
 from interprior.rotations import quat_conj, quat_mul
@@ -60,6 +61,13 @@ class GoalLayout:
             raise ValueError(f"GoalLayout needs bodies and preview offsets >= 1, got {self}")
         if not self.hands or any(h not in self.bodies for h in self.hands):
             raise ValueError(f"GoalLayout hands {self.hands} must be goal bodies")
+
+    @classmethod
+    def for_body(cls, groups: BodyGroups, preview_offsets: tuple[int, ...] = (1, 2, 4, 8)) -> "GoalLayout":
+        """The layout of a body: the root and its key bodies as goal bodies, its contact bodies, its wrists as
+        hands (SMPL-X: exactly the defaults)."""
+        return cls(bodies=(0,) + tuple(groups.key), contact_bodies=tuple(groups.contact),
+                   preview_offsets=tuple(preview_offsets), hands=(groups.left_hand[0], groups.right_hand[0]))
 
     @property
     def hand_slots(self) -> tuple[int, ...]:

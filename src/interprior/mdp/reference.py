@@ -25,8 +25,8 @@ _FIELDS = ("root_pos", "root_rot", "body_pos", "body_rot", "body_linvel", "body_
            "obj_pos", "obj_rot", "obj_linvel", "obj_angvel", "contact", "obj_contact", "nearest_object_vec")
 
 
-def _clip_tracks(clip: Clip, points: Tensor) -> dict[str, Tensor]:
-    motion = ClipMotion(clip)
+def _clip_tracks(clip: Clip, points: Tensor, parents: tuple[int, ...]) -> dict[str, Tensor]:
+    motion = ClipMotion(clip, parents)
     fps = clip.fps
     body_pos = clip.body_pos.double()
     body_rot = clip.body_rot.double()
@@ -46,16 +46,18 @@ def _clip_tracks(clip: Clip, points: Tensor) -> dict[str, Tensor]:
 class ReferenceMotion:
     """Clips flat over frames (CPU, float32). `state(clip_ids, frames)` gathers a batch.
     `object_points`: the object-frame surface points [P, 3] of the clips' object, or one [P, 3] per clip when the
-    clips use different objects."""
+    clips use different objects. `parents`: the body tree the clips' joint angles are taken in (SMPL-X by
+    default)."""
 
-    def __init__(self, clips: Sequence[Clip], object_points: Tensor | Sequence[Tensor]):
+    def __init__(self, clips: Sequence[Clip], object_points: Tensor | Sequence[Tensor],
+                 parents: tuple[int, ...] = schema.BODY_PARENTS):
         self.library = MotionLibrary(clips)
         per_clip = ([torch.as_tensor(p).float() for p in object_points] if isinstance(object_points, (list, tuple))
                     else [torch.as_tensor(object_points).float()] * len(clips))
         if len(per_clip) != len(clips):
             raise ValueError(f"{len(per_clip)} point sets for {len(clips)} clips")
         self.object_points = per_clip[0]
-        tracks = [_clip_tracks(c, pts) for c, pts in zip(clips, per_clip)]
+        tracks = [_clip_tracks(c, pts, parents) for c, pts in zip(clips, per_clip)]
         self.tracks = {k: torch.cat([t[k] for t in tracks]).float() for k in _FIELDS}
         self.lengths = self.library.lengths
         self.starts = self.library.starts
@@ -79,11 +81,11 @@ class ReferenceMotion:
         idx = self.flat(clip_ids, frames)
         return RefState(**{k: self.tracks[k][idx].to(device or "cpu") for k in _FIELDS if k != "dof_vel"})
 
-    def reset_state(self, clip_ids: Tensor, frames: Tensor, variant: schema.HumanoidVariant,
-                    num_objects: int = 1) -> ResetState:
+    def reset_state(self, clip_ids: Tensor, frames: Tensor, body, num_objects: int = 1) -> ResetState:
+        """The reset state of the given frames; `body` (an `Embodiment`) says which hinges are simulated."""
         idx = self.flat(clip_ids, frames)
         t = self.tracks
-        dof = list(variant.dof_index)
+        dof = list(body.dof_index)
         obj = lambda x: x[idx][:, None, :].expand(-1, num_objects, -1).clone()  # noqa: E731
         return ResetState(
             root_pos=t["root_pos"][idx], root_rot=t["root_rot"][idx],

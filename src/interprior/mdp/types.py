@@ -15,18 +15,18 @@ from torch import Tensor
 class RefState:
     root_pos: Tensor  # [N, 3]
     root_rot: Tensor  # [N, 4]
-    body_pos: Tensor  # [N, 52, 3]
-    body_rot: Tensor  # [N, 52, 4]
-    body_linvel: Tensor  # [N, 52, 3]
-    body_angvel: Tensor  # [N, 52, 3] world frame
-    dof_pos: Tensor  # [N, 153] hinge angles (intrinsic XYZ Euler of each joint)
+    body_pos: Tensor  # [N, B, 3]
+    body_rot: Tensor  # [N, B, 4]
+    body_linvel: Tensor  # [N, B, 3]
+    body_angvel: Tensor  # [N, B, 3] world frame
+    dof_pos: Tensor  # [N, full dofs] hinge angles (intrinsic XYZ Euler of each joint)
     obj_pos: Tensor  # [N, 3]
     obj_rot: Tensor  # [N, 4]
     obj_linvel: Tensor  # [N, 3]
     obj_angvel: Tensor  # [N, 3] world frame
-    contact: Tensor  # [N, 52] reference contact labels {-1 far, 0 unknown, +1 in contact}
+    contact: Tensor  # [N, B] reference contact labels {-1 far, 0 unknown, +1 in contact}
     obj_contact: Tensor  # [N] {0, 1}
-    nearest_object_vec: Tensor  # [N, 52, 3] body -> nearest reference object surface point (as SimState's)
+    nearest_object_vec: Tensor  # [N, B, 3] body -> nearest reference object surface point (as SimState's)
 
     def to(self, device) -> "RefState":
         return RefState(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})

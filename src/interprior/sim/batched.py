@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interprior import schema
 from interprior.assets.kinematics import KinematicTree
 from interprior.sim.cpu_state import CpuStateReader
 from interprior.sim.divergence import DivergenceMonitor
@@ -37,21 +36,21 @@ class SimState:
     root_rot: Tensor  # [N, 4]
     root_linvel: Tensor  # [N, 3]
     root_angvel: Tensor  # [N, 3] world frame
-    dof_pos: Tensor  # [N, D] variant's hinge angles (schema order)
+    dof_pos: Tensor  # [N, D] the body's simulated hinge angles (its joint order)
     dof_vel: Tensor  # [N, D]
-    body_pos: Tensor  # [N, 52, 3]
-    body_rot: Tensor  # [N, 52, 4]
-    body_linvel: Tensor  # [N, 52, 3]
-    body_angvel: Tensor  # [N, 52, 3]
+    body_pos: Tensor  # [N, B, 3]
+    body_rot: Tensor  # [N, B, 4]
+    body_linvel: Tensor  # [N, B, 3]
+    body_angvel: Tensor  # [N, B, 3]
     obj_pos: Tensor  # [N, K, 3]
     obj_rot: Tensor  # [N, K, 4]
     obj_linvel: Tensor  # [N, K, 3]
     obj_angvel: Tensor  # [N, K, 3] world frame
-    object_force: Tensor  # [N, 52, 3] net contact force on each body from the objects
-    ground_force: Tensor  # [N, 52, 3] net contact force on each body from the ground
-    object_contact: Tensor  # [N, 52] bool
-    ground_contact: Tensor  # [N, 52] bool
-    nearest_object_vec: Tensor  # [N, 52, 3] from each body to the nearest surface point of object 0
+    object_force: Tensor  # [N, B, 3] net contact force on each body from the objects
+    ground_force: Tensor  # [N, B, 3] net contact force on each body from the ground
+    object_contact: Tensor  # [N, B] bool
+    ground_contact: Tensor  # [N, B] bool
+    nearest_object_vec: Tensor  # [N, B, 3] from each body to the nearest surface point of object 0
     # object 0 is the env's active object (`BatchedSim.set_active`); with several, the others follow in scene order
 
     def to(self, device) -> "SimState":
@@ -124,9 +123,12 @@ class BatchedSim:
         self.out_dtype = out_dtype
         lay = scene.layout
         dev, dt = backend.device, backend.dtype
-        self.tree = KinematicTree.from_model(scene.model, dtype=dt, device=dev)
+        body = scene.body
+        self.tree = KinematicTree.from_model(scene.model, dtype=dt, device=dev, body_names=body.body_names,
+                                             parents=body.parents)
+        self.num_full_dofs = body.num_full_dofs
         self.num_dofs = len(lay.dof_qpos_adr)
-        self._dof_index = torch.as_tensor(scene.variant.dof_index, device=dev)
+        self._dof_index = torch.as_tensor(body.dof_index, device=dev)
         self._dof_q = torch.as_tensor(lay.dof_qpos_adr, device=dev)
         self._dof_v = torch.as_tensor(lay.dof_qvel_adr, device=dev)
         k = lay.num_objects
@@ -246,8 +248,8 @@ class BatchedSim:
 
     # --- state ----------------------------------------------------------------------------------------------
     def full_joint_angles(self, dof: Tensor) -> Tensor:
-        """Variant hinge values [N, D] -> all 153 (welded joints at zero)."""
-        full = dof.new_zeros(dof.shape[:-1] + (schema.NUM_DOFS,))
+        """Simulated hinge values [N, D] -> the full joint vector (welded joints at zero)."""
+        full = dof.new_zeros(dof.shape[:-1] + (self.num_full_dofs,))
         full[..., self._dof_index] = dof
         return full
 
@@ -260,7 +262,7 @@ class BatchedSim:
             self.seconds += time.perf_counter() - start
 
     def _nearest(self, body_pos: Tensor, obj_pos: Tensor, obj_rot: Tensor, env_ids: Tensor | None) -> Tensor:
-        """[n, 52, 3] vectors from each body to the nearest surface point of its env's active object."""
+        """[n, B, 3] vectors from each body to the nearest surface point of its env's active object."""
         if self._surface is None:
             return nearest_point_vectors(body_pos, obj_pos, obj_rot, self.env_points(env_ids))
         active = None

@@ -49,7 +49,7 @@ def standing_reset(scene: Scene, n: int) -> ResetState:
 
     h = standing_pelvis_height(scene.model) + 0.005
     k = scene.layout.num_objects
-    d = scene.variant.num_dofs
+    d = scene.body.num_dofs
     z3 = torch.zeros(n, 3, dtype=torch.float64)
     obj_pos = torch.zeros(n, k, 3, dtype=torch.float64)
     obj_rot = torch.zeros(n, k, 4, dtype=torch.float64)
@@ -71,7 +71,7 @@ def random_targets(scene: Scene, n: int, steps: int, seed: int = 0) -> torch.Ten
     g = torch.Generator().manual_seed(seed)
     offset = torch.as_tensor(scene.layout.action_offset)
     scale = torch.as_tensor(scene.layout.action_scale)
-    actions = 0.1 * torch.randn(steps, n, scene.variant.num_dofs, generator=g, dtype=torch.float64)
+    actions = 0.1 * torch.randn(steps, n, scene.body.num_dofs, generator=g, dtype=torch.float64)
     return offset + scale * actions.clamp(-1, 1)
 
 
@@ -115,7 +115,7 @@ def bench_sim(envs: int = 64, steps: int = 100, scene_config: SceneConfig | None
     cpu_backend.close()
     physics_steps = envs * steps * sub
     return SimBenchResult(
-        envs=envs, control_steps=steps, substeps=sub, threads=cpu_backend.nthread, variant=scene.variant.name,
+        envs=envs, control_steps=steps, substeps=sub, threads=cpu_backend.nthread, variant=scene.body.name,
         objects=[a.name for a in scene.config.objects],
         batched_env_steps_per_s=envs * steps / batched,
         batched_physics_steps_per_s=physics_steps / batched,
@@ -157,7 +157,7 @@ def _bench_warp(scene: Scene, envs: int, steps: int, warmup: int, targets: torch
     physics_steps = envs * steps * sub
     return SimBenchResult(
         envs=envs, control_steps=steps, substeps=sub, threads=1 if backend.device.type == "cpu" else 0,
-        variant=scene.variant.name, objects=[a.name for a in scene.config.objects],
+        variant=scene.body.name, objects=[a.name for a in scene.config.objects],
         batched_env_steps_per_s=envs * steps / batched,
         batched_physics_steps_per_s=physics_steps / batched,
         raw_physics_steps_per_s=physics_steps / raw,

@@ -141,7 +141,7 @@ def expert_labels(env: TrackingEnv, expert_env: TrackingConfig, expert_mu: torch
         return mu
     sim = env.sim
     if expert_env.action_mode == "residual":
-        dof = torch.as_tensor(env.variant.dof_index)
+        dof = torch.as_tensor(env.body.dof_index)
         ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, env.frame + 1)][:, dof]
         targets = ref_next.to(sim.action_offset) + expert_env.residual_scale * mu.to(sim.action_offset)
     else:

@@ -25,13 +25,14 @@ from functools import lru_cache
 import numpy as np
 
 from interprior import schema
+from interprior.assets.embodiment import EMBODIMENTS
 from interprior.assets.humanoid import default_offsets, joint_ranges
 from interprior.assets.kinematics import KinematicTree
 from interprior.assets.scene import SceneConfig, build_scene, standing_pelvis_height
 from interprior.data.contacts import body_lowest_z, default_geometry
 from interprior.data.synth import keyframes
 
-VARIANT = schema.BODY_ONLY
+VARIANT = EMBODIMENTS["body_only"]
 
 PELVIS_AHEAD_OF_COM = 0.02  # m, standing upright
 MAX_MIDDLE_ANGLE = 1.48  # rad (85°), see natural_limits
@@ -144,7 +145,7 @@ def _model():
     import mujoco
 
 
-    scene = build_scene(SceneConfig(variant=VARIANT, object_contact_sensors=False))
+    scene = build_scene(SceneConfig(body=VARIANT, object_contact_sensors=False))
     model = scene.model
     limits = natural_limits()
     dof_index = np.array(VARIANT.dof_index)

@@ -1,0 +1,150 @@
+"""The body is data: a toy humanoid of 13 bodies (tests/toy_body.py) runs through the scene builder, the motion
+files, the env, every kernel and PPO, with nothing below the body description naming an SMPL-X body."""
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from toy_body import TOY, toy_clips
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "interprior"
+
+
+@pytest.fixture(scope="module")
+def toy_data(synth_data, tmp_path_factory):
+    """Toy clips written as motion files beside the synthetic set's objects."""
+    from interprior.data.intermimic import save_clip
+
+    clips_dir = tmp_path_factory.mktemp("toy") / "clips"
+    clips_dir.mkdir()
+    clips = toy_clips(synth_data.objects_dir)
+    for clip in clips:
+        save_clip(clip, clips_dir / f"{clip.name}.pt")
+    return clips_dir, synth_data.objects_dir, clips
+
+
+def test_the_toy_body_is_a_description():
+    groups = TOY.resolved
+    assert TOY.num_bodies == 13 and TOY.num_dofs == 36 and groups.num_bodies == 13
+    assert groups.hands == ((TOY.body_index["hand_l"],), (TOY.body_index["hand_r"],))
+    assert TOY.levels[0] == (1, 4, 7) and len(TOY.dof_names) == 36
+
+
+def test_the_toy_scene_stands_under_pd():
+    import mujoco
+
+    from interprior.assets.scene import SceneConfig, build_scene
+
+    scene = build_scene(SceneConfig(body=TOY))
+    model = scene.model
+    assert model.nu == 36 and model.body(1).name == "root"
+    data = mujoco.MjData(model)
+    data.qpos[2] = 0.92
+    for _ in range(240):  # 2 s with PD targets at the zero pose
+        data.ctrl[:] = 0.0
+        mujoco.mj_step(model, data)
+    assert 0.75 < data.qpos[2] < 1.0  # stands on its feet
+
+
+def test_motion_files_round_trip(toy_data, tmp_path):
+    from interprior.data.intermimic import load_clip
+    from interprior.errors import DataFileError
+
+    clips_dir, _, clips = toy_data
+    loaded = load_clip(clips_dir / f"{clips[0].name}.pt")
+    assert loaded.body == "toy" and loaded.object_name == "box"
+    assert torch.allclose(loaded.body_rot, clips[0].body_rot) and torch.equal(loaded.contact, clips[0].contact)
+    broken = torch.load(clips_dir / f"{clips[0].name}.pt", weights_only=True)
+    broken["body_pos"] = broken["body_pos"][:, :5]
+    torch.save(broken, tmp_path / "bad.pt")
+    with pytest.raises(DataFileError, match="bad.pt.*body_pos"):
+        load_clip(tmp_path / "bad.pt")
+
+
+def test_env_and_kernels_on_the_toy_body(toy_data, one_torch_thread):
+    from interprior.envs.tracking import TrackingConfig, TrackingEnv
+    from interprior.mdp.observations import observation_size
+
+    _, objects, clips = toy_data
+    env = TrackingEnv(clips, objects, TrackingConfig(num_envs=4, variant="toy", action_mode="residual",
+                                                     init_noise_rot=0.0, perturb_prob=0.0))
+    env.reset()
+    assert env.act_dim == 36 and env.obs_dim == observation_size(env.groups, (1, 16)) < 3198
+    for _ in range(15):
+        step = env.step(torch.zeros(4, env.act_dim))
+    assert step.obs.shape == (4, env.obs_dim) and torch.isfinite(step.obs).all()
+    assert step.state.body_pos.shape == (4, 13, 3)
+    assert torch.all((step.reward > 0.2) & (step.reward <= 1))  # the replayed reference tracks well
+    assert not step.terminated.any()
+
+
+def test_goal_env_on_the_toy_body(toy_data, one_torch_thread):
+    """Goal layouts are functions of the body: the toy's goal env builds goals, self observations and caller goals
+    named by its own bodies; the SMPL-X layout is the default one."""
+    from interprior.assets.embodiment import embodiment
+    from interprior.envs.goal import CallerGoal, GoalEnv
+    from interprior.envs.tracking import TrackingConfig, TrackingEnv
+    from interprior.mdp.goal_masks import MaskSampling
+    from interprior.mdp.goals import GoalLayout
+    from interprior.mdp.self_observation import self_observation_size
+
+    assert GoalLayout.for_body(embodiment("body_only").resolved) == GoalLayout()
+    _, objects, clips = toy_data
+    env = TrackingEnv(clips, objects, TrackingConfig(num_envs=3, variant="toy", action_mode="delta"))
+    layout = GoalLayout.for_body(env.groups)
+    assert layout.num_bodies == 13 and layout.hands == (10, 12)
+    genv = GoalEnv(env, layout, MaskSampling(), generator=torch.Generator().manual_seed(0))
+    obs = genv.start()
+    assert obs.state_obs.shape == (3, self_observation_size(env.groups))
+    hand = CallerGoal(seconds=1.0, body_positions={"hand_r": torch.tensor([[0.5, -0.4, 1.0]])})
+    genv.set_caller_goal(torch.tensor([0]), hand)
+    for _ in range(4):
+        step = genv.step(torch.zeros(3, env.act_dim))
+    goal = step.observation.goal
+    assert torch.isfinite(step.observation.state_obs).all() and torch.isfinite(goal.full).all()
+    assert goal.bits[0].sum() == 1  # one component given: the right hand's position, on the snapshot token
+
+
+def test_smplx_clips_are_refused_by_the_toy_body(synth_data):
+    from interprior.envs.tracking import TrackingConfig, TrackingEnv
+    from interprior.errors import InterpriorError
+
+    with pytest.raises(InterpriorError, match="52 bodies.*'toy'.*13"):
+        TrackingEnv(synth_data.clips("box", shortest=1), synth_data.objects_dir, TrackingConfig(num_envs=2,
+                                                                                               variant="toy"))
+
+
+def test_the_toy_body_trains_and_evaluates(toy_data, tmp_path, capsys, one_torch_thread):
+    from interprior.cli import main
+    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
+
+    clips_dir, objects, _ = toy_data
+    cfg = cpu_preset(ExpertConfig())
+    cfg.data = DataSelection(data=str(clips_dir), objects=str(objects), object_name="box")
+    cfg.env = dataclasses.replace(cfg.env, num_envs=4, variant="toy", psi_slots=2, psi_update_prob=1.0)
+    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 8, 16, 2
+    cfg.model.hidden = (32, 32)
+    cfg.total_samples = 96
+    trainer = ExpertTrainer(cfg, tmp_path / "run")
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.train(bench=False)
+    assert trainer.iteration == 3 and all(torch.isfinite(torch.tensor(h["reward"])) for h in trainer.history)
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    capsys.readouterr()
+    assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["clips"]) == 2 and all(row["duration"] >= 1 for row in out["clips"])
+
+
+def test_no_smplx_body_name_below_the_body_description():
+    from interprior import schema
+
+    for folder in ("mdp", "envs", "sim", "algos", "models"):
+        for path in (SRC / folder).glob("*.py"):
+            text = path.read_text()
+            named = [n for n in schema.BODY_NAMES if re.search(rf'"{n}"', text)]
+            assert not named, f"{path.name} names SMPL-X bodies {named}"
