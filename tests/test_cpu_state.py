@@ -7,7 +7,7 @@ from dataclasses import fields
 import pytest
 import torch
 
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.sim.batched import BatchedSim, SimState
 from interprior.sim.bench import random_targets, standing_reset

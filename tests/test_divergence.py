@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from interprior import schema
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.mdp.terminations import early_termination
 from interprior.sim.batched import BatchedSim

@@ -9,7 +9,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from interprior.assets import g1
+from interprior.assets import g1, g1_body
 from interprior.cli import main
 from interprior.errors import InterpriorError
 
@@ -42,7 +42,7 @@ def test_missing_assets_name_the_fetch_command(assets_dir, capsys):
     with pytest.raises(InterpriorError, match="run `interprior assets fetch g1`"):
         g1.g1_model_path()
     with pytest.raises(InterpriorError, match="interprior assets fetch g1"):
-        g1.build_g1_scene()
+        g1_body.build_g1_scene()
     assert main(["assets", "path", "g1"]) == 2
     err = capsys.readouterr().err
     assert "interprior assets fetch g1" in err and "Traceback" not in err
@@ -95,35 +95,38 @@ def test_killed_or_bad_extraction_leaves_no_cache(assets_dir, tmp_path, monkeypa
 
 
 @needs_g1
-def test_g1_scene_has_29_pd_hinges_with_the_robots_ranges():
-    scene = g1.build_g1_scene(with_object=True)
+def test_g1_scene_has_29_pd_hinges_with_the_robots_ranges(synth_data):
+    from interprior.assets.objects import load_object
+
+    scene = g1_body.build_g1_scene(objects=(load_object(synth_data.objects_dir, "box"),))
     m = scene.model
     raw = mujoco.MjModel.from_xml_path(str(g1.g1_model_path()))
-    assert m.nu == 29 and len(scene.joint_names) == 29 and m.nkey == 1
+    assert m.nu == 29 and len(scene.joint_names) == 29
     assert m.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICITFAST and m.opt.timestep == pytest.approx(1 / 240)
     for i, name in enumerate(scene.joint_names):
         j = m.actuator_trnid[i, 0]
         assert m.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE and m.joint(j).name == name == m.actuator(i).name
         assert m.jnt_qposadr[j] == 7 + i  # actuator order = qpos order after the root
         np.testing.assert_allclose(m.jnt_range[j], raw.joint(name).range)
-        np.testing.assert_allclose(m.actuator_ctrlrange[i], raw.joint(name).range)
-    np.testing.assert_allclose(m.actuator_gainprm[:, 0], scene.kp)
-    np.testing.assert_allclose(-m.actuator_biasprm[:, 1:3], np.stack([scene.kp, scene.kd], 1))
-    np.testing.assert_allclose(m.dof_armature[6:35], scene.armature)
+    np.testing.assert_allclose(m.actuator_gainprm[:, 0], scene.kp, rtol=1e-5)
+    np.testing.assert_allclose(-m.actuator_biasprm[:, 1:3], np.stack([scene.kp, scene.kd], 1), rtol=1e-5)
+    np.testing.assert_allclose(m.dof_armature[6:35], scene.armature, rtol=1e-5)
     np.testing.assert_allclose(m.actuator_forcerange[:, 1], scene.effort_limit)
     knee = scene.joint_names.index("left_knee_joint")
     assert scene.effort_limit[knee] == 139 and scene.armature[knee] == pytest.approx(0.0251, rel=1e-3)
-    assert m.body("object0_box").mass[0] == pytest.approx(2.0) and m.nq == 36 + 7
-    np.testing.assert_allclose(m.key_qpos[0], scene.default_qpos)
+    assert m.body("object0_box").mass[0] > 0 and m.nq == 36 + 7
     assert scene.default_ctrl[knee] == pytest.approx(0.669)
+    # collision bits as our humanoid's: the robot never collides with itself, always with ground and objects
+    robot = [g for g in range(m.ngeom) if 1 <= m.geom_bodyid[g] <= 30 and (m.geom_contype[g] or m.geom_conaffinity[g])]
+    assert robot and all((m.geom_contype[g], m.geom_conaffinity[g]) == (1, 2) for g in robot)
 
 
 @needs_g1
 def test_g1_stands_for_10_s_under_pd_at_its_default_pose():
-    scene = g1.build_g1_scene()
+    scene = g1_body.build_g1_scene()
     m = scene.model
     d = mujoco.MjData(m)
-    mujoco.mj_resetDataKeyframe(m, d, 0)
+    d.qpos[:] = scene.default_qpos
     pelvis, torso = m.body("pelvis").id, m.body("torso_link").id
     heights, tilts = [], []
     for _ in range(round(10.0 / m.opt.timestep)):

@@ -4,7 +4,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior import schema
 from interprior.assets.humanoid import pd_action_mapping
 from interprior.assets.scene import SceneConfig, build_scene, standing_pelvis_height

@@ -5,7 +5,7 @@ import torch
 from mdp_fixtures import random_ref_state, random_sim_state, replace, sim_from_ref, transform_world
 
 from interprior import schema
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior.mdp.observations import (
     SIM_ONLY_BLOCKS,
     heading_matrix,

@@ -6,7 +6,7 @@ import torch
 from mdp_fixtures import random_ref_state, random_sim_state, replace, sim_from_ref, transform_world
 
 from interprior import schema
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior.mdp.rewards import RewardWeights, embodiment_weights, tracking_reward
 from interprior.rotations import axis_angle_to_quat, quat_mul
 

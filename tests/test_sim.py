@@ -1,6 +1,6 @@
 import torch
 
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior import schema
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.sim.batched import BatchedSim

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interprior import schema
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior.mdp.terminations import (
     TerminationConfig, early_termination, interaction_graph_broken, timeout, update_hand_contact_counter,
 )

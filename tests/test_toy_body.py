@@ -1,5 +1,6 @@
-"""The body is data: a toy humanoid of 13 bodies (tests/toy_body.py) runs through the scene builder, the motion
-files, the env, every kernel and PPO, with nothing below the body description naming an SMPL-X body."""
+"""The body is data: a toy humanoid of 13 bodies and the Unitree G1 (single hinges about their own axes in
+rotated frames; where fetched) run through the scene builder, the motion files, the env, every kernel, PPO and
+the evaluator, with nothing below the body description naming an SMPL-X body (tests/toy_body.py makes the clips)."""
 
 import dataclasses
 import json
@@ -9,22 +10,43 @@ from pathlib import Path
 import pytest
 import torch
 
-from toy_body import TOY, toy_clips
+from toy_body import TOY, g1_clips, toy_clips
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "interprior"
+
+
+def _write(clips, tmp_path_factory, name):
+    from interprior.data.intermimic import save_clip
+
+    clips_dir = tmp_path_factory.mktemp(name) / "clips"
+    clips_dir.mkdir()
+    for clip in clips:
+        save_clip(clip, clips_dir / f"{clip.name}.pt")
+    return clips_dir
 
 
 @pytest.fixture(scope="module")
 def toy_data(synth_data, tmp_path_factory):
     """Toy clips written as motion files beside the synthetic set's objects."""
-    from interprior.data.intermimic import save_clip
-
-    clips_dir = tmp_path_factory.mktemp("toy") / "clips"
-    clips_dir.mkdir()
     clips = toy_clips(synth_data.objects_dir)
-    for clip in clips:
-        save_clip(clip, clips_dir / f"{clip.name}.pt")
-    return clips_dir, synth_data.objects_dir, clips
+    return _write(clips, tmp_path_factory, "toy"), synth_data.objects_dir, clips
+
+
+@pytest.fixture(scope="module")
+def g1_data(synth_data, tmp_path_factory):
+    """G1 clips (standing, arms swinging) as motion files; skips where the G1 is not fetched."""
+    from interprior.assets.g1 import g1_fetched
+
+    if not g1_fetched():
+        pytest.skip("the Unitree G1 is not fetched: run `interprior assets fetch g1`")
+    clips = g1_clips(synth_data.objects_dir)
+    return _write(clips, tmp_path_factory, "g1"), synth_data.objects_dir, clips
+
+
+@pytest.fixture(params=["toy", "g1"])
+def body_data(request):
+    """(body name, (clips folder, objects folder, clips)) for the toy body and the G1."""
+    return request.param, request.getfixturevalue(f"{request.param}_data")
 
 
 def test_the_toy_body_is_a_description():
@@ -58,6 +80,9 @@ def test_motion_files_round_trip(toy_data, tmp_path):
     loaded = load_clip(clips_dir / f"{clips[0].name}.pt")
     assert loaded.body == "toy" and loaded.object_name == "box"
     assert torch.allclose(loaded.body_rot, clips[0].body_rot) and torch.equal(loaded.contact, clips[0].contact)
+    from interprior.data.validate import validate_file
+
+    assert validate_file(clips_dir / f"{clips[0].name}.pt")[1] == []  # what `data inspect` reports: no findings
     broken = torch.load(clips_dir / f"{clips[0].name}.pt", weights_only=True)
     broken["body_pos"] = broken["body_pos"][:, :5]
     torch.save(broken, tmp_path / "bad.pt")
@@ -65,19 +90,20 @@ def test_motion_files_round_trip(toy_data, tmp_path):
         load_clip(tmp_path / "bad.pt")
 
 
-def test_env_and_kernels_on_the_toy_body(toy_data, one_torch_thread):
+def test_env_and_kernels_on_other_bodies(body_data, one_torch_thread):
     from interprior.envs.tracking import TrackingConfig, TrackingEnv
     from interprior.mdp.observations import observation_size
 
-    _, objects, clips = toy_data
-    env = TrackingEnv(clips, objects, TrackingConfig(num_envs=4, variant="toy", action_mode="residual",
-                                                     init_noise_rot=0.0, perturb_prob=0.0))
+    name, (_, objects, clips) = body_data
+    env = TrackingEnv(clips, objects, TrackingConfig(num_envs=4, variant=name, action_mode="residual",
+                                                     init="start", init_noise_rot=0.0, perturb_prob=0.0))
     env.reset()
-    assert env.act_dim == 36 and env.obs_dim == observation_size(env.groups, (1, 16)) < 3198
+    bodies, hinges = {"toy": (13, 36), "g1": (30, 29)}[name]
+    assert env.act_dim == hinges and env.obs_dim == observation_size(env.groups, (1, 16)) < 3198
     for _ in range(15):
         step = env.step(torch.zeros(4, env.act_dim))
     assert step.obs.shape == (4, env.obs_dim) and torch.isfinite(step.obs).all()
-    assert step.state.body_pos.shape == (4, 13, 3)
+    assert step.state.body_pos.shape == (4, bodies, 3)
     assert torch.all((step.reward > 0.2) & (step.reward <= 1))  # the replayed reference tracks well
     assert not step.terminated.any()
 
@@ -85,7 +111,7 @@ def test_env_and_kernels_on_the_toy_body(toy_data, one_torch_thread):
 def test_goal_env_on_the_toy_body(toy_data, one_torch_thread):
     """Goal layouts are functions of the body: the toy's goal env builds goals, self observations and caller goals
     named by its own bodies; the SMPL-X layout is the default one."""
-    from interprior.assets.embodiment import embodiment
+    from interprior.assets.bodies import embodiment
     from interprior.envs.goal import CallerGoal, GoalEnv
     from interprior.envs.tracking import TrackingConfig, TrackingEnv
     from interprior.mdp.goal_masks import MaskSampling
@@ -118,14 +144,14 @@ def test_smplx_clips_are_refused_by_the_toy_body(synth_data):
                                                                                                variant="toy"))
 
 
-def test_the_toy_body_trains_and_evaluates(toy_data, tmp_path, capsys, one_torch_thread):
+def test_other_bodies_train_and_evaluate(body_data, tmp_path, capsys, one_torch_thread):
     from interprior.cli import main
     from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
 
-    clips_dir, objects, _ = toy_data
+    name, (clips_dir, objects, _) = body_data
     cfg = cpu_preset(ExpertConfig())
     cfg.data = DataSelection(data=str(clips_dir), objects=str(objects), object_name="box")
-    cfg.env = dataclasses.replace(cfg.env, num_envs=4, variant="toy", psi_slots=2, psi_update_prob=1.0)
+    cfg.env = dataclasses.replace(cfg.env, num_envs=4, variant=name, psi_slots=2, psi_update_prob=1.0)
     cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 8, 16, 2
     cfg.model.hidden = (32, 32)
     cfg.total_samples = 96

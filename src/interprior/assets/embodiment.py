@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
+from pathlib import Path
 
 from interprior import schema
 from interprior.errors import InterpriorError
@@ -54,45 +55,76 @@ class BodyGroups:
 
 @lru_cache(maxsize=None)
 def load_spec(spec_file: str) -> dict:
-    """A body's MJCF figures (`assets/data/<spec_file>`): per body its parent, offset, hinge joints (axis, range, PD
-    gains, armature) and geoms, in body order."""
+    """A body's figures: per body its name, parent, offset (`pos`), frame rotation (`quat` wxyz, optional), hinge
+    joints (axis, range in degrees, PD gains, armature) and geoms, in body order. `spec_file` names a file of
+    `assets/data/` or is an absolute path (a body made at set-up, e.g. the G1's)."""
+    path = Path(spec_file)
+    if path.is_absolute():
+        return json.loads(path.read_text())
     return json.loads(resources.files("interprior.assets").joinpath("data", spec_file).read_text())
 
 
 @dataclass(frozen=True)
 class Embodiment:
-    """A humanoid as data. `groups` maps a group name to body names; `jointed_bodies` carry hinge joints with
-    `hinge_axes` each (bodies without joints are welded to their parent). `spec_file` holds the figures the MJCF is
-    built from (`interprior.assets.humanoid`); every body but the root has one hinge per axis there, so the *full*
-    joint vector has (bodies - 1) x axes entries, of which the jointed bodies' are simulated."""
+    """A humanoid as data. `groups` maps a group name to body names; `spec_file` holds the figures of its bodies
+    and hinges (`load_spec`). The *full* joint vector is every non-root body's hinges in body order (what motion
+    data holds); `jointed_bodies` are simulated with their hinges, the others are welded to their parent. `mjcf`:
+    a model file whose body tree (geoms, meshes) the scene takes instead of building one from the spec's geoms."""
 
     name: str
     body_names: tuple[str, ...]
     parents: tuple[int, ...]
     jointed_bodies: tuple[int, ...]
-    hinge_axes: tuple[tuple[float, float, float], ...]
     groups: tuple[tuple[str, tuple[str, ...]], ...]
     spec_file: str = "smplx_humanoid.json"
+    mjcf: str | None = None
     fall_height: float = schema.FALL_HEIGHT  # m, root below this = fallen
+    root_height: float = 0.95  # m, where the scene puts the root before any reset
 
     @property
     def num_bodies(self) -> int:
         return len(self.body_names)
 
-    @property
-    def num_dofs(self) -> int:
-        return len(self.jointed_bodies) * len(self.hinge_axes)
+    @cached_property
+    def joint_axes(self) -> tuple[tuple[tuple[float, float, float], ...], ...]:
+        """Per body, the unit axes of its hinges in its own frame, in order (the root: none)."""
+        return tuple(tuple(tuple(float(x) for x in j["axis"]) for j in b["joints"] if j.get("type", "hinge") == "hinge")
+                     for b in self.spec["bodies"])
+
+    @cached_property
+    def body_frames(self) -> tuple[tuple[float, float, float, float], ...]:
+        """Per body, its frame's rotation in its parent's frame (wxyz; SMPL-X and the toy body: identity)."""
+        return tuple(tuple(float(x) for x in b.get("quat", (1.0, 0.0, 0.0, 0.0))) for b in self.spec["bodies"])
+
+    @cached_property
+    def dof_start(self) -> tuple[int, ...]:
+        """Per body, where its hinges begin in the full joint vector (the root: 0, it has none)."""
+        starts, at = [0], 0
+        for axes in self.joint_axes[1:]:
+            starts.append(at)
+            at += len(axes)
+        return tuple(starts)
 
     @property
     def num_full_dofs(self) -> int:
         """Hinges of every body but the root (welded ones included): the motion data's joint vector."""
-        return (self.num_bodies - 1) * len(self.hinge_axes)
+        return sum(len(a) for a in self.joint_axes)
 
-    @property
+    @cached_property
     def dof_index(self) -> tuple[int, ...]:
         """Positions of the simulated hinges inside the full joint vector."""
-        a = len(self.hinge_axes)
-        return tuple((b - 1) * a + k for b in self.jointed_bodies for k in range(a))
+        return tuple(self.dof_start[b] + k for b in self.jointed_bodies for k in range(len(self.joint_axes[b])))
+
+    @property
+    def num_dofs(self) -> int:
+        return len(self.dof_index)
+
+    @property
+    def euler_xyz(self) -> bool:
+        """Every non-root body turns by three hinges x, y, z in an unrotated frame (SMPL-X, the toy body): joint
+        angles are then intrinsic XYZ Euler angles, which the kinematics compute in closed form."""
+        return (all(a == XYZ_HINGES for a in self.joint_axes[1:])
+                and all(f == (1.0, 0.0, 0.0, 0.0) for f in self.body_frames))
 
     @cached_property
     def spec(self) -> dict:
@@ -154,7 +186,7 @@ def _smplx_groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 def smplx(variant: schema.HumanoidVariant) -> Embodiment:
     return Embodiment(name=variant.name, body_names=schema.BODY_NAMES, parents=schema.BODY_PARENTS,
-                      jointed_bodies=variant.jointed_bodies, hinge_axes=XYZ_HINGES, groups=_smplx_groups())
+                      jointed_bodies=variant.jointed_bodies, groups=_smplx_groups())
 
 
 def toy() -> Embodiment:
@@ -167,13 +199,8 @@ def toy() -> Embodiment:
     groups = (("key", key), ("rotation", names), ("contact", key), ("left_hand", ("hand_l",)),
               ("right_hand", ("hand_r",)), ("fingertips", ()), ("feet", ("foot_l", "foot_r")), ("torso", ("chest",)))
     return Embodiment(name="toy", body_names=names, parents=parents, jointed_bodies=tuple(range(1, len(names))),
-                      hinge_axes=XYZ_HINGES, groups=groups, spec_file="toy_humanoid.json")
+                      groups=groups, spec_file="toy_humanoid.json")
 
 
 EMBODIMENTS: dict[str, Embodiment] = {**{name: smplx(v) for name, v in schema.VARIANTS.items()}, "toy": toy()}
-
-
-def embodiment(name: str) -> Embodiment:
-    if name not in EMBODIMENTS:
-        raise InterpriorError(f"unknown embodiment {name!r}; choose from {', '.join(EMBODIMENTS)}")
-    return EMBODIMENTS[name]
+SMPLX = EMBODIMENTS["full"]  # SMPL-X with every hinge (all its variants share this full joint vector)

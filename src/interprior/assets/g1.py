@@ -5,7 +5,8 @@ sha256 pinned here and extracts only the robot's MJCF and meshes into ``$INTERPR
 (default ``~/.cache/interprior/assets``). The folder appears in one rename once complete, so a killed fetch
 never leaves a cache that looks complete. The model itself (MJCF and STL meshes) is Unitree's, BSD-3-Clause.
 
-`build_g1_scene` compiles the robot on a ground plane with position actuators (PD) on all 29 hinges. Armature
+The robot's PD drives are defined here; `interprior.assets.g1_body` makes it an `Embodiment` the scene builder,
+the envs and training take (and `build_g1_scene` there compiles it standing on a ground plane). Armature
 and effort limits follow the motor figures mjlab (Apache-2.0) publishes for the G1 in
 ``mjlab/asset_zoo/robots/unitree_g1/g1_constants.py``: the reflected rotor inertia of each two-stage planetary
 gearbox; ankles and waist pitch/roll are driven by two 5020 motors through a linkage, taken as twice one 5020.
@@ -30,12 +31,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import mujoco
-import numpy as np
-
-from interprior import schema
-from interprior.assets import humanoid as hum
-from interprior.assets.scene import FLOOR
 from interprior.errors import InterpriorError
 
 ASSETS_ENV = "INTERPRIOR_ASSETS"
@@ -214,7 +209,6 @@ JOINT_MOTORS = (
 )
 PD_HZ = 30.0  # natural frequency of each joint's PD on its armature (mjlab: 10 Hz, for a 50 Hz policy)
 DAMPING_RATIO = 2.0  # as mjlab
-PHYSICS_DT = 1.0 / 240.0  # 8 steps per 30 Hz control step (mjlab steps the G1 at 1/200 s)
 
 # Standing pose: mjlab's G1 initial state ("knees bent"); every joint not named is 0.
 G1_DEFAULT_POSE = {
@@ -242,52 +236,3 @@ def joint_drive(name: str, pd_hz: float = PD_HZ) -> tuple[float, float, float, f
             armature = count * reflected_inertia(rotor, gears)
             return armature * w**2, 2 * DAMPING_RATIO * armature * w, armature, count * effort
     raise ValueError(f"no G1 motor for joint {name}")
-
-
-@dataclass(frozen=True)
-class G1Scene:
-    model: mujoco.MjModel
-    joint_names: tuple[str, ...]  # actuated hinges, in actuator (= qpos[7:]) order
-    kp: np.ndarray
-    kd: np.ndarray
-    armature: np.ndarray
-    effort_limit: np.ndarray
-    default_qpos: np.ndarray  # [nq]: root at G1_ROOT_HEIGHT, hinges at G1_DEFAULT_POSE, object (if any) at rest
-    default_ctrl: np.ndarray  # [29]: PD targets of the default pose
-
-
-def build_g1_scene(with_object: bool = False, pd_hz: float = PD_HZ) -> G1Scene:
-    """The fetched G1 on a ground plane (1/240 s implicitfast steps) with a PD position actuator per hinge (the
-    robot's own joint ranges, mjlab's effort limits) and a "home" keyframe at the default pose; ``with_object``
-    adds a 0.3 m box (2 kg, free joint) 0.8 m in front of it."""
-    spec = mujoco.MjSpec.from_file(str(g1_model_path()))
-    spec.option.timestep = PHYSICS_DT
-    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
-    spec.option.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL
-    friction = [schema.FRICTION, 0.005, 0.0001]
-    for geom in spec.geoms:
-        if geom.contype or geom.conaffinity:  # collision geoms (visual meshes have 0/0): same bits as our humanoid
-            geom.contype, geom.conaffinity, geom.friction = hum.HUMANOID_CONTYPE, hum.HUMANOID_CONAFFINITY, friction
-    spec.worldbody.add_geom(name=FLOOR, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], friction=friction,
-                            contype=hum.GROUND_CONTYPE, conaffinity=hum.GROUND_CONAFFINITY)
-    spec.worldbody.add_light(pos=[0, 0, 6], dir=[0.2, 0.3, -1], diffuse=[0.6, 0.6, 0.6])
-    if with_object:
-        box = spec.worldbody.add_body(name="object0_box", pos=[0.8, 0, 0.15])
-        box.add_freejoint(name="object0_box_root")
-        box.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.15] * 3, mass=2.0, friction=friction,
-                     rgba=[0.8, 0.5, 0.2, 1], contype=hum.OBJECT_CONTYPE, conaffinity=hum.OBJECT_CONAFFINITY)
-    hinges = [j for j in spec.joints if j.type == mujoco.mjtJoint.mjJNT_HINGE]
-    names = tuple(j.name for j in hinges)
-    drives = np.array([joint_drive(n, pd_hz) for n in names])
-    for joint, (kp, kd, armature, effort) in zip(hinges, drives):
-        joint.armature = armature
-        act = spec.add_actuator(name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
-        act.set_to_position(kp=kp, kv=kd)
-        act.ctrlrange, act.ctrllimited = joint.range, True
-        act.forcerange, act.forcelimited = [-effort, effort], True
-    ctrl = np.array([G1_DEFAULT_POSE.get(n, 0.0) for n in names])
-    qpos = np.concatenate([[0.0, 0.0, G1_ROOT_HEIGHT, 1.0, 0.0, 0.0, 0.0], ctrl] +
-                          ([[*box.pos, 1.0, 0.0, 0.0, 0.0]] if with_object else []))
-    spec.add_key(name="home", qpos=qpos, ctrl=ctrl)
-    model = spec.compile()
-    return G1Scene(model, names, drives[:, 0], drives[:, 1], drives[:, 2], drives[:, 3], qpos, ctrl)

@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interprior.assets.embodiment import EMBODIMENTS, Embodiment
-
-SMPLX = EMBODIMENTS["full"]
+from interprior.assets.embodiment import SMPLX, Embodiment
 
 # Collision bits: humanoid geoms never collide with each other (as in InterMimic), but do with ground and objects.
 HUMANOID_CONTYPE, HUMANOID_CONAFFINITY = 1, 2
@@ -104,7 +102,6 @@ def humanoid_body_xml(options: HumanoidOptions = HumanoidOptions(), root_pos=(0.
         raise ValueError(f"bone offsets must have shape ({hb.num_bodies}, 3), got {offsets.shape}")
     jointed = set(hb.jointed_bodies)
     ranges = joint_ranges(hb)
-    per_body = len(hb.hinge_axes)
     children: dict[int, list[int]] = {i: [] for i in range(hb.num_bodies)}
     for i, p in enumerate(hb.parents):
         if p >= 0:
@@ -114,16 +111,17 @@ def humanoid_body_xml(options: HumanoidOptions = HumanoidOptions(), root_pos=(0.
         b = spec["bodies"][i]
         pad = "  " * depth
         pos = root_pos if i == 0 else offsets[i]
-        lines = [f'{pad}<body name="{b["name"]}" pos="{_fmt(pos)}">']
+        frame = f' quat="{_fmt(b["quat"])}"' if "quat" in b else ""
+        lines = [f'{pad}<body name="{b["name"]}" pos="{_fmt(pos)}"{frame}>']
         if i == 0:
             lines.append(f'{pad}  <freejoint name="root"/>')
         elif i in jointed:
             for axis, joint in enumerate(b["joints"]):
-                lo, hi = ranges[(i - 1) * per_body + axis]
-                unit = _fmt(hb.hinge_axes[axis])
+                lo, hi = ranges[hb.dof_start[i] + axis]
+                unit = _fmt(hb.joint_axes[i][axis])
                 lines.append(
                     f'{pad}  <joint name="{joint["name"]}" type="hinge" axis="{unit}" range="{lo:.6g} {hi:.6g}" '
-                    f'armature="{ARMATURE}" stiffness="0" damping="0" limited="true"/>'
+                    f'armature="{joint.get("armature", ARMATURE):.6g}" stiffness="0" damping="0" limited="true"/>'
                 )
         scale = _geom_scale(i, offsets, base, hb.parents)
         for g in b["geoms"]:
@@ -139,10 +137,13 @@ def humanoid_body_xml(options: HumanoidOptions = HumanoidOptions(), root_pos=(0.
 def actuator_xml(body: Embodiment = SMPLX) -> str:
     """Position actuators (PD) with the spec's gains; ctrl is the PD target angle in radians."""
     kp, kd = pd_gains(body)
+    effort = [j.get("effort") for b in body.spec["bodies"][1:] for j in b["joints"]]  # motor torque limits (robots)
     lines = []
     for d in body.dof_index:
         name = body.dof_names[d]
-        lines.append(f'<position name="{name}" joint="{name}" kp="{kp[d]:.6g}" kv="{kd[d]:.6g}" ctrllimited="false"/>')
+        force = f' forcelimited="true" forcerange="{-effort[d]:.6g} {effort[d]:.6g}"' if effort[d] else ""
+        lines.append(f'<position name="{name}" joint="{name}" kp="{kp[d]:.6g}" kv="{kd[d]:.6g}" ctrllimited="false"'
+                     f'{force}/>')
     return "\n".join(lines)
 
 

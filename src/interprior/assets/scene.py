@@ -14,6 +14,7 @@ import numpy as np
 from interprior import schema
 from interprior.assets import humanoid as hum
 from interprior.assets.embodiment import Embodiment
+from interprior.assets.mjcf_body import mjcf_parts
 
 FLOOR = "floor"
 
@@ -57,9 +58,14 @@ def build_scene_xml(cfg: SceneConfig) -> str:
                     'data="found force" reduce="netforce"/>'
                 )
     humanoid_contype = 3 if cfg.self_collision else hum.HUMANOID_CONTYPE
-    humanoid_xml = hum.humanoid_body_xml(hopts)
-    if cfg.self_collision:
-        humanoid_xml = humanoid_xml.replace(f'contype="{hum.HUMANOID_CONTYPE}"', f'contype="{humanoid_contype}"')
+    defaults = robot_assets = ""
+    if cfg.body.mjcf:  # a robot's own body tree (meshes, classes) from its model file
+        parts = mjcf_parts(cfg.body, humanoid_contype, hum.HUMANOID_CONAFFINITY)
+        defaults, robot_assets, humanoid_xml = parts.defaults, parts.assets, parts.body
+    else:
+        humanoid_xml = hum.humanoid_body_xml(hopts)
+        if cfg.self_collision:
+            humanoid_xml = humanoid_xml.replace(f'contype="{hum.HUMANOID_CONTYPE}"', f'contype="{humanoid_contype}"')
     return f"""<mujoco model="interprior_scene">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{cfg.physics_dt:.10g}" integrator="implicitfast" cone="pyramidal" solver="Newton"
@@ -69,10 +75,12 @@ def build_scene_xml(cfg: SceneConfig) -> str:
     <global offwidth="1920" offheight="1080"/>
     <quality shadowsize="2048"/>
   </visual>
+{defaults}
   <asset>
     <texture name="sky" type="skybox" builtin="gradient" rgb1="0.62 0.74 0.86" rgb2="0.16 0.2 0.26" width="256" height="256"/>
     <texture name="grid" type="2d" builtin="checker" rgb1="0.32 0.36 0.42" rgb2="0.42 0.46 0.52" width="512" height="512"/>
     <material name="grid" texture="grid" texrepeat="8 8" reflectance="0.05"/>
+{robot_assets}
 {assets}
   </asset>
   <worldbody>
@@ -168,8 +176,10 @@ def build_scene(cfg: SceneConfig = SceneConfig()) -> Scene:
     xml = build_scene_xml(cfg)
     probe_cfg = SceneConfig(body=cfg.body, offsets=cfg.offsets, self_collision=True, object_contact_sensors=False)
     probe = mujoco.MjModel.from_xml_string(build_scene_xml(probe_cfg).replace("{EXCLUDES}", ""))
-    excludes = "\n".join(f'    <exclude body1="{a}" body2="{b}"/>'
-                         for a, b in hum.self_collision_excludes(probe, cfg.body))
+    pairs = hum.self_collision_excludes(probe, cfg.body)
+    if cfg.body.mjcf:
+        pairs = sorted(set(pairs) | set(mjcf_parts(cfg.body, 1, 2).excludes))
+    excludes = "\n".join(f'    <exclude body1="{a}" body2="{b}"/>' for a, b in pairs)
     xml = xml.replace("{EXCLUDES}", excludes)
     model = mujoco.MjModel.from_xml_string(xml)
     if model.body(1).name != cfg.body.body_names[0]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from interprior.commands.args import positive_int
 from interprior import schema
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import BODY_NAMES, embodiment
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig
 from interprior.errors import BackendUnavailable, InterpriorError
@@ -34,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("--envs", type=positive_int, default=64, help="number of parallel environments (default 64)")
     p.add_argument("--steps", type=positive_int, default=100, help="control steps to time (default 100)")
     p.add_argument("--threads", type=positive_int, default=None, help="MuJoCo threads (default: all cores)")
-    p.add_argument("--variant", choices=sorted(schema.VARIANTS), default="full", help="humanoid variant")
+    p.add_argument("--variant", "--embodiment", dest="variant", choices=BODY_NAMES, default="full",
+                   help="the body (SMPL-X full or body_only, toy, g1)")
     p.add_argument("--objects", default=None, help="objects folder (objects/<name>/<name>.obj) to add an object")
     p.add_argument("--object", default="largetable", help="object name inside --objects (default largetable)")
     p.add_argument("--backend", choices=["cpu", "warp"], default="cpu",

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from interprior import schema
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior.data.convert import object_points_world
 from interprior.data.intermimic import list_clips, load_clip
 from interprior.eval.replay import kinematic_replay, physics_replay

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from interprior import schema
+from interprior.assets.bodies import BODY_NAMES
 from interprior.commands.args import non_negative_int, positive_float, positive_int
 from interprior.config import ConfigMismatch, apply_overrides, overlay, read_overlay
 from interprior.distributed import cleanup, exit_process, is_main
@@ -45,8 +45,9 @@ def register(sub) -> None:
                    help="leave N of the selected clips out of training, spread over them in name order; "
                    "`eval tracking --held-out` evaluates them")
     p.add_argument("--envs", type=positive_int, default=None, help="parallel environments (preset: 64 cpu, 4096 gpu)")
-    p.add_argument("--variant", choices=sorted(schema.VARIANTS), default=None,
-                   help="humanoid: full (153 DoF) or body_only (63 DoF, rigid hands; CPU default)")
+    p.add_argument("--variant", "--embodiment", dest="variant", choices=BODY_NAMES, default=None,
+                   help="the body: SMPL-X full (153 DoF) or body_only (63 DoF, rigid hands; CPU default), the tests' "
+                   "toy body, or the Unitree G1 (g1: `interprior assets fetch g1` first; motion files of the G1)")
     p.add_argument("--preset", choices=["cpu", "paper"], default=None,
                    help="cpu: scaled-down batch/network for 2-core machines; paper: the papers' constants "
                    "(default: the one --config states, else cpu for --backend cpu, paper otherwise)")

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-from interprior import schema
+from interprior.assets.embodiment import SMPLX, Embodiment
 from interprior.data.clip import Clip, finite_difference
 from interprior.data.state import ResetState
 from interprior.rotations import (
@@ -19,12 +19,21 @@ from interprior.rotations import (
     quat_to_matrix,
 )
 
-def joint_angles_from_rotations(body_rot: Tensor, parents: tuple[int, ...] = schema.BODY_PARENTS) -> Tensor:
-    """[..., B, 4] world body rotations -> [..., 3 (B - 1)] hinge angles (x, y, z per body 1..B-1) of the tree
-    `parents` (SMPL-X by default)."""
+def joint_angles_from_rotations(body_rot: Tensor, body: Embodiment = SMPLX) -> Tensor:
+    """[..., B, 4] world body rotations -> [..., full dofs] hinge angles of `body`: intrinsic XYZ Euler angles
+    for x, y, z hinges in unrotated frames (SMPL-X, the toy body), else each body's one hinge's angle about its
+    axis (the twist of its rotation relative to its parent and its own frame)."""
     rot = body_rot.double()
-    local = quat_mul(quat_conj(rot[..., list(parents[1:]), :]), rot[..., 1:, :])
-    return euler_xyz_from_quat(local).flatten(-2)
+    local = quat_mul(quat_conj(rot[..., list(body.parents[1:]), :]), rot[..., 1:, :])
+    if body.euler_xyz:
+        return euler_xyz_from_quat(local).flatten(-2)
+    if any(len(a) != 1 for a in body.joint_axes[1:]):
+        raise ValueError(f"body {body.name!r}: joint angles from rotations need x, y, z hinges or one hinge per body")
+    frames = torch.tensor(body.body_frames[1:], dtype=rot.dtype)
+    local = quat_mul(quat_conj(frames), local)  # the hinge's own rotation
+    axes = torch.tensor([a[0] for a in body.joint_axes[1:]], dtype=rot.dtype)
+    angle = 2.0 * torch.atan2((local[..., 1:] * axes).sum(-1), local[..., 0])
+    return torch.remainder(angle + math.pi, 2.0 * math.pi) - math.pi  # q and -q are one rotation
 
 
 def unwrap(angles: Tensor) -> Tensor:
@@ -48,12 +57,12 @@ def angular_velocity(rot: Tensor, fps: float) -> Tensor:
 class ClipMotion:
     """A clip converted once into simulator coordinates (float64): joint angles, velocities, object track."""
 
-    def __init__(self, clip: Clip, parents: tuple[int, ...] = schema.BODY_PARENTS):
+    def __init__(self, clip: Clip, body: Embodiment = SMPLX):
         self.clip = clip
         fps = clip.fps
         self.root_pos = clip.root_pos.double()
         self.root_rot = clip.body_rot[:, 0].double()
-        self.joint_angles = unwrap(joint_angles_from_rotations(clip.body_rot, parents))  # [T, full dofs]
+        self.joint_angles = unwrap(joint_angles_from_rotations(clip.body_rot, body))  # [T, full dofs]
         self.joint_vel = finite_difference(self.joint_angles, fps)
         self.root_linvel = finite_difference(self.root_pos, fps)
         self.root_angvel = angular_velocity(self.root_rot, fps)

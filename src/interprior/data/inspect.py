@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interprior import schema
 from interprior.data.clip import Clip
 from interprior.data.intermimic import list_clips
-from interprior.data.validate import Finding, count_by_severity, validate_file
+from interprior.data.validate import Finding, clip_body, count_by_severity, validate_file
 from interprior.report import Column, format_table
 
-OTHER_BODIES = tuple(
-    i for i in range(schema.NUM_BODIES) if i not in schema.LEFT_HAND + schema.RIGHT_HAND + schema.FEET
-)
-BODY_GROUPS: dict[str, tuple[int, ...]] = {
-    "left_hand": schema.LEFT_HAND,  # bodies 17-32 (wrist + fingers)
-    "right_hand": schema.RIGHT_HAND,  # bodies 36-51
-    "feet": schema.FEET,
-    "other": OTHER_BODIES,
-}
+
+CONTACT_GROUPS = ("left_hand", "right_hand", "feet", "other")
+
+
+def body_groups(clip: Clip) -> dict[str, tuple[int, ...]]:
+    """The contact columns' groups of the clip's body (SMPL-X: hands = wrist + 15 finger bodies each)."""
+    groups = clip_body(clip).resolved
+    named = {"left_hand": groups.left_hand, "right_hand": groups.right_hand, "feet": groups.feet}
+    taken = set(sum(named.values(), ()))
+    return {**named, "other": tuple(i for i in range(groups.num_bodies) if i not in taken)}
 
 
 def inspect_path(path: str | Path, tolerance: float = 0.01) -> dict:
@@ -69,7 +69,7 @@ def clip_report(clip: Clip, file: Path, findings: list[Finding]) -> dict:
 def contact_stats(clip: Clip) -> dict:
     """Fraction of frames with the object flag set, and per body group the fractions of +1 and -1 labels."""
     groups = {}
-    for group, bodies in BODY_GROUPS.items():
+    for group, bodies in body_groups(clip).items():
         labels = clip.contact[:, list(bodies)]
         groups[group] = {
             "positive": round(float((labels == 1).float().mean()), 4),
@@ -116,7 +116,7 @@ def _row(clip: dict) -> list[str]:
     return [
         clip["name"], str(clip["frames"]), f"{clip['duration_s']:.1f}", str(clip["subject"] or "-"),
         str(clip["object"] or "-"), _percent(clip["contact"]["object_in_contact"]),
-        *(f"{_percent(groups[g]['positive'])}/{_percent(groups[g]['negative'])}" for g in BODY_GROUPS),
+        *(f"{_percent(groups[g]['positive'])}/{_percent(groups[g]['negative'])}" for g in CONTACT_GROUPS),
         f"{counts['error']}/{counts['warning']}/{counts['info']}",
     ]
 

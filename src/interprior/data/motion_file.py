@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from interprior.assets.embodiment import EMBODIMENTS
+from interprior.assets.bodies import embodiment
 from interprior.data.clip import Clip, parse_clip_name
-from interprior.errors import DataFileError
+from interprior.errors import DataFileError, InterpriorError
 from interprior.rotations import wxyz_to_xyzw, xyzw_to_wxyz
 
 FORMAT = "interprior-motion-1"
@@ -63,12 +63,14 @@ def clip_from_motion_dict(data: dict, path: str | Path) -> Clip:
             raise DataFileError(path, f"{key} holds NaN or infinite values")
         value = value.float()
         tracks[key] = xyzw_to_wxyz(value) if key in QUATERNIONS else value
-    if data["body"] not in EMBODIMENTS:
-        raise DataFileError(path, f"body {data['body']!r} is none of {', '.join(EMBODIMENTS)}")
+    try:
+        body = embodiment(str(data["body"]))
+    except InterpriorError as err:  # an unknown body, or one not fetched yet
+        raise DataFileError(path, str(err)) from err
     fps = data["fps"]
     if not isinstance(fps, (int, float)) or not fps > 0:
         raise DataFileError(path, f"fps must be a positive number, got {fps!r}")
-    frames, bodies = tracks["root_pos"].shape[0], EMBODIMENTS[data["body"]].num_bodies
+    frames, bodies = tracks["root_pos"].shape[0], body.num_bodies
     if frames < 2:
         raise DataFileError(path, f"needs at least 2 frames, got {frames}")
     subject, object_name = parse_clip_name(path.stem)

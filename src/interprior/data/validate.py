@@ -14,11 +14,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from interprior import schema
+from interprior.assets.bodies import embodiment
+from interprior.assets.embodiment import Embodiment
 from interprior.data.clip import Clip
 from interprior.data.intermimic import QUAT_NORM_TOLERANCE, load_clip
 from interprior.data.skeleton import fit_skeleton
-from interprior.errors import DataFileError
+from interprior.errors import DataFileError, InterpriorError
 from interprior.rotations import quat_angle, quat_conj, quat_mul, quat_normalize
 
 Severity = Literal["error", "warning", "info"]
@@ -42,20 +43,21 @@ class Finding:
 def validate_clip(clip: Clip, tolerance: float = 0.01) -> list[Finding]:
     """All findings for one clip. `tolerance` (m) is how far a bone offset may vary over frames."""
     try:
-        clip.check_shapes()
-    except ValueError as err:
+        body = clip_body(clip)
+        clip.check_shapes(body.num_bodies)
+    except (ValueError, InterpriorError) as err:
         return [Finding("error", "shape", str(err))]
     if clip.num_frames == 0:
         return [Finding("error", "empty", f"clip {clip.name} has no frames")]
     findings = _check_finite(clip)
     if findings:
         return findings  # every later check would be meaningless on NaN/inf
-    findings += _check_quaternions(clip)
+    findings += _check_quaternions(clip, body)
     if not any(f.code == "body_quat_norm" for f in findings):
-        findings += _check_kinematic_chain(clip, tolerance)
-    findings += _check_root_is_body0(clip)
-    findings += _check_contact_labels(clip)
-    findings += _check_feet_above_floor(clip)
+        findings += _check_kinematic_chain(clip, body, tolerance)
+    findings += _check_root_is_body0(clip, body)
+    findings += _check_contact_labels(clip, body)
+    findings += _check_feet_above_floor(clip, body)
     findings += [Finding("info", "load_note", note) for note in clip.notes]
     return findings
 
@@ -69,6 +71,11 @@ def validate_file(path: str | Path, tolerance: float = 0.01) -> tuple[Clip | Non
     return clip, validate_clip(clip, tolerance)
 
 
+def clip_body(clip: Clip) -> Embodiment:
+    """The body a clip is of: the one its motion file names, else SMPL-X (InterMimic's files)."""
+    return embodiment(clip.body or "full")
+
+
 # --- checks ------------------------------------------------------------------------------------------------
 
 
@@ -80,7 +87,7 @@ def _check_finite(clip: Clip) -> list[Finding]:
     return [Finding("error", "non_finite", f"NaN or inf values in {', '.join(bad)}")]
 
 
-def _check_quaternions(clip: Clip) -> list[Finding]:
+def _check_quaternions(clip: Clip, body: Embodiment) -> list[Finding]:
     findings = []
     for code, what, quats in (
         ("root_quat_norm", "root rotation", clip.root_rot),
@@ -89,8 +96,8 @@ def _check_quaternions(clip: Clip) -> list[Finding]:
         off = _norm_error(quats)
         if off.amax() > QUAT_NORM_TOLERANCE:
             findings.append(Finding("error", code, _norm_message(what, off)))
-    off = _norm_error(clip.body_rot)  # [T, 52]
-    bad_bodies = _names((off > QUAT_NORM_TOLERANCE).any(dim=0))
+    off = _norm_error(clip.body_rot)  # [T, B]
+    bad_bodies = _names((off > QUAT_NORM_TOLERANCE).any(dim=0), body)
     if bad_bodies:
         findings.append(Finding("error", "body_quat_norm", _norm_message("body rotations", off), bad_bodies))
     return findings
@@ -108,13 +115,13 @@ def _norm_message(what: str, off: Tensor) -> str:
     )
 
 
-def _check_kinematic_chain(clip: Clip, tolerance: float) -> list[Finding]:
+def _check_kinematic_chain(clip: Clip, body: Embodiment, tolerance: float) -> list[Finding]:
     """A rigid bone keeps its offset in the parent's frame; bodies whose offset moves contradict the rotations."""
-    skeleton = fit_skeleton(clip.body_pos, quat_normalize(clip.body_rot))
-    bad = skeleton.inconsistent_bodies(tolerance)
+    skeleton = fit_skeleton(clip.body_pos, quat_normalize(clip.body_rot), body.parents)
+    bad = skeleton.inconsistent_bodies(tolerance, body.body_names)
     if not bad:
         return []
-    deviations = ", ".join(f"{name} {100 * float(skeleton.spread[schema.BODY_INDEX[name]]):.1f} cm" for name in bad)
+    deviations = ", ".join(f"{name} {100 * float(skeleton.spread[body.body_index[name]]):.1f} cm" for name in bad)
     message = (
         f"{len(bad)} bodies' offsets to their parent vary by more than {100 * tolerance:g} cm over frames, "
         f"contradicting the file's own rotations (max deviation: {deviations})"
@@ -122,34 +129,34 @@ def _check_kinematic_chain(clip: Clip, tolerance: float) -> list[Finding]:
     return [Finding("warning", "kinematic_chain", message, bad)]
 
 
-def _check_root_is_body0(clip: Clip) -> list[Finding]:
-    findings = []
+def _check_root_is_body0(clip: Clip, body: Embodiment) -> list[Finding]:
+    findings, root = [], body.body_names[0]
     pos_gap = (clip.root_pos - clip.body_pos[:, 0]).norm(dim=-1).amax()
     if pos_gap > ROOT_POS_TOLERANCE:
         findings.append(Finding(
-            "warning", "root_pos", f"root position differs from Pelvis position by up to {100 * pos_gap:.2f} cm",
-            ["Pelvis"],
+            "warning", "root_pos", f"root position differs from {root} position by up to {100 * pos_gap:.2f} cm",
+            [root],
         ))
     relative = quat_mul(quat_conj(quat_normalize(clip.root_rot)), quat_normalize(clip.body_rot[:, 0]))
     angle_gap = quat_angle(relative.double()).amax()
     if angle_gap > ROOT_ROT_TOLERANCE:
         findings.append(Finding(
-            "warning", "root_rot", f"root rotation differs from Pelvis rotation by up to {angle_gap:.4f} rad",
-            ["Pelvis"],
+            "warning", "root_rot", f"root rotation differs from {root} rotation by up to {angle_gap:.4f} rad",
+            [root],
         ))
     return findings
 
 
-def _check_contact_labels(clip: Clip) -> list[Finding]:
+def _check_contact_labels(clip: Clip, body: Embodiment) -> list[Finding]:
     findings = []
     labels = clip.contact
-    invalid = ~((labels == -1) | (labels == 0) | (labels == 1))  # [T, 52]
+    invalid = ~((labels == -1) | (labels == 0) | (labels == 1))  # [T, B]
     if invalid.any():
         findings.append(Finding(
             "error", "contact_labels",
             f"{int(invalid.sum())} contact label(s) outside {{-1, 0, 1}} "
             f"(first frame {int(invalid.any(dim=1).nonzero()[0])})",
-            _names(invalid.any(dim=0)),
+            _names(invalid.any(dim=0), body),
         ))
     flag_invalid = ~((clip.obj_contact == 0) | (clip.obj_contact == 1))
     if flag_invalid.any():
@@ -161,14 +168,14 @@ def _check_contact_labels(clip: Clip) -> list[Finding]:
     return findings
 
 
-def _check_feet_above_floor(clip: Clip) -> list[Finding]:
-    feet = list(schema.FEET)
-    foot_z = clip.body_pos[:, feet, 2]  # [T, 4]
+def _check_feet_above_floor(clip: Clip, body: Embodiment) -> list[Finding]:
+    feet = list(body.resolved.feet)
+    foot_z = clip.body_pos[:, feet, 2]  # [T, feet]
     lowest = float(foot_z.amin())
     if lowest >= FLOOR_TOLERANCE:
         return []
     below = foot_z.amin(dim=0) < FLOOR_TOLERANCE
-    names = [schema.BODY_NAMES[feet[i]] for i in range(len(feet)) if below[i]]
+    names = [body.body_names[feet[i]] for i in range(len(feet)) if below[i]]
     frame = int((foot_z.amin(dim=1) < FLOOR_TOLERANCE).nonzero()[0])
     return [Finding(
         "info", "feet_below_floor",
@@ -177,8 +184,8 @@ def _check_feet_above_floor(clip: Clip) -> list[Finding]:
     )]
 
 
-def _names(per_body: Tensor) -> list[str]:
-    return [schema.BODY_NAMES[i] for i in per_body.nonzero().flatten().tolist()]
+def _names(per_body: Tensor, body: Embodiment) -> list[str]:
+    return [body.body_names[i] for i in per_body.nonzero().flatten().tolist()]
 
 
 def count_by_severity(findings: list[Finding]) -> dict[str, int]:

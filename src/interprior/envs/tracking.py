@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from interprior import schema
-from interprior.assets.embodiment import embodiment
+from interprior.assets.bodies import embodiment
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.config import require
@@ -129,7 +129,7 @@ class TrackingEnv:
         self.device = self.sim.device
         self.num_envs = cfg.num_envs
         self.ref = ReferenceMotion(clips, [torch.as_tensor(assets[i].surface_points) for i in self.clip_object],
-                                   self.body.parents)
+                                   self.body)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.dt = self.scene.config.control_dt
         n = cfg.num_envs

@@ -32,7 +32,6 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from interprior import schema
 from interprior.envs.goal import GoalEnv, GoalStep
 from interprior.envs.tracking import TrackingEnv
 from interprior.mdp.goal_masks import EVAL_GOAL_TYPES, GoalSchedule

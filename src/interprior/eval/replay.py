@@ -119,7 +119,7 @@ def physics_replay(clip: Clip, objects_dir=None, skeleton: str = "fitted",
     scene, _ = scene_for_clip(clip, objects_dir, skeleton, body)
     backend = MujocoCpuBackend(scene.model, num_envs=1, substeps=scene.config.substeps, nthread=1)
     sim = BatchedSim(scene, backend, out_dtype=torch.float64)
-    motion = ClipMotion(clip, body.parents)
+    motion = ClipMotion(clip, body)
     k = scene.layout.num_objects
     sim.reset(torch.tensor([0]), motion.reset_state(torch.tensor([0]), body, k))
     lo_hi = torch.from_numpy(joint_ranges(body)[list(body.dof_index)])

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from interprior import schema
 from interprior.envs.tracking import TrackingEnv
 from interprior.eval.replay import physics_replay
 from interprior.mdp.metrics import body_position_error, object_point_error

@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from interprior import schema
+from interprior.assets.embodiment import SMPLX, Embodiment
 from interprior.data.clip import Clip, finite_difference
 from interprior.data.convert import ClipMotion, angular_velocity
 from interprior.data.library import MotionLibrary
@@ -25,8 +25,8 @@ _FIELDS = ("root_pos", "root_rot", "body_pos", "body_rot", "body_linvel", "body_
            "obj_pos", "obj_rot", "obj_linvel", "obj_angvel", "contact", "obj_contact", "nearest_object_vec")
 
 
-def _clip_tracks(clip: Clip, points: Tensor, parents: tuple[int, ...]) -> dict[str, Tensor]:
-    motion = ClipMotion(clip, parents)
+def _clip_tracks(clip: Clip, points: Tensor, body: Embodiment) -> dict[str, Tensor]:
+    motion = ClipMotion(clip, body)
     fps = clip.fps
     body_pos = clip.body_pos.double()
     body_rot = clip.body_rot.double()
@@ -46,18 +46,16 @@ def _clip_tracks(clip: Clip, points: Tensor, parents: tuple[int, ...]) -> dict[s
 class ReferenceMotion:
     """Clips flat over frames (CPU, float32). `state(clip_ids, frames)` gathers a batch.
     `object_points`: the object-frame surface points [P, 3] of the clips' object, or one [P, 3] per clip when the
-    clips use different objects. `parents`: the body tree the clips' joint angles are taken in (SMPL-X by
-    default)."""
+    clips use different objects. `body`: the `Embodiment` the clips are of (SMPL-X by default)."""
 
-    def __init__(self, clips: Sequence[Clip], object_points: Tensor | Sequence[Tensor],
-                 parents: tuple[int, ...] = schema.BODY_PARENTS):
+    def __init__(self, clips: Sequence[Clip], object_points: Tensor | Sequence[Tensor], body: Embodiment = SMPLX):
         self.library = MotionLibrary(clips)
         per_clip = ([torch.as_tensor(p).float() for p in object_points] if isinstance(object_points, (list, tuple))
                     else [torch.as_tensor(object_points).float()] * len(clips))
         if len(per_clip) != len(clips):
             raise ValueError(f"{len(per_clip)} point sets for {len(clips)} clips")
         self.object_points = per_clip[0]
-        tracks = [_clip_tracks(c, pts, parents) for c, pts in zip(clips, per_clip)]
+        tracks = [_clip_tracks(c, pts, body) for c, pts in zip(clips, per_clip)]
         self.tracks = {k: torch.cat([t[k] for t in tracks]).float() for k in _FIELDS}
         self.lengths = self.library.lengths
         self.starts = self.library.starts

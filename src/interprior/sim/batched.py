@@ -124,8 +124,7 @@ class BatchedSim:
         lay = scene.layout
         dev, dt = backend.device, backend.dtype
         body = scene.body
-        self.tree = KinematicTree.from_model(scene.model, dtype=dt, device=dev, body_names=body.body_names,
-                                             parents=body.parents)
+        self.tree = KinematicTree.from_model(scene.model, dtype=dt, device=dev, body=body)
         self.num_full_dofs = body.num_full_dofs
         self.num_dofs = len(lay.dof_qpos_adr)
         self._dof_index = torch.as_tensor(body.dof_index, device=dev)
