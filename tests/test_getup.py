@@ -58,7 +58,7 @@ def test_token_off_is_the_plain_prior_and_old_state_dicts_load():
     model = _model(1)
     model.load_state_dict(old)  # strict
     assert torch.equal(model.subtask_token, subtask_init(*model.subtask_token.shape))
-    state_obs, features, bits, time, _ = example_inputs(model, batch=4)
+    state_obs, features, bits, time, _, _ = example_inputs(model, batch=4)
     s, b = model.state_norm(state_obs), bits > 0.5
     with torch.no_grad():
         ref_mu, ref_lv = _plain_prior(model, s, features, b, time)
@@ -72,7 +72,11 @@ def test_token_off_is_the_plain_prior_and_old_state_dicts_load():
     assert not torch.allclose(mu[~off], ref_mu[~off])  # the token changes what it is set on
     with pytest.raises(ValueError, match="subtask ids"):
         model.prior(s, features, b, time, torch.tensor([0, 5, 0, 0]))
-    # the deployable paths: GoalPolicy with the token off acts as before; the ONNX inputs are unchanged
+    # the exported graph's path (no data-dependent indexing) gives the same, rows on and off
+    with torch.no_grad():
+        mu_all, lv_all = model.prior_every_row(s, features, b, time, mixed)
+    assert torch.allclose(mu_all, mu, atol=1e-6) and torch.allclose(lv_all, lv, atol=1e-6)
+    # the deployable paths: GoalPolicy with the token off acts as before; the ONNX graph takes the id
     graph = model.inference_graph()
     policy = GoalPolicy(model, 4, deterministic=True)
     goal = type("G", (), {"features": lambda self: features, "bits": b, "time": time})()
@@ -80,13 +84,13 @@ def test_token_off_is_the_plain_prior_and_old_state_dicts_load():
     assert torch.equal(policy.act(state_obs, goal), plain)
     assert torch.equal(policy.act(state_obs, goal, torch.zeros(4, dtype=torch.long)), plain)
     assert not torch.equal(policy.act(state_obs, goal, mixed), plain)
-    assert INPUT_NAMES == ("state_obs", "goal_features", "goal_bits", "goal_time", "eps")
+    assert INPUT_NAMES == ("state_obs", "goal_features", "goal_bits", "goal_time", "eps", "subtask")
 
 
 def test_actor_critic_token_and_old_optimizer_state():
     model = _model(0)
     policy = PriorActorCritic(model, critic_hidden=(16,))
-    state_obs, features, bits, time, eps = example_inputs(model, batch=3)
+    state_obs, features, bits, time, eps, _ = example_inputs(model, batch=3)
     goal = type("G", (), {"features": lambda self: features, "bits": bits > 0.5, "time": time})()
     plain = policy.mean_action({k: v for k, v in goal_observation(state_obs, goal, eps).items() if k != "subtask"})
     assert torch.equal(policy.mean_action(goal_observation(state_obs, goal, eps)), plain)
@@ -152,6 +156,25 @@ def test_getup_token_set_on_fallen_starts_and_cleared_once_standing(episodes):
     ep.probs = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
     ep.begin(torch.tensor([2]))
     assert ep.subtask.tolist() == [0, 0, 0, 0]
+
+
+def test_holding_starts_are_at_held_frames(episodes):
+    """A `holding_share` of the dataset starts begin where the reference holds the object (the pickup clip has such
+    frames); the others where the env's own start sampling put them."""
+    ep = episodes
+    ref = ep.env.ref
+    assert len(ep.held_frames) > 0
+    held = ref.tracks["obj_contact"][ep.held_frames] > 0.5
+    assert held.all()
+    ep.probs = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    ep.starts.holding_share = 1.0
+    ep.begin(torch.tensor([1, 2, 3]))
+    flat = ref.flat(ep.env.clip_ids[1:], ep.env.frame[1:])
+    assert ep.holding[1:].all() and torch.isin(flat, ep.held_frames).all()
+    ep.starts.holding_share = 0.0
+    ep.begin(torch.tensor([1, 2, 3]))
+    assert not ep.holding.any()
+    ep.starts.holding_share = 0.3
 
 
 def test_upright_reward_only_on_getup_rows(episodes):

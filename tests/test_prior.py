@@ -122,6 +122,8 @@ def test_onnx_graph_matches_pytorch():
     fast, ref = GoalPolicy(model, 5, seed=1, runtime="onnx"), GoalPolicy(model, 5, seed=1)
     assert torch.equal(fast.eps, ref.eps) and fast.eps.abs().sum() > 0
     assert (fast.act(state, goal) - ref.act(state, goal)).abs().max() < 1e-4
+    getting_up = torch.tensor([0, 1, 0, 1, 1])  # the get-up token through the exported graph too
+    assert (fast.act(state, goal, getting_up) - ref.act(state, goal, getting_up)).abs().max() < 1e-4
     with pytest.raises(ValueError, match="runtime"):
         GoalPolicy(model, 1, runtime="tensorrt")
 

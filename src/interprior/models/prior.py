@@ -215,6 +215,17 @@ class MaskedGoalPrior(nn.Module):
                                         torch.cat([padding[on], torch.zeros_like(padding[on, :1])], dim=1))
         return mu.index_copy(0, on, mu_on), logvar.index_copy(0, on, logvar_on)
 
+    def prior_every_row(self, state_n: Tensor, features: Tensor, bits: Tensor, time: Tensor,
+                        subtask: Tensor) -> tuple[Tensor, Tensor]:
+        """`prior` with `subtask` [N] given, without data-dependent indexing (the ONNX graph): every row gets its
+        subtask's token appended, a padded key (exactly zero attention weight) where the id is 0."""
+        tokens = torch.cat([self.state_token(state_n)[:, None], self.goal_token(self._goal_tokens_in(features, bits,
+                                                                                                      time))], dim=1)
+        subtask = subtask.to(device=tokens.device, dtype=torch.long).reshape(-1)
+        tokens = torch.cat([tokens + self.slot, self.subtask_token[subtask][:, None]], dim=1)
+        padding = torch.cat([torch.zeros_like(bits[:, :1, 0]), bits.sum(dim=-1) == 0, (subtask == 0)[:, None]], dim=1)
+        return self._attend(tokens, padding)
+
     def _attend(self, tokens: Tensor, padding: Tensor) -> tuple[Tensor, Tensor]:
         """The Transformer over `tokens` [N, T, W] (state token first) -> (μ_p, log σ²_p) from the state token."""
         for i, block in enumerate(self.blocks):
@@ -259,25 +270,29 @@ class MaskedGoalPrior(nn.Module):
         z = sphere_latent(torch.where(pick, mu_p, mu_q), torch.where(pick, logvar_p, logvar_q), eps)
         return self.decode_action(s, z)
 
-    def inference_graph(self) -> "PriorDecoder":
-        return PriorDecoder(self)
+    def inference_graph(self, every_row: bool = False) -> "PriorDecoder":
+        return PriorDecoder(self, every_row)
 
 
 class PriorDecoder(nn.Module):
     """The deployable policy as one graph: prior + decoder, no encoder. Inputs are plain tensors (bits as 0/1
     floats) so it exports to ONNX: (self obs [N, S], goal features [N, K, F], goal bits [N, K, G], time [N, K],
-    ε [N, d_z]) -> action [N, A]. ε = 0 gives the prior's mean direction."""
+    ε [N, d_z], subtask [N] long) -> action [N, A]. ε = 0 gives the prior's mean direction; subtask 0 the plain
+    prior. `every_row` (the exported graph): the subtask token path without data-dependent indexing."""
 
-    def __init__(self, model: MaskedGoalPrior):
+    def __init__(self, model: MaskedGoalPrior, every_row: bool = False):
         super().__init__()
         self.model = model
+        self.every_row = every_row
 
     def forward(self, state_obs: Tensor, goal_features: Tensor, goal_bits: Tensor, goal_time: Tensor,
                 eps: Tensor, subtask: Tensor | None = None) -> Tensor:
-        """`subtask` [N] long (optional, torch only: the exported graph has the five inputs above, token off)."""
         m = self.model
         s = m.state_norm(state_obs.float())
-        mu_p, logvar_p = m.prior(s, goal_features, goal_bits > 0.5, goal_time, subtask)
+        if self.every_row and subtask is not None:
+            mu_p, logvar_p = m.prior_every_row(s, goal_features, goal_bits > 0.5, goal_time, subtask)
+        else:
+            mu_p, logvar_p = m.prior(s, goal_features, goal_bits > 0.5, goal_time, subtask)
         return m.decode_action(s, sphere_latent(mu_p, logvar_p, eps))
 
 
@@ -318,13 +333,14 @@ class GoalPolicy:
 
     @torch.no_grad()
     def act(self, state_obs: Tensor, goal: Goal, subtask: Tensor | None = None) -> Tensor:
-        """Actions [N, A]. `subtask` [N] long (`SUBTASKS` ids, optional): the subtask token per env. The ONNX graph
-        has no token input yet, so with `runtime="onnx"` a call with a nonzero id runs the PyTorch graph."""
+        """Actions [N, A]. `subtask` [N] long (`SUBTASKS` ids, optional): the subtask token per env."""
         dev = self.device
         inputs = (state_obs.to(dev), goal.features().to(dev), goal.bits.to(dev).float(), goal.time.to(dev), self.eps)
+        if self.session is not None:
+            ids = torch.zeros(len(state_obs), dtype=torch.long) if subtask is None else subtask.long().cpu()
+            feed = {name: x.float().numpy() for name, x in zip(INPUT_NAMES[:-1], inputs)}
+            feed[INPUT_NAMES[-1]] = ids.numpy()
+            return torch.from_numpy(self.session.run(["action"], feed)[0])
         if subtask is not None and bool((subtask != 0).any()):
             return self.graph(*inputs, subtask.to(dev))
-        if self.session is not None:
-            feed = {name: x.float().numpy() for name, x in zip(INPUT_NAMES, inputs)}
-            return torch.from_numpy(self.session.run(["action"], feed)[0])
         return self.graph(*inputs)

@@ -10,11 +10,9 @@ name               shape            meaning
 ``goal_bits``      [N, K, G]        given components as 0/1 floats
 ``goal_time``      [N, K]           seconds to each token's target
 ``eps``            [N, d_z]         the episode's latent noise (zeros: the prior's mean direction)
+``subtask``        [N] int64        the subtask token id (`interprior.models.prior.SUBTASKS`: 0 none, 1 get up)
 ``action``         [N, A]           the action (the env's absolute PD-target mapping)
 =================  ===============  ==========================================================
-
-The prior's subtask token (`interprior.models.prior.SUBTASKS`, e.g. get up) is not an input yet: the graph is the
-prior with the token off; `GoalPolicy(runtime="onnx")` runs the PyTorch graph for calls that set a token.
 """
 
 from __future__ import annotations
@@ -28,11 +26,11 @@ import torch
 from interprior.errors import InterpriorError
 from interprior.files import atomic_path
 
-INPUT_NAMES = ("state_obs", "goal_features", "goal_bits", "goal_time", "eps")
+INPUT_NAMES = ("state_obs", "goal_features", "goal_bits", "goal_time", "eps", "subtask")
 
 
 def example_inputs(model, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Random inputs of the graph's shapes (some goal tokens fully hidden)."""
+    """Random inputs of the graph's shapes (some goal tokens fully hidden; subtask ids alternate 0 and 1)."""
     g = torch.Generator().manual_seed(seed)
     layout = model.layout
     k, f, gb = layout.num_tokens, layout.feature_size, layout.bit_size
@@ -40,7 +38,8 @@ def example_inputs(model, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, 
     bits[:, 0] = 0.0  # one padded token
     mask = bits.index_select(-1, layout.entry_group)
     return (torch.randn(batch, model.state_dim, generator=g), torch.randn(batch, k, f, generator=g) * mask, bits,
-            torch.rand(batch, k, generator=g) * 3.0, torch.randn(batch, model.cfg.latent_dim, generator=g))
+            torch.rand(batch, k, generator=g) * 3.0, torch.randn(batch, model.cfg.latent_dim, generator=g),
+            torch.arange(batch) % 2)
 
 
 def check_output_file(out: str | Path, option: str = "--out", force: bool = True, example: str = "prior.onnx") -> Path:
@@ -61,7 +60,7 @@ def export_onnx(model, out: str | Path, opset: int = 17, force: bool = True) -> 
     import warnings
 
     out = check_output_file(out, force=force)
-    graph = model.inference_graph().eval()
+    graph = model.inference_graph(every_row=True).eval()
     batch = {0: "batch"}
     try:
         with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():

@@ -1,6 +1,7 @@
 """Stage III episodes (InterPrior §3 "Stage III"): single-frame in-betweening from varied starts.
 
-* **Starts** (`StartDistribution`, per episode): a dataset state with root and joint noise; a dataset state
+* **Starts** (`StartDistribution`, per episode): a dataset state with root and joint noise (a share of them at
+  frames where the reference **holds the object**: object contact with a hand in contact); a dataset state
   followed by a random horizontal impulse on the root; or a **fallen** state from a pool made in physics when the
   trainer starts (`interprior.envs.fallen.make_fallen_starts`: random clip frames pushed over and left to fall).
 * **Goal**: one sparse goal per episode on the snapshot token, the clip's reference L frames ahead of the start
@@ -26,7 +27,6 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
-from interprior import schema
 from interprior.config import require
 from interprior.data.state import ResetState
 from interprior.envs.fallen import make_fallen_starts
@@ -52,6 +52,7 @@ class StartDistribution:
     dataset_prob: float = 0.6  # a clip frame with root / joint noise
     impulse_prob: float = 0.2  # ... then a random horizontal push on the root
     fallen_prob: float = 0.2  # a fallen state made in physics (the pool below)
+    holding_share: float = 0.3  # of the dataset starts: at a frame where the reference holds the object
     root_noise: float = 0.05  # m, horizontal root position noise of dataset starts
     joint_noise: float = 0.1  # rad, root tilt and joint angle noise of dataset starts
     impulse_speed: tuple[float, float] = (1.0, 2.5)  # m/s, uniform
@@ -61,7 +62,7 @@ class StartDistribution:
     def __post_init__(self):
         require(self, positive=("fall_seconds", "fallen_push_speed"),
                 non_negative=("root_noise", "joint_noise", "impulse_speed"),
-                fraction=("dataset_prob", "impulse_prob", "fallen_prob"))
+                fraction=("dataset_prob", "impulse_prob", "fallen_prob", "holding_share"))
 
     def probs(self) -> Tensor:
         p = torch.tensor([self.dataset_prob, self.impulse_prob, self.fallen_prob], dtype=torch.float64)
@@ -101,6 +102,17 @@ class EpisodeEnds:
     reasons: dict[str, Tensor]  # goal_time, fall, env -> [N] bool
 
 
+def holding_frames(env) -> Tensor:
+    """[F] flat reference frame indices (`env.ref.flat`) where the object is held: the object is in contact and a
+    hand body is labelled in contact; frames at least 30 before their clip's end, so a goal lies ahead."""
+    ref, groups = env.ref, env.groups
+    hands = list(groups.left_hand + groups.right_hand)
+    held = (ref.tracks["obj_contact"] > 0.5) & (ref.tracks["contact"][:, hands] > 0.5).any(-1)
+    clip = torch.repeat_interleave(torch.arange(ref.num_clips), ref.lengths)
+    frame = torch.arange(len(clip)) - ref.starts[clip]
+    return (held & (frame < ref.lengths[clip] - 30)).nonzero().flatten()
+
+
 def _rows(state: ResetState, idx: Tensor) -> ResetState:
     return ResetState(*[getattr(state, f.name)[idx] for f in fields(ResetState)])
 
@@ -127,6 +139,8 @@ class InbetweenEpisodes:
         self.subtask = torch.zeros(n, dtype=torch.long)  # the prior's subtask token id per row (GET_UP or 0)
         self.getup_reward = float(getup_reward)
         self.pool: tuple[ResetState, Tensor, Tensor] | None = None
+        self.held_frames = holding_frames(self.env)  # flat frame indices where the reference holds the object
+        self.holding = torch.zeros(n, dtype=torch.bool)  # rows whose episode started holding the object
 
     # --- starts ----------------------------------------------------------------------------------------------
     def make_pool(self) -> int:
@@ -148,6 +162,7 @@ class InbetweenEpisodes:
         if self.pool is None:
             kind[kind == 2] = 1  # no fallen state could be made: a pushed start instead
         env.reset(ids)
+        self._hold(ids[kind == 0])
         self._impulse(ids[kind == 1])
         fallen = ids[kind == 2]
         if len(fallen):
@@ -158,6 +173,21 @@ class InbetweenEpisodes:
         self.subtask[ids] = torch.where(kind == 2, GET_UP, 0)
         self.goal_env.start(reset=False, goal_rows=ids)  # fresh episode bookkeeping, the state read afresh
         self._new_goals(ids)
+
+    def _hold(self, ids: Tensor) -> None:
+        """Put a `holding_share` of dataset-start rows `ids` at frames where the reference holds the object."""
+        self.holding[ids] = False
+        if len(ids) == 0 or len(self.held_frames) == 0:
+            return
+        g = self.generator
+        ids = ids[torch.rand(len(ids), generator=g) < self.starts.holding_share]
+        if len(ids) == 0:
+            return
+        flat = self.held_frames[torch.randint(len(self.held_frames), (len(ids),), generator=g)]
+        ref = self.env.ref
+        clips = torch.searchsorted(ref.starts, flat, right=True) - 1
+        self.env.reset_to(ids, clips, flat - ref.starts[clips], noise=True)
+        self.holding[ids] = True
 
     def _impulse(self, ids: Tensor) -> None:
         if len(ids) == 0:
@@ -222,7 +252,7 @@ class InbetweenEpisodes:
         (`drift`: the prior's termination thresholds), or the env."""
         genv, rl = self.goal_env, self.is_rl
         goal_time = genv.clock >= genv.caller_deadline + self.margin
-        fall = (state.root_pos[:, 2] < schema.FALL_HEIGHT).cpu() & (self.kind != 2)
+        fall = (state.root_pos[:, 2] < self.env.body.fall_height).cpu() & (self.kind != 2)
         far = term_terms.body_too_far(state, reference, self.env.groups, drift).cpu()
         reasons = {"goal_time": goal_time & rl, "fall": fall & ~env_done, "drift": far & ~rl & ~fall & ~env_done,
                    "env": env_done}
