@@ -83,6 +83,30 @@ def test_training_resumes_with_same_step_count(clips, synth_data, tmp_path):
     assert second.iteration == 3 and len(second.history) == 3
 
 
+def test_a_resumed_run_continues_exactly(clips, synth_data, tmp_path):
+    """Two iterations, a stop, a resume and a third give bit for bit the run of three in one go: the checkpoint
+    holds the episodes under way (simulator with its warm start, counters, PSI trajectories, both random streams)."""
+    from interprior.train.expert import ExpertTrainer
+
+    def config(samples):
+        cfg = _tiny_config(clips, synth_data, num_envs=4, horizon=4, minibatch=16, hidden=(32, 32),
+                           total_samples=samples)
+        cfg.env = dataclasses.replace(cfg.env, psi_slots=2, psi_update_prob=1.0, episode_length=6)
+        return cfg
+
+    whole = ExpertTrainer(config(48), tmp_path / "whole")
+    whole.train(bench=False)
+    ExpertTrainer(config(32), tmp_path / "split").train(bench=False)
+    resumed = ExpertTrainer(config(48), tmp_path / "split")
+    resumed.train(bench=False)
+    assert resumed.iteration == whole.iteration == 3
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+    assert torch.equal(whole.env.psi.states, resumed.env.psi.states)
+    assert torch.equal(whole.env.sim.backend.qpos(), resumed.env.sim.backend.qpos())
+    assert [h["reward"] for h in whole.history] == [h["reward"] for h in resumed.history]
+
+
 def test_tracking_evaluation_and_cli(clips, synth_data, tmp_path, capsys):
     import json
 

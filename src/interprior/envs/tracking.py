@@ -12,7 +12,7 @@ the observation shows references f + 1 + Δ for Δ in `obs_offsets` ({1, 16}: th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import Tensor
@@ -32,6 +32,7 @@ from interprior.mdp import terminations as term_terms
 from interprior.mdp.psi import PsiBuffer
 from interprior.mdp.reference import ReferenceMotion
 from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
+from interprior.sim.backend import restore_backend, snapshot_backend
 from interprior.sim.batched import BatchedSim, SimState
 from interprior.sim.factory import make_backend
 from interprior.sim.randomization import RandomizationRanges, sample_randomization
@@ -253,6 +254,33 @@ class TrackingEnv:
         parts = torch.split(v, [3, 4, 3, 3, d, d, 3, 4, 3, 3], dim=-1)
         obj = [p[:, None, :] for p in parts[6:]]
         return ResetState(*parts[:6], *obj)
+
+    # --- checkpoints ----------------------------------------------------------------------------------------
+    def episode_state(self) -> dict:
+        """Everything of the episodes under way, as tensors: the simulator (with its solver warm start, on the CPU
+        backend), clips, frames, counters, the PSI trajectories, the last step's state and the random stream.
+        `load_episode_state` continues from it exactly."""
+        snap = snapshot_backend(self.sim.backend)
+        prev = None if self.prev is None else {f.name: getattr(self.prev, f.name).cpu() for f in fields(SimState)}
+        return {"backend": [torch.as_tensor(x).clone().cpu() for x in snap], "clip_ids": self.clip_ids.clone(),
+                "frame": self.frame.clone(), "start": self.start.clone(), "hand_counter": self.hand_counter.cpu(),
+                "episode_return": self.episode_return.clone(), "active": self.sim.active.cpu(),
+                "traj": None if self.traj is None else self.traj.clone(), "prev": prev,
+                "generator": self.generator.get_state()}
+
+    def load_episode_state(self, state: dict) -> None:
+        native = hasattr(self.sim.backend, "restore")  # the CPU backend's own snapshot (numpy arrays)
+        snap = [x.numpy() if native else x.to(self.device) for x in state["backend"]]
+        restore_backend(self.sim.backend, tuple(snap))
+        self.clip_ids[:], self.frame[:], self.start[:] = state["clip_ids"], state["frame"], state["start"]
+        self.hand_counter = state["hand_counter"].to(self.device)
+        self.episode_return[:] = state["episode_return"]
+        self.sim.active[:] = state["active"].to(self.device)
+        if self.traj is not None and state["traj"] is not None:
+            self.traj[:] = state["traj"]
+        prev = state["prev"]
+        self.prev = None if prev is None else SimState(**{k: v.to(self.device) for k, v in prev.items()})
+        self.generator.set_state(state["generator"])
 
     # --- stepping -------------------------------------------------------------------------------------------
     def observe(self, sim_state=None) -> Tensor:

@@ -38,3 +38,17 @@ class SimBackend(Protocol):
 
     def sensordata(self) -> Tensor:  # [num_envs, nsensordata], values of the last physics step
         ...
+
+
+def snapshot_backend(backend):
+    """What `restore_backend` needs to put a backend's envs back exactly (CPU) or at the same qpos/qvel (others)."""
+    if hasattr(backend, "snapshot"):
+        return backend.snapshot()
+    return backend.qpos().clone(), backend.qvel().clone()
+
+
+def restore_backend(backend, snap) -> None:
+    if hasattr(backend, "restore"):
+        backend.restore(snap)
+    else:
+        backend.reset(torch.arange(backend.num_envs, device=backend.device), *snap)

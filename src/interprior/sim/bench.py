@@ -15,6 +15,7 @@ from mujoco import rollout
 from interprior.assets.scene import Scene, SceneConfig, build_scene, standing_pelvis_height
 from interprior.data.state import ResetState
 from interprior.errors import BackendUnavailable
+from interprior.sim.backend import restore_backend, snapshot_backend
 from interprior.sim.batched import BatchedSim
 from interprior.sim.factory import make_backend
 from interprior.sim.mujoco_cpu import MujocoCpuBackend
@@ -170,20 +171,6 @@ def _bench_warp(scene: Scene, envs: int, steps: int, warmup: int, targets: torch
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def snapshot_backend(backend):
-    """What `restore_backend` needs to put a backend's envs back exactly (CPU) or at the same qpos/qvel (others)."""
-    if hasattr(backend, "snapshot"):
-        return backend.snapshot()
-    return backend.qpos().clone(), backend.qvel().clone()
-
-
-def restore_backend(backend, snap) -> None:
-    if hasattr(backend, "restore"):
-        backend.restore(snap)
-    else:
-        backend.reset(torch.arange(backend.num_envs, device=backend.device), *snap)
 
 
 def raw_stepping_rate(backend, targets: list[torch.Tensor], repeats: int = 3) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from interprior.data.selection import DataSelection, held_out_indices  # noqa: F
 from interprior.distributed import all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main, shard
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import DataFileError, InterpriorError
+from interprior.mdp.observations import repeated_columns
 from interprior.models.actor_critic import ActorCritic
 from interprior.sim.bench import bench_sim, raw_stepping_rate
 from interprior.train.checkpoint import dict_to_config, load_checkpoint
@@ -30,7 +32,7 @@ from interprior.train.rundir import (
     check_resume_inputs,
     load_run_checkpoint,
 )
-from interprior.train.stopping import checkpoint_on_stop
+from interprior.train.stopping import StopRequest, Stopped, checkpoint_on_stop
 
 
 @dataclass
@@ -132,6 +134,7 @@ class ExpertTrainer:
 
     def _build(self, cfg: ExpertConfig, dist_info) -> None:
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
+        torch.manual_seed(cfg.env.seed + dist_info.rank)  # network init and action noise: one seed, one run
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
         env_cfg = cfg.env
@@ -146,11 +149,15 @@ class ExpertTrainer:
         self.model = ActorCritic(self.env.obs_dim, self.env.act_dim, hidden=cfg.model.hidden,
                                  critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std).to(dev)
         broadcast_module(self.model)  # every rank starts from rank 0's weights
+        # the observation repeats its simulator-only blocks for every reference offset: multiply them once
+        self.model.share_input_columns(repeated_columns(self.env.groups, cfg.env.obs_offsets))
         self.ppo = PPO(self.model, cfg.ppo)
         self.buffer = RolloutBuffer(cfg.env.num_envs, cfg.ppo.horizon, self.env.obs_dim, self.env.act_dim, dev)
         self.samples = 0
         self.iteration = 0
         self.history: list[dict] = []  # learning curve: samples, reward, episode length
+        self._episode: dict | None = None  # a checkpoint's episodes under way (resume), until `train` restores them
+        self._obs: torch.Tensor | None = None
 
     def _resume(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -158,6 +165,7 @@ class ExpertTrainer:
         self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
         self.history = list(state.get("history", []))
         self._restore_env_state(state)
+        self._episode = state.get("episode") if is_main() else None  # the episodes under way, for `train`
         if is_main():
             print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
 
@@ -199,6 +207,9 @@ class ExpertTrainer:
             "obs_dim": self.env.obs_dim, "act_dim": self.env.act_dim,
             "env_generator": self.env.generator.get_state(),
             "psi": self.env.psi.state_dict() if self.env.psi is not None else None,
+            # between iterations (see `train`): the episodes under way, so a resumed run continues exactly
+            "episode": None if self._obs is None else {**self.env.episode_state(), "obs": self._obs.cpu(),
+                                                       "torch_rng": torch.get_rng_state()},
         })
 
     def collect(self) -> dict:
@@ -296,13 +307,13 @@ class ExpertTrainer:
                   f"extraction): {sim_rate:.0f} env-steps/s; raw stepping (backend.step only): "
                   f"{raw['reset states']:.0f} env-steps/s; `interprior bench sim` (standing, object untouched): "
                   f"{self.bench_standard():.0f} env-steps/s")
-        self.env.reset()
-        self._obs = self.env.observe()
+        self._start_episodes()
         self._start_samples = self.samples
         self.env.sim.seconds = self.env.sim.step_seconds = 0.0
         self._collect_s = self._learn_s = 0.0
+        self._stop = StopRequest()  # a signal stops the loop between iterations: its checkpoint resumes exactly
         try:
-            with TensorBoardLogger(self.run.root) as tb, checkpoint_on_stop(self.checkpoint, self._point):
+            with TensorBoardLogger(self.run.root) as tb, checkpoint_on_stop(self.checkpoint, self._point, self._stop):
                 self._loop(tb, max_seconds)
             self.checkpoint()
         finally:
@@ -310,6 +321,18 @@ class ExpertTrainer:
         if bench:
             raw["final states"] = self.bench_raw_stepping()
         self._report(sim_rate, raw)
+
+    def _start_episodes(self) -> None:
+        """The episodes the loop starts from: a resumed checkpoint's, exactly as they were (simulator, counters,
+        the last observation, both random streams), else fresh ones."""
+        saved, self._episode = self._episode, None
+        if saved is None:
+            self.env.reset()
+            self._obs = self.env.observe()
+            return
+        self.env.load_episode_state(saved)
+        self._obs = saved["obs"].to(self.env.device)
+        torch.set_rng_state(saved["torch_rng"])
 
     def _loop(self, tb, max_seconds: float | None) -> None:
         cfg = self.cfg
@@ -347,6 +370,8 @@ class ExpertTrainer:
                 last_ckpt = now
             if max_seconds is not None and self._all_agree(now - start >= max_seconds):
                 break
+            if self._all_agree(self._stop.signum is not None):  # every rank stops at the same iteration
+                raise Stopped(self._stop.signum or signal.SIGTERM)
 
     def _all_agree(self, flag: bool) -> bool:
         """True on every rank once any rank says so (ranks must leave the loop together: updates all-reduce)."""
