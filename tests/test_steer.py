@@ -170,6 +170,17 @@ def test_script_skips_malformed_lines_with_line_numbers_and_keeps_stepping(steer
     assert _finite(result.final) and result.final.goal is None
 
 
+def test_script_subtask_lines_set_the_token(steering):
+    steering.reset()
+    text = '{"t": 0, "subtask": "get_up"}\n{"t": 0.2, "subtask": null}\n{"t": 0.1, "subtask": "fly"}\n{"end": 0.3}\n'
+    script = parse_script(text, steering.names)
+    assert [s.subtask for s in script.lines] == ["get_up", None] and "subtask must be one of" in script.errors[0]
+    seen = []
+    steering.set_subtask = lambda name, real=steering.set_subtask: (seen.append(name), real(name))
+    play(steering, script, report=lambda m: None)
+    assert seen == ["get_up", None] and steering.subtask is None
+
+
 def test_same_seed_same_result(prior_run):
     script = '{"t": 0, "object": [0.8, 0.1, 0.5], "left_hand": [0.4, 0.2, 0.9], "seconds": 0.5}\n{"end": 0.5}\n'
     finals = []

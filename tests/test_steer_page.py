@@ -108,6 +108,10 @@ def test_app_serves_the_page_and_takes_goals_from_the_stream(app):
     reply = app.send('{"reset": "cylinder"}')  # the other object of the scene becomes the active one
     assert reply["ok"] and reply["steps"] == 0 and app.loop.frame.state.object_name == "cylinder"
     assert app.send('{"reset": "box"}')["ok"] and app.loop.frame.state.object_name == "box"
+    reply = app.send('{"subtask": "get_up"}')  # the prior's get-up token, as the page's "Get up first" box sets it
+    assert reply["ok"] and reply["subtask"] == "get_up" and app.loop.steering.subtask == "get_up"
+    app.steps_on()
+    assert app.send('{"subtask": null}')["ok"] and app.loop.steering.subtask is None
 
 
 BAD_MESSAGES = [
@@ -125,6 +129,7 @@ BAD_MESSAGES = [
     (b'{"clear": true, "reset": true}', "a message is one of"),
     (b"{}", "a message is one of"),
     (b'{"pause": "yes"}', "pause must be true or false"),
+    (b'{"subtask": "dance"}', "subtask must be one of"),
     (b'\xff\xfe{"clear": true}', "not UTF-8"),
     (b'{"object": [' + b"0, " * 30000 + b"0]}", "longer than 64 KiB"),
 ]

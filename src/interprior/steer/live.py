@@ -116,6 +116,12 @@ class LiveLoop:
             self.episode += 1
             return self._publish(state)
 
+    def set_subtask(self, name: str | None) -> SteerState:
+        """The prior's subtask token from now on ("get_up"; None: off)."""
+        with self.lock:
+            self.steering.set_subtask(name)
+            return self._publish(self.steering.state())
+
     def pause(self, paused: bool | None = None) -> bool:
         """Pause (True), go on (False) or toggle (None). -> paused now."""
         with self.lock:

@@ -5,6 +5,7 @@ page. The goal keys are those of a goal script line, without `t` (a message appl
     {"left_hand": [0.5, 0.2, 1.0], "contacts": {"L_Wrist": true}}      a goal (2 s to reach it by default)
     {"clear": true}      drop the goal            {"reset": true}  or  {"reset": "box"}   restart (at that object)
     {"pause": true}      pause / go on (false)    {"state": true}  the state now, in the reply
+    {"subtask": "get_up"}  the prior's get-up token from now on (null: off)
 
 Every message gets one reply: {"ok": true, "kind": ..., "time": s, "steps": n, ...} (a goal: its validated
 "goal"; state: "state"; pause: "paused"), or {"ok": false, "error": "<problem>"} — the same one-line errors as
@@ -19,17 +20,18 @@ from dataclasses import dataclass
 from interprior.errors import InterpriorError
 from interprior.steer.goals import GoalNames, SteerGoal
 from interprior.steer.live import LiveLoop
-from interprior.steer.script import GOAL_KEYS, decode_object, goal_from, reset_object
+from interprior.steer.script import GOAL_KEYS, decode_object, goal_from, reset_object, subtask_name
 
-COMMANDS = ("clear", "reset", "pause", "state")
+COMMANDS = ("clear", "reset", "pause", "state", "subtask")
 KEYS = (*GOAL_KEYS, *COMMANDS)
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Message:
-    kind: str  # "goal", "clear", "reset", "pause" or "state"
+    kind: str  # "goal", "clear", "reset", "pause", "state" or "subtask"
     goal: SteerGoal | None = None
+    subtask: str | None = None  # subtask: the token from now on (None: off)
     object_name: str | None = None  # reset: the object to restart at (None: the active one)
     paused: bool | None = None  # pause: True / False
 
@@ -51,13 +53,16 @@ def parse_message(raw: str | bytes, names: GoalNames) -> Message:
     if len(kinds) != 1:
         raise InterpriorError("a message is one of: a goal (object, object_yaw, left_hand, right_hand, contacts, "
                               "pelvis_heading, seconds), \"clear\": true, \"reset\": true or an object, \"pause\": "
-                              f"true or false, \"state\": true; got {' + '.join(kinds) or 'an empty object'}")
+                              "true or false, \"state\": true, \"subtask\": \"get_up\" or null; got "
+                              f"{' + '.join(kinds) or 'an empty object'}")
     kind = kinds[0]
     if kind == "goal":
         return Message("goal", goal=goal_from(values, names))
     value = values[kind]
     if kind == "reset":
         return Message("reset", object_name=reset_object(value, names))
+    if kind == "subtask":
+        return Message("subtask", subtask=subtask_name(value))
     if kind == "pause":
         if not isinstance(value, bool):
             raise InterpriorError(f"pause must be true or false, got {json.dumps(value)}")
@@ -91,6 +96,9 @@ def execute(loop: LiveLoop, message: Message) -> dict:
     elif message.kind == "pause":
         reply["paused"] = loop.pause(message.paused)
         state = loop.state()
+    elif message.kind == "subtask":
+        state = loop.set_subtask(message.subtask)
+        reply["subtask"] = message.subtask
     else:
         state = loop.state()
         reply["state"] = state.to_dict()

@@ -58,6 +58,8 @@ class Controls:
         with gui.add_folder("Simulation"):
             self.active = gui.add_dropdown("Active object", names.objects, initial_value=page.steering.object_name)
             self.reset = gui.add_button("Reset (R)")
+            self.get_up = gui.add_checkbox("Get up first", initial_value=page.steering.subtask == "get_up",
+                                           hint="the prior's get-up token: stand up, then go on to the goal")
             self.pause = gui.add_button("Pause (P)")
             self.record = gui.add_button("Record", hint=f"clips + MP4 in {page.record_dir}/take_NNN")
         with gui.add_folder("Message"):
@@ -111,6 +113,7 @@ class Controls:
         loop = self.page.loop
         self.key_buttons.on_click(lambda event: self.key(event.target.value, event.client))
         self.reset.on_click(lambda _event: loop.reset())
+        self.get_up.on_update(lambda _event: loop.set_subtask("get_up" if self.get_up.value else None))
         self.pause.on_click(lambda _event: loop.pause())
         self.record.on_click(lambda _event: self.page.new_recording())
 

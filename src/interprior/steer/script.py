@@ -4,13 +4,14 @@
     {"t": 1.0, "left_hand": [0.4, 0.2, 1.0], "right_hand": [0.4, -0.2, 1.0], "contacts": {"L_Wrist": true}}
     {"t": 4.0, "clear": true}
     {"t": 5.0, "reset": true}                 (or "reset": "box": restart at a clip of that object)
+    {"t": 5.5, "subtask": "get_up"}           (the prior's get-up token from now on; null: off)
     {"end": 8.0}
 
 A line is applied when the simulated time reaches its `t` (seconds since the script began; resets do not restart
 it); lines are applied in time order, lines of equal `t` in file order. A goal line replaces the goal (parts it does
 not give are no longer asked for); `seconds` is the time to reach it (2 s by default). `end` ends the script;
 without it (or `seconds` given to `play`) the script runs to its last line's time plus that line's `seconds` (2 s
-for clear and reset). Blank lines and lines starting with `#` are ignored. Every malformed line (not JSON, not an
+for clear, reset and subtask). Blank lines and lines starting with `#` are ignored. Every malformed line (not JSON, not an
 object, an unknown key, a wrong type, NaN, a value out of range, an unknown body or object) is reported with its
 line number and skipped; the simulation keeps running.
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from interprior.errors import DataFileError, InterpriorError
+from interprior.models.prior import SUBTASKS
 from interprior.steer.goals import GoalNames, SteerGoal, make_goal
 from interprior.steer.steering import Steering, SteerState
 
@@ -33,7 +35,7 @@ MAX_SCRIPT_SECONDS = 3600.0
 GOAL_KEYS = {"object": "object_position", "object_yaw": "object_yaw", "left_hand": "left_hand",
              "right_hand": "right_hand", "contacts": "contacts", "pelvis_heading": "pelvis_heading",
              "seconds": "seconds"}
-KEYS = ("t", *GOAL_KEYS, "clear", "reset", "end")
+KEYS = ("t", *GOAL_KEYS, "clear", "reset", "subtask", "end")
 DEFAULT_HOLD = 2.0  # s a script without `end` runs after its last clear / reset line
 
 
@@ -41,9 +43,10 @@ DEFAULT_HOLD = 2.0  # s a script without `end` runs after its last clear / reset
 class ScriptLine:
     line: int  # 1-based line number in the file
     t: float
-    kind: str  # "goal", "clear" or "reset"
+    kind: str  # "goal", "clear", "reset" or "subtask"
     goal: SteerGoal | None = None
     object_name: str | None = None  # reset: the object to restart at (None: the active one)
+    subtask: str | None = None  # subtask: the prior's subtask token from now on ("get_up"), None: off
 
 
 @dataclass
@@ -108,11 +111,12 @@ def parse_line(line: str, number: int, names: GoalNames) -> ScriptLine | float:
     if "t" not in values:
         raise InterpriorError("missing \"t\" (seconds at which the line applies)")
     t = _time(values["t"], "t")
-    kinds = [k for k in ("clear", "reset") if k in values] + (["goal"] if set(values) & set(GOAL_KEYS) else [])
+    kinds = [k for k in ("clear", "reset", "subtask") if k in values] + (["goal"] if set(values) & set(GOAL_KEYS)
+                                                                          else [])
     if len(kinds) != 1:
         raise InterpriorError("a line is one of: a goal (object, object_yaw, left_hand, right_hand, contacts, "
-                              "pelvis_heading, seconds), \"clear\": true, or \"reset\": true; got "
-                              f"{' + '.join(kinds) or 'only t'}")
+                              "pelvis_heading, seconds), \"clear\": true, \"reset\": true, or \"subtask\": "
+                              f"\"get_up\" or null; got {' + '.join(kinds) or 'only t'}")
     kind = kinds[0]
     if kind == "clear":
         if values["clear"] is not True:
@@ -120,6 +124,8 @@ def parse_line(line: str, number: int, names: GoalNames) -> ScriptLine | float:
         return ScriptLine(number, t, "clear")
     if kind == "reset":
         return ScriptLine(number, t, "reset", object_name=reset_object(values["reset"], names))
+    if kind == "subtask":
+        return ScriptLine(number, t, "subtask", subtask=subtask_name(values["subtask"]))
     return ScriptLine(number, t, "goal", goal=goal_from(values, names))
 
 
@@ -154,6 +160,14 @@ def _time(value, what: str, positive: bool = False) -> float:
         bound = "(0" if positive else "[0"
         raise InterpriorError(f"{what} must be within {bound}, {MAX_SCRIPT_SECONDS:g}] seconds, got {value:g}")
     return value
+
+
+def subtask_name(value) -> str | None:
+    """A subtask line's or message's token: a name of the prior's subtasks ("get_up"), or null (off)."""
+    if value is None or value in SUBTASKS[1:]:
+        return value
+    raise InterpriorError(f"subtask must be one of {', '.join(json.dumps(s) for s in SUBTASKS[1:])} or null, got "
+                          f"{json.dumps(value)}")
 
 
 def reset_object(value, names: GoalNames) -> str | None:
@@ -241,6 +255,8 @@ def _apply(steering: Steering, line: ScriptLine, source: str, report) -> bool:
             steering.apply_goal(line.goal)
         elif line.kind == "clear":
             steering.clear_goal()
+        elif line.kind == "subtask":
+            steering.set_subtask(line.subtask)
         else:
             steering.reset(line.object_name)
     except InterpriorError as err:
