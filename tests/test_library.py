@@ -1,4 +1,5 @@
-"""MotionLibrary: flat storage, batched sampling and lookups that match the clips' own rows."""
+"""The motion library: flat storage over clips, lookups that match the clips' own rows, clamped look-ahead,
+velocities that never cross a clip boundary."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import torch
 from interprior import schema
 from interprior.data.clip import Clip, finite_difference
 from interprior.data.intermimic import list_clips, load_clip
-from interprior.data.library import FrameState, MotionLibrary
+from interprior.mdp.motion_library import MotionLibrary
+from interprior.mdp.types import RefState
+
+POINTS = torch.randn(64, 3, generator=torch.Generator().manual_seed(9)) * 0.2
 
 
 def random_clip(name: str, frames: int, seed: int) -> Clip:
@@ -45,85 +49,67 @@ def every_frame(clips: list[Clip]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_bookkeeping(clips):
-    lib = MotionLibrary(clips)
+    lib = MotionLibrary(clips, POINTS)
     assert lib.num_clips == 3 and lib.num_frames == 16 and lib.fps == 30.0
     assert lib.clip_names == ["sub1_box_000", "sub1_chair_001", "sub1_lamp_002"]
-    assert lib.object_names == ["box", "chair", "lamp"]
     assert lib.lengths.tolist() == [5, 8, 3] and lib.starts.tolist() == [0, 5, 13]
-    assert lib.clip_index("sub1_chair_001") == 1
 
 
-def test_sampling_shapes_ranges_and_determinism(clips):
-    lib = MotionLibrary(clips)
-    ids = lib.sample_clips(1000, torch.Generator().manual_seed(0))
-    assert ids.shape == (1000,) and ids.dtype == torch.long
-    assert set(ids.tolist()) == {0, 1, 2}
-    assert torch.equal(ids, lib.sample_clips(1000, torch.Generator().manual_seed(0)))
-    times = lib.sample_times(ids, torch.Generator().manual_seed(1))
-    assert times.shape == (1000,) and times.dtype == torch.long
-    assert bool((times >= 0).all()) and bool((times < lib.lengths[ids]).all())
-    assert set(times[ids == 1].tolist()) == set(range(8))  # uniform over the whole clip
-    truncated = lib.sample_times(ids, torch.Generator().manual_seed(1), truncate_end=4)
-    assert bool((truncated < (lib.lengths[ids] - 4).clamp_min(1)).all())
-    assert set(truncated[ids == 2].tolist()) == {0}  # a clip shorter than the truncation keeps frame 0
-
-
-def test_frame_state_equals_clip_rows(clips):
-    lib = MotionLibrary(clips)
+def test_state_equals_clip_rows(clips):
+    lib = MotionLibrary(clips, POINTS)
     clip_ids, frame_ids = every_frame(clips)
-    state = lib.frame_state(clip_ids, frame_ids)
+    state = lib.state(clip_ids, frame_ids)
+    assert isinstance(state, RefState)
     assert state.body_pos.shape == (16, schema.NUM_BODIES, 3) and state.body_rot.shape == (16, schema.NUM_BODIES, 4)
     assert state.contact.shape == (16, schema.NUM_BODIES) and state.obj_contact.shape == (16,)
-    for name in ("root_pos", "root_rot", "body_pos", "body_rot", "obj_pos", "obj_rot", "contact", "obj_contact"):
-        assert torch.equal(getattr(state, name), torch.cat([getattr(c, name) for c in clips])), name
+    for name in ("root_pos", "body_pos", "body_rot", "obj_pos", "obj_rot", "contact", "obj_contact"):
+        assert torch.allclose(getattr(state, name), torch.cat([getattr(c, name) for c in clips]).float()), name
     # velocities are differenced within each clip, never across a clip boundary
-    assert torch.equal(state.body_vel, torch.cat([finite_difference(c.body_pos, c.fps) for c in clips]))
-    assert torch.equal(state.obj_vel, torch.cat([finite_difference(c.obj_pos, c.fps) for c in clips]))
-    assert torch.equal(state.root_vel, torch.cat([finite_difference(c.root_pos, c.fps) for c in clips]))
+    expected = torch.cat([finite_difference(c.body_pos.double(), c.fps) for c in clips]).float()
+    assert torch.allclose(state.body_linvel, expected)
+    assert torch.allclose(state.obj_linvel, torch.cat([finite_difference(c.obj_pos.double(), c.fps)
+                                                       for c in clips]).float())
 
 
 def test_frames_past_the_end_are_clamped(clips):
-    lib = MotionLibrary(clips)
-    state = lib.frame_state(torch.tensor([0, 2, 1]), torch.tensor([100, 3, -5]))
+    lib = MotionLibrary(clips, POINTS)
+    state = lib.state(torch.tensor([0, 2, 1]), torch.tensor([100, 3, -5]))
     assert torch.equal(state.body_pos[0], clips[0].body_pos[-1])
     assert torch.equal(state.body_pos[1], clips[2].body_pos[-1])
     assert torch.equal(state.body_pos[2], clips[1].body_pos[0])
 
 
 def test_batch_moves_to_another_device(clips):
-    state = MotionLibrary(clips).frame_state(torch.tensor([0, 1]), torch.tensor([1, 2]))
-    moved = state.to("meta")  # a device that exists everywhere; the library itself stays on the CPU
-    assert isinstance(moved, FrameState)
-    assert all(getattr(moved, f.name).device.type == "meta" for f in fields(FrameState))
-    assert state.body_pos.device.type == "cpu"
+    state = MotionLibrary(clips, POINTS).state(torch.tensor([0, 1]), torch.tensor([1, 2]), device="meta")
+    assert all(getattr(state, f.name).device.type == "meta" for f in fields(RefState))
 
 
 def test_bad_library_input(clips):
     with pytest.raises(ValueError, match="at least one clip"):
-        MotionLibrary([])
+        MotionLibrary([], POINTS)
+    with pytest.raises(ValueError, match="point sets"):
+        MotionLibrary(clips, [POINTS, POINTS])
     clips[1].fps = 60.0
     with pytest.raises(ValueError, match="different frame rates"):
-        MotionLibrary(clips)
+        MotionLibrary(clips, POINTS)
 
 
 def test_library_from_generated_folder(synth_data):
-    lib = MotionLibrary.from_path(synth_data.clips_dir)
     files = list_clips(synth_data.clips_dir)
+    clips = [load_clip(p) for p in files]
+    lib = MotionLibrary(clips, POINTS)
     assert lib.num_clips == len(synth_data.rows) == len(files) and lib.clip_names == [p.stem for p in files]
-    assert set(lib.object_names) == {row["object"] for row in synth_data.rows}
-    clip = load_clip(files[3])
-    ids = torch.full((clip.num_frames,), 3)
-    state = lib.frame_state(ids, torch.arange(clip.num_frames))
+    clip = clips[3]
+    state = lib.state(torch.full((clip.num_frames,), 3), torch.arange(clip.num_frames))
     assert torch.equal(state.body_pos, clip.body_pos) and torch.equal(state.obj_rot, clip.obj_rot)
 
 
 def test_library_from_sample_folder(sample_dir):
     folder = sample_dir / "OMOMO_retarget"
-    lib = MotionLibrary.from_path(folder)
     files = list_clips(folder)
+    clips = [load_clip(p) for p in files]
+    lib = MotionLibrary(clips, POINTS)
     assert lib.num_clips == 27 and lib.clip_names == [p.stem for p in files]
-    assert set(lib.object_names) == {"largetable", "woodchair"}
-    clip = load_clip(files[5])
-    ids = torch.full((clip.num_frames,), 5)
-    state = lib.frame_state(ids, torch.arange(clip.num_frames))
+    clip = clips[5]
+    state = lib.state(torch.full((clip.num_frames,), 5), torch.arange(clip.num_frames))
     assert torch.equal(state.body_pos, clip.body_pos) and torch.equal(state.obj_rot, clip.obj_rot)

@@ -30,7 +30,7 @@ from interprior.mdp import observations as obs_terms
 from interprior.mdp import rewards as reward_terms
 from interprior.mdp import terminations as term_terms
 from interprior.mdp.psi import PsiBuffer
-from interprior.mdp.reference import ReferenceMotion
+from interprior.mdp.motion_library import MotionLibrary
 from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
 from interprior.sim.backend import restore_backend, snapshot_backend
 from interprior.sim.batched import BatchedSim, SimState
@@ -129,7 +129,7 @@ class TrackingEnv:
         self.sim = BatchedSim(self.scene, backend)
         self.device = self.sim.device
         self.num_envs = cfg.num_envs
-        self.ref = ReferenceMotion(clips, [torch.as_tensor(assets[i].surface_points) for i in self.clip_object],
+        self.ref = MotionLibrary(clips, [torch.as_tensor(assets[i].surface_points) for i in self.clip_object],
                                    self.body)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.dt = self.scene.config.control_dt

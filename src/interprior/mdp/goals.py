@@ -254,7 +254,7 @@ def build_goal(sim, ref: RefState, bits: Tensor, time: Tensor, layout: GoalLayou
 
 
 def reference_frames(reference, clip_ids: Tensor, frames: Tensor, device=None) -> RefState:
-    """Gather reference states at `frames` [N, K] of `clip_ids` [N] from a `ReferenceMotion` (frames past a clip's
+    """Gather reference states at `frames` [N, K] of `clip_ids` [N] from a `MotionLibrary` (frames past a clip's
     end repeat its last frame) as a `RefState` whose fields are [N, K, ...]."""
     n, k = frames.shape
     flat = reference.state(clip_ids.reshape(n, 1).expand(n, k).reshape(-1), frames.reshape(-1), device)

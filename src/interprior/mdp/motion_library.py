@@ -1,4 +1,6 @@
-"""Reference motions in simulator coordinates, precomputed once per clip and gathered per env per step.
+"""The motion library: every clip's reference motion in simulator coordinates, precomputed once, flat over frames
+on the CPU (clip i owns the rows `starts[i] : starts[i] + lengths[i]`), gathered per env per step with one index
+tensor as a `RefState` (or a `ResetState` for resets).
 
 Everything the observation, reward, termination and reset kernels need from the data is derived here, on the
 CPU, with velocities by central differences inside each clip: joint angles from body rotations (never the file's
@@ -16,7 +18,6 @@ from torch import Tensor
 from interprior.assets.embodiment import SMPLX, Embodiment
 from interprior.data.clip import Clip, finite_difference
 from interprior.data.convert import ClipMotion, angular_velocity
-from interprior.data.library import MotionLibrary
 from interprior.data.state import ResetState
 from interprior.mdp.types import RefState
 from interprior.sim.batched import nearest_point_vectors
@@ -43,13 +44,23 @@ def _clip_tracks(clip: Clip, points: Tensor, body: Embodiment) -> dict[str, Tens
     }
 
 
-class ReferenceMotion:
+class MotionLibrary:
     """Clips flat over frames (CPU, float32). `state(clip_ids, frames)` gathers a batch.
     `object_points`: the object-frame surface points [P, 3] of the clips' object, or one [P, 3] per clip when the
     clips use different objects. `body`: the `Embodiment` the clips are of (SMPL-X by default)."""
 
     def __init__(self, clips: Sequence[Clip], object_points: Tensor | Sequence[Tensor], body: Embodiment = SMPLX):
-        self.library = MotionLibrary(clips)
+        if not clips:
+            raise ValueError("a motion library needs at least one clip")
+        fps = {float(c.fps) for c in clips}
+        if len(fps) != 1:
+            raise ValueError(f"clips have different frame rates {sorted(fps)}; resample them first")
+        for clip in clips:
+            clip.check_shapes(body.num_bodies)
+        self.fps = fps.pop()
+        self.clip_names: list[str] = [c.name for c in clips]
+        self.lengths = torch.tensor([c.num_frames for c in clips], dtype=torch.long)
+        self.starts = torch.cumsum(self.lengths, 0) - self.lengths
         per_clip = ([torch.as_tensor(p).float() for p in object_points] if isinstance(object_points, (list, tuple))
                     else [torch.as_tensor(object_points).float()] * len(clips))
         if len(per_clip) != len(clips):
@@ -57,17 +68,14 @@ class ReferenceMotion:
         self.object_points = per_clip[0]
         tracks = [_clip_tracks(c, pts, body) for c, pts in zip(clips, per_clip)]
         self.tracks = {k: torch.cat([t[k] for t in tracks]).float() for k in _FIELDS}
-        self.lengths = self.library.lengths
-        self.starts = self.library.starts
-        self.fps = self.library.fps
 
     @property
     def num_clips(self) -> int:
-        return self.library.num_clips
+        return len(self.clip_names)
 
     @property
-    def clip_names(self) -> list[str]:
-        return self.library.clip_names
+    def num_frames(self) -> int:
+        return int(self.lengths.sum())
 
     def flat(self, clip_ids: Tensor, frames: Tensor) -> Tensor:
         """Flat frame index, frames clamped into the clip (look-ahead past the end repeats the last frame)."""
