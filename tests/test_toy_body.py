@@ -164,6 +164,24 @@ def test_other_bodies_train_and_evaluate(body_data, tmp_path, capsys, one_torch_
     assert main(["eval", "tracking", "--checkpoint", str(tmp_path / "run"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["clips"]) == 2 and all(row["duration"] >= 1 for row in out["clips"])
+    # Stage II on the same body: the goal layout is the body's own, and `eval goals` runs the prior
+    from interprior.models.prior import PriorModelConfig
+    from interprior.train.distill import DistillConfig, PriorDistiller
+    from interprior.train.distill import cpu_preset as prior_preset
+    from prior_fixtures import TINY
+
+    prior = prior_preset(DistillConfig())
+    prior.expert, prior.data = str(tmp_path / "run"), cfg.data
+    prior.env = dataclasses.replace(cfg.env, psi_slots=1, episode_length=4)
+    prior.model = PriorModelConfig(**TINY)
+    prior.optim.horizon, prior.optim.epochs, prior.optim.minibatches = 6, 1, 2
+    prior.total_samples, prior.torch_threads = 24, 1
+    distiller = PriorDistiller(prior, tmp_path / "prior")
+    assert distiller.cfg.goals.num_bodies == {"toy": 13, "g1": 30}[name]
+    distiller.train()
+    capsys.readouterr()
+    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "prior"), "--goal", "object", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["episodes"] > 0
 
 
 def test_no_smplx_body_name_below_the_body_description():

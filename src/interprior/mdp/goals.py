@@ -36,6 +36,7 @@ from torch import Tensor
 
 from interprior import schema
 from interprior.assets.embodiment import BodyGroups
+from interprior.errors import InterpriorError
 from interprior.mdp.observations import heading_cos_sin, tan_norm
 from interprior.mdp.types import RefState
 from interprior.rotations import quat_conj, quat_mul
@@ -68,6 +69,16 @@ class GoalLayout:
         hands (SMPL-X: exactly the defaults)."""
         return cls(bodies=(0,) + tuple(groups.key), contact_bodies=tuple(groups.contact),
                    preview_offsets=tuple(preview_offsets), hands=(groups.left_hand[0], groups.right_hand[0]))
+
+    def for_groups(self, groups: BodyGroups) -> "GoalLayout":
+        """This layout on a body: the SMPL-X default layout on another body means that body's own
+        (`for_body`, these preview offsets); any layout naming bodies the body lacks is an error."""
+        if groups.num_bodies != schema.NUM_BODIES and self == GoalLayout(preview_offsets=self.preview_offsets):
+            return GoalLayout.for_body(groups, self.preview_offsets)
+        if max(self.bodies + self.contact_bodies) >= groups.num_bodies:
+            raise InterpriorError(f"goals: the layout names body {max(self.bodies + self.contact_bodies)}; the "
+                                  f"run's body has {groups.num_bodies} (leave goals.* at the default for its own)")
+        return self
 
     @property
     def hand_slots(self) -> tuple[int, ...]:

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from interprior.algos.distill import DistillBuffer, LossWeights, distillation_losses
+from interprior.assets.bodies import embodiment
 from interprior.config import dict_to_config, require
 from interprior.data.selection import DataSelection
 from interprior.envs.goal import GoalEnv
@@ -187,6 +188,8 @@ class PriorDistiller:
         though the clips or the expert changed since the last checkpoint."""
         self.cfg = cfg
         student_env = student_env_config(cfg)  # checks the config before anything is written
+        # the goal layout of the run's body (recorded resolved in config.json, so a resume compares like with like)
+        cfg.goals = cfg.goals.for_groups(embodiment(cfg.env.variant).resolved)
         self.run = RunDir(out)
         with self.run.starting():
             self.run.check_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
