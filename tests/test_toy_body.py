@@ -182,6 +182,19 @@ def test_other_bodies_train_and_evaluate(body_data, tmp_path, capsys, one_torch_
     capsys.readouterr()
     assert main(["eval", "goals", "--checkpoint", str(tmp_path / "prior"), "--goal", "object", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["episodes"] > 0
+    # steering the body with its prior: a goal script, and the recorded clip is a motion file of that body
+    from interprior.data.validate import validate_file
+    from interprior.steer.script import parse_script, play
+    from interprior.steer.steering import Steering
+
+    steering = Steering(tmp_path / "prior", objects, record=True)
+    hand = steering.hand_names[1]
+    script = parse_script('{"t": 0, "object": [0.6, 0.0, 0.3], "right_hand": [0.5, -0.3, 0.9]}\n{"end": 1.0}',
+                          steering.names)
+    result = play(steering, script)
+    assert result.steps == 30 and not script.errors and hand in steering.env.body.body_names
+    written = steering.stop_recording().write_clips(tmp_path / "takes")
+    assert written and validate_file(written[0])[0].body == name
 
 
 def test_no_smplx_body_name_below_the_body_description():

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interprior import schema
+from interprior.assets.embodiment import SMPLX, Embodiment
 from interprior.data.clip import Clip
 from interprior.data.intermimic import save_clip
 from interprior.rotations import quat_conj, quat_mul, quat_to_axis_angle
@@ -51,8 +51,8 @@ def clip_name(subject: str, object_name: str, index: int) -> str:
 class Recording:
     """Frames appended by `Steering` (`add`); episodes begin at every reset (`begin`)."""
 
-    def __init__(self, fps: float, subject: str = "sub0"):
-        self.fps, self.subject = fps, subject
+    def __init__(self, fps: float, subject: str = "sub0", body: Embodiment = SMPLX):
+        self.fps, self.subject, self.body = fps, subject, body
         self.episodes: list[Episode] = []
         self._frames: dict[str, list[Tensor]] = {k: [] for k in ("qpos", "root_pos", "root_rot", "body_pos",
                                                                   "body_rot", "obj_pos", "obj_rot", "touching",
@@ -94,7 +94,7 @@ class Recording:
         s, e = episode.start, episode.stop
         body_pos, body_rot = self._stack("body_pos", s, e).double(), self._stack("body_rot", s, e).double()
         body_rot = body_rot / body_rot.norm(dim=-1, keepdim=True)
-        parents = list(schema.BODY_PARENTS[1:])
+        parents = list(self.body.parents[1:])
         local = quat_mul(quat_conj(body_rot[:, parents]), body_rot[:, 1:])
         t = e - s
         touching = self._stack("touching", s, e).bool()
@@ -110,7 +110,7 @@ class Recording:
             body_rot=body_rot.float(), obj_pos=self._stack("obj_pos", s, e).float(),
             obj_rot=(obj_rot / obj_rot.norm(dim=-1, keepdim=True)).float(),
             obj_contact=touching.any(dim=1).float(), contact=contact.float(), subject=self.subject,
-            object_name=episode.object_name)
+            object_name=episode.object_name, body=None if self.body.num_bodies == SMPLX.num_bodies else self.body.name)
 
     def clip_paths(self, folder: str | Path, episodes: list[Episode] | None = None) -> list[Path]:
         episodes = self.written_episodes() if episodes is None else episodes

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interprior import schema
 from interprior.envs.goal import CallerGoal, GoalEnv
 from interprior.envs.tracking import TrackingEnv
 from interprior.errors import InterpriorError
@@ -95,7 +94,7 @@ class Steering:
                                objects=tuple(self.start_clips), heading=0 in layout.bodies)
         self.subject = clips[0].subject or "sub0"
         self.object_name = next(iter(self.start_clips))
-        self._recording = Recording(1.0 / self.dt, self.subject) if record else None
+        self._recording = Recording(1.0 / self.dt, self.subject, self.env.body) if record else None
         self.falls = self.divergences = 0
         self.subtask: str | None = None  # the prior's subtask token (`set_subtask`)
         self._subtask_ids: torch.Tensor | None = None
@@ -194,7 +193,7 @@ class Steering:
                 continue
             self.obs = step.observation
             self.steps += 1
-            fallen = bool(self.obs.state.root_pos[0, 2] < schema.FALL_HEIGHT)
+            fallen = bool(self.obs.state.root_pos[0, 2] < self.env.body.fall_height)
             self.falls += int(fallen and not self.fallen)
             self.fallen = fallen
             if self._recording is not None:
@@ -230,7 +229,7 @@ class Steering:
 
     def start_recording(self) -> None:
         """Keep every frame from now on, in a new recording (its first episode starts at the current frame)."""
-        self._recording = Recording(1.0 / self.dt, self.subject)
+        self._recording = Recording(1.0 / self.dt, self.subject, self.env.body)
         self._recording.begin(self.object_name)
         self._record()
 
