@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("algos",),
     ("train",),
     ("eval",),
-    ("steer",),
+    ("steer", "deploy"),
     ("commands",),
     ("cli",),
 )

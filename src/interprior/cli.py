@@ -23,7 +23,7 @@ def _choose_gl_backend() -> None:
 
 _choose_gl_backend()
 
-COMMAND_MODULES = ("demo", "data", "replay", "bench", "train", "eval", "steer", "assets")
+COMMAND_MODULES = ("demo", "data", "replay", "bench", "train", "eval", "steer", "deploy", "assets")
 
 
 from interprior.errors import InterpriorError  # noqa: E402
