@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from interprior.commands.args import non_negative_int, positive_int
 from interprior.data.contacts import label_files, summarize_agreement
 from interprior.data.inspect import format_inspect, has_errors, inspect_path
+from interprior.data.retarget.checks import FIGURES, RETARGET_LIMITS
+from interprior.data.retarget.run import EMBODIMENTS, RetargetOptions, retarget_dir
 from interprior.data.synth.dataset import SynthOptions, write_dataset
 from interprior.data.synth.objects import ALL_OBJECTS, OBJECT_NAMES
 from interprior.data.synth.quality import LIMITS, passes
@@ -55,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.set_defaults(func=run_inspect)
     _register_contacts(commands)
     _register_synth(commands)
+    _register_retarget(commands)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
@@ -305,3 +309,79 @@ def run_synth(args: argparse.Namespace) -> int:
                 print("over the limits: " + ", ".join(failed) + (" (expected: defects were injected)"
                                                                    if opts.defects else ""))
     return 1 if failed and not opts.defects else 0
+
+
+RETARGET_DESCRIPTION = """\
+Retarget human clips (SMPL-X, InterMimic files: DIR/clips/*.pt, or DIR/*.pt, with the objects' meshes in
+DIR/objects) to a robot, by whole-body inverse kinematics (mink) on its own model, frame by frame:
+
+  DIR2/clips/<name>.pt   the robot's motion files (interprior-motion-1; `interprior data inspect` reads them)
+  DIR2/objects/          a copy of DIR/objects (train with --data DIR2/clips --objects DIR2/objects)
+  DIR2/retarget.json     the source, the options and per clip its figures (below)
+
+The human is scaled by the robot's standing pelvis height over the human's, about the object's near side; the
+object keeps its size, path and rotation (a lifted object's height above its resting height is scaled the same).
+Planted feet stay flat and still, hands in the source's contact phases (object flag and the hand labelled +1)
+touch the object's surface with the palm toward it, the centre of mass stays over the planted feet, and no joint
+leaves its range. Contact labels: each robot body takes those of its nearest SMPL-X analogues.
+
+--check prints per clip and over all clips (and per skill for a synthetic set): foot sliding while planted, hands'
+distance to the object surface in contact phases, the object floating (neither on the floor nor held), joint
+range excess, with their limits (and, without limits: feet below the floor, hand and body penetration).
+
+Exit status: 0 on success, 1 when --check finds a figure over its limit, 2 for unusable arguments.
+"""
+
+RETARGET_COLUMNS = [
+    Column("clip", "clip", align="<"),
+    *[Column(key, header, lambda v: "-" if v is None else f"{v:.2f}") for key, header in (
+        ("foot_slide_cm", "foot slide"), ("hand_gap_cm", "hand gap"), ("object_float_cm", "obj. float"),
+        ("joint_range_excess_deg", "joint exc."), ("foot_below_floor_cm", "foot below"),
+        ("hand_penetration_cm", "hand pen."), ("body_penetration_cm", "body pen."))]]
+
+
+def _register_retarget(commands) -> None:
+    retarget = commands.add_parser(
+        "retarget", help="retarget human clips to a robot (the Unitree G1)", description=RETARGET_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    retarget.add_argument("source", metavar="DIR", help="a data set folder: clips/ (or .pt files) and objects/")
+    retarget.add_argument("--embodiment", required=True, metavar="BODY",
+                          help=f"the robot to retarget to ({', '.join(EMBODIMENTS)})")
+    retarget.add_argument("--out", required=True, metavar="DIR2", help="output folder (new or empty)")
+    retarget.add_argument("--check", action="store_true", help="print the figures per clip and overall")
+    retarget.add_argument("--force", action="store_true", help="replace an earlier retarget output in DIR2")
+    retarget.set_defaults(func=run_retarget)
+
+
+def run_retarget(args: argparse.Namespace) -> int:
+    opts = RetargetOptions(source=Path(args.source), out=Path(args.out), embodiment=args.embodiment,
+                           check=args.check, force=args.force)
+
+    def progress(row: dict) -> None:
+        f = row["figures"]
+        print(f"{row['clip']}: {row['frames']} frames, scale {row['scale']:.3f}, foot slide {f['foot_slide_cm']:.2f}"
+              f" cm, hand gap {f['hand_gap_cm']:.2f} cm ({row['solve_seconds']:.1f} s)", flush=True)
+
+    result = retarget_dir(opts, progress)
+    print(f"{len(result.rows)} clips retargeted to {opts.embodiment} in {result.seconds:.1f} s: {opts.out / 'clips'}"
+          f" (objects {opts.out / 'objects'}, manifest {opts.out / 'retarget.json'})")
+    if not args.check:
+        return 0
+    print("per clip (cm; joint excess in degrees):")
+    for line in format_table([{"clip": r["clip"], **r["figures"]} for r in result.rows], RETARGET_COLUMNS):
+        print("  " + line)
+    print(f"over {len(result.rows)} clips: max (limit)  mean  clip of the max")
+    for key in FIGURES:
+        value = result.summary[key]
+        limit = f"({RETARGET_LIMITS[key]:g})" if key in RETARGET_LIMITS else ""
+        print(f"  {key:24s} {value['max']:8.3f} {limit:7s} {value['mean']:8.3f}  {value['clip']}")
+    print(f"  {'validation errors':24s} {result.summary['validation_errors']:8d}")
+    skills = [{"clip": skill, **{k: v["max"] for k, v in values.items() if k in FIGURES}}
+              for skill, values in result.summary.get("per_skill", {}).items()]
+    if skills:
+        print("per skill (maxima):")
+        for line in format_table(skills, [Column("clip", "skill", align="<"), *RETARGET_COLUMNS[1:]]):
+            print("  " + line)
+    if result.over_limits:
+        print("over the limits: " + ", ".join(result.over_limits))
+    return 1 if result.over_limits else 0
