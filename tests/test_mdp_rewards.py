@@ -280,3 +280,40 @@ def test_embodiment_weights_and_config():
     assert w.p == 20.0 and w.or_ == 0.2 and dataclasses.asdict(w)["cg_all"] == 3.0
     with pytest.raises(ValueError):
         RewardWeights.from_dict({"nope": 1.0})
+
+
+def test_stability_terms_are_off_by_default_and_fall_with_their_errors():
+    """Robot stabilisation: no factor at weight 0 (the reward stays bit for bit); each factor is 1 at no error and
+    falls as its error grows; feet off the ground and a first step after a reset do not count."""
+    from interprior.mdp.rewards import stability_terms
+    from interprior.rotations import axis_angle_to_quat
+
+    sim = random_sim_state(4, seed=3, dtype=torch.float64)
+    assert stability_terms(sim, G, RewardWeights()) == {}
+    w = RewardWeights(feet_flat=2.0, upright=3.0, action_rate=1.0, joint_limits=4.0)
+    upright = axis_angle_to_quat(torch.zeros(4, 3, dtype=sim.body_rot.dtype))
+    tilted = axis_angle_to_quat(torch.tensor([[0.0, 0.0, 0.0], [0.3, 0.0, 0.0], [0.6, 0.0, 0.0], [0.6, 0.0, 0.0]],
+                                             dtype=sim.body_rot.dtype))
+    rot = sim.body_rot.clone()
+    rot[:, list(G.feet)] = tilted[:, None]
+    rot[:, G.torso[0]] = tilted
+    ground = torch.zeros_like(sim.ground_contact)
+    ground[:3, list(G.feet)] = True  # row 3: feet in the air
+    limits = torch.tensor([[-1.0, 1.0]] * sim.dof_pos.shape[1], dtype=sim.dof_pos.dtype)
+    dof = torch.zeros_like(sim.dof_pos)
+    dof[1:, 0] = torch.tensor([0.9, 1.2, 1.5], dtype=dof.dtype)  # inside the margin, then beyond it
+    state = replace(sim, body_rot=rot, ground_contact=ground, dof_pos=dof)
+    action = torch.zeros(4, 5, dtype=torch.float64)
+    prev = action.clone()
+    prev[1:, 0] = torch.tensor([0.1, 0.5, 1.0], dtype=torch.float64)
+    t = stability_terms(state, G, w, action, prev, limits)
+    assert set(t) == {"rfeet_flat", "rupright", "raction_rate", "rjoint_limits"}
+    for name in ("rfeet_flat", "rupright", "raction_rate", "rjoint_limits"):
+        assert float(t[name][0]) == 1.0, name
+    assert 1.0 > t["rfeet_flat"][1] > t["rfeet_flat"][2] and float(t["rfeet_flat"][3]) == 1.0
+    assert 1.0 > t["rupright"][1] > t["rupright"][2] == t["rupright"][3]
+    assert 1.0 > t["raction_rate"][1] > t["raction_rate"][2] > t["raction_rate"][3]
+    assert float(t["rjoint_limits"][1]) == 1.0 > t["rjoint_limits"][2] > t["rjoint_limits"][3]
+    assert float(stability_terms(state, G, w, action, None, limits)["raction_rate"].min()) == 1.0  # just reset
+    reward, terms = tracking_reward(state, random_ref_state(4, seed=5, dtype=torch.float64), None, G, w, stability=t)
+    assert torch.allclose(reward, torch.stack(list(terms.values())).prod(0))

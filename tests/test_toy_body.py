@@ -94,9 +94,14 @@ def test_env_and_kernels_on_other_bodies(body_data, one_torch_thread):
     from interprior.envs.tracking import TrackingConfig, TrackingEnv
     from interprior.mdp.observations import observation_size
 
+    from interprior.mdp.rewards import RewardWeights
+
     name, (_, objects, clips) = body_data
+    stabilise = RewardWeights(feet_flat=1.0, upright=1.0, action_rate=0.1, joint_limits=1.0)  # the robot terms
     env = TrackingEnv(clips, objects, TrackingConfig(num_envs=4, variant=name, action_mode="residual",
-                                                     init="start", init_noise_rot=0.0, perturb_prob=0.0))
+                                                     init="start", init_noise_rot=0.0, perturb_prob=0.0,
+                                                     reward=stabilise, inertia_range=(0.9, 1.1),
+                                                     joint_perturb_speed=0.5))
     env.reset()
     bodies, hinges = {"toy": (13, 36), "g1": (30, 29)}[name]
     assert env.act_dim == hinges and env.obs_dim == observation_size(env.groups, (1, 16)) < 3198
@@ -104,6 +109,7 @@ def test_env_and_kernels_on_other_bodies(body_data, one_torch_thread):
         step = env.step(torch.zeros(4, env.act_dim))
     assert step.obs.shape == (4, env.obs_dim) and torch.isfinite(step.obs).all()
     assert step.state.body_pos.shape == (4, bodies, 3)
+    assert {"rfeet_flat", "rupright", "raction_rate", "rjoint_limits"} <= set(step.terms)
     assert torch.all((step.reward > 0.2) & (step.reward <= 1))  # the replayed reference tracks well
     assert not step.terminated.any()
 

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from interprior import schema
 from interprior.assets.bodies import embodiment
+from interprior.assets.humanoid import joint_ranges
 from interprior.assets.objects import load_object
 from interprior.assets.scene import SceneConfig, build_scene
 from interprior.config import require
@@ -58,9 +59,11 @@ class TrackingConfig:
     init_noise_rot: float = 0.05  # rad, root and joint angle noise at reset
     perturb_prob: float = 0.002  # per env and control step: a sparse impulse on the root
     perturb_speed: float = 0.5  # m/s added to the root velocity, horizontal, random direction
+    joint_perturb_speed: float = 0.0  # rad/s (std) added to every hinge's velocity at the same impulses (robots)
     randomize_dynamics: bool = True
     friction_range: tuple[float, float] = (0.8, 1.1)
     mass_range: tuple[float, float] = (0.9, 1.1)
+    inertia_range: tuple[float, float] = (1.0, 1.0)  # per-body factor on top of the mass scale
     com_offset: float = 0.01  # m
     backend: str = "cpu"
     device: str | None = None
@@ -71,8 +74,9 @@ class TrackingConfig:
 
     def __post_init__(self):
         require(self, positive=("num_envs", "obs_offsets", "residual_scale", "episode_length", "psi_slots",
-                                "threads", "friction_range", "mass_range"),
-                non_negative=("init_noise_pos", "init_noise_rot", "perturb_speed", "com_offset", "seed"),
+                                "threads", "friction_range", "mass_range", "inertia_range"),
+                non_negative=("init_noise_pos", "init_noise_rot", "perturb_speed", "joint_perturb_speed",
+                              "com_offset", "seed"),
                 fraction=("start_prob", "psi_update_prob", "perturb_prob"))
 
 
@@ -148,6 +152,10 @@ class TrackingEnv:
         if cfg.action_mode not in ("absolute", "residual", "delta"):
             raise InterpriorError(f"action_mode must be absolute, residual or delta, got {cfg.action_mode!r}")
         self._dof_index = torch.as_tensor(self.body.dof_index)
+        self._dof_v = torch.as_tensor(self.scene.layout.dof_qvel_adr, device=self.device)
+        self.limits = torch.as_tensor(joint_ranges(self.body)[list(self.body.dof_index)], device=self.device)
+        self.last_action: Tensor | None = None  # [N, A] the previous step's action (stabilisation reward)
+        self.acted = torch.zeros(n, dtype=torch.bool)  # envs that acted since their reset
         self.obs_dim = obs_terms.observation_size(self.groups, cfg.obs_offsets)
         self.act_dim = self.body.num_dofs
 
@@ -175,7 +183,7 @@ class TrackingEnv:
 
     def _randomize(self) -> None:
         ranges = RandomizationRanges(friction=self.cfg.friction_range, mass=self.cfg.mass_range,
-                                     com_offset=self.cfg.com_offset)
+                                     inertia=self.cfg.inertia_range, com_offset=self.cfg.com_offset)
         self.sim.backend.randomize(sample_randomization(self.scene.model, self.num_envs, ranges, self.generator))
 
     def _sample_starts(self, n: int) -> tuple[Tensor, Tensor]:
@@ -226,6 +234,7 @@ class TrackingEnv:
         self.clip_ids[ids], self.frame[ids], self.start[ids] = clip_ids, frames, frames
         self.hand_counter[ids.to(self.device)] = 0
         self.episode_return[ids] = 0.0
+        self.acted[ids] = False
         self.prev = None  # some rows changed; `step` sets it again
 
     def reset_to_state(self, ids: Tensor, clip_ids: Tensor, frames: Tensor, state: ResetState) -> None:
@@ -266,7 +275,8 @@ class TrackingEnv:
                 "frame": self.frame.clone(), "start": self.start.clone(), "hand_counter": self.hand_counter.cpu(),
                 "episode_return": self.episode_return.clone(), "active": self.sim.active.cpu(),
                 "traj": None if self.traj is None else self.traj.clone(), "prev": prev,
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), "acted": self.acted.clone(),
+                "last_action": None if self.last_action is None else self.last_action.cpu()}
 
     def load_episode_state(self, state: dict) -> None:
         native = hasattr(self.sim.backend, "restore")  # the CPU backend's own snapshot (numpy arrays)
@@ -281,12 +291,28 @@ class TrackingEnv:
         prev = state["prev"]
         self.prev = None if prev is None else SimState(**{k: v.to(self.device) for k, v in prev.items()})
         self.generator.set_state(state["generator"])
+        self.acted[:] = state.get("acted", torch.zeros_like(self.acted))
+        last = state.get("last_action")
+        self.last_action = None if last is None else last.to(self.device)
 
     # --- stepping -------------------------------------------------------------------------------------------
     def observe(self, sim_state=None) -> Tensor:
         sim_state = sim_state or self.sim.state()
         refs = [self.ref.state(self.clip_ids, self.frame + k, self.device) for k in self.cfg.obs_offsets]
         return obs_terms.tracking_observation(sim_state, refs, self.groups)
+
+    def _stability(self, state: SimState, action: Tensor) -> dict[str, Tensor]:
+        """The robot stabilisation factors (none with their default weights 0); remembers `action`."""
+        w = self.cfg.reward
+        if not (w.feet_flat > 0 or w.upright > 0 or w.action_rate > 0 or w.joint_limits > 0):
+            return {}
+        action = action.to(self.device, state.root_pos.dtype)
+        prev = None
+        if self.last_action is not None:  # rows just reset have no previous action: their term is 1
+            prev = torch.where(self.acted.to(self.device)[:, None], self.last_action, action)
+        terms = reward_terms.stability_terms(state, self.groups, w, action, prev, self.limits)
+        self.last_action, self.acted[:] = action, True
+        return terms
 
     def _perturb(self) -> None:
         hit = torch.rand(self.num_envs, generator=self.generator) < self.cfg.perturb_prob
@@ -298,6 +324,9 @@ class TrackingEnv:
         angle = 2 * torch.pi * torch.rand(len(ids), generator=self.generator)
         push = self.cfg.perturb_speed * torch.stack([angle.cos(), angle.sin(), torch.zeros_like(angle)], -1)
         qvel[:, 0:3] += push.to(qvel)
+        if self.cfg.joint_perturb_speed > 0:  # per-joint impulses (robot training)
+            kick = self.cfg.joint_perturb_speed * torch.randn(len(ids), len(self._dof_v), generator=self.generator)
+            qvel[:, self._dof_v] += kick.to(qvel)
         self.sim.backend.reset(ids.to(self.device), qpos, qvel)
 
     @property
@@ -322,7 +351,9 @@ class TrackingEnv:
         state = self.sim.state()
         self.frame += 1
         ref = self.ref.state(self.clip_ids, self.frame, self.device)
-        reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.groups, self.cfg.reward, self.dt)
+        stability = self._stability(state, action)
+        reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.groups, self.cfg.reward, self.dt,
+                                                     stability)
         diverged = self.sim.diverged  # [N] the simulation blew up (already reset by the simulator): non_finite
         terminated, reasons, self.hand_counter = term_terms.early_termination(
             state, ref, self.hand_counter, self.points, self.frame.to(self.device), self.start.to(self.device),

@@ -40,6 +40,17 @@ Terms (Δ = ref − sim, i over the 52 bodies unless stated, ``d_i`` / ``d̂_i``
   contact (wrapping). 1 when the palm and fingertips are within ``hand_free_tol`` (3 cm) of the simulated
   object and at least ``hand_free_contacts`` (3) hand bodies touch it; ≥ 0.5·exp(−hand_free·D_h) otherwise.
 
+Stabilisation terms for robots (InterPrior's G1 training; weights 0 = off, the default, which leaves the product
+above unchanged bit for bit):
+
+* ``rfeet_flat``    = exp(−feet_flat · mean_{feet on the ground} (1 − cos tilt)), tilt = angle between the foot
+  body's z-axis and the world's (feet off the ground do not count).
+* ``rupright``      = exp(−upright · (1 − cos tilt)) of the torso body's z-axis.
+* ``raction_rate``  = exp(−action_rate · mean_j (a_j − a_j,prev)²), the policy's action change per control step
+  (1 right after a reset).
+* ``rjoint_limits`` = exp(−joint_limits · mean_j excess_j²), excess = how far (rad) a joint is beyond
+  ``joint_limit_margin`` × its half range from the range's centre.
+
 Consequently the reward is exactly 1 when sim == ref (contacts matching the labels), the accelerations and
 contact forces are zero, and every reference hand in contact is also within reach of the simulated object with
 ≥ 3 bodies touching it; each factor decreases strictly as its error grows (where its weight is positive).
@@ -86,6 +97,11 @@ class RewardWeights:
     hand_free_tol: float = 0.03      # m; distances below this count as touching
     hand_free_contacts: int = 3      # hand bodies in object contact for full "wrap" credit
     wd_min_dist2: float = 0.01       # m²; clip of the squared distances in w_d
+    feet_flat: float = 0.0           # robot stabilisation (0: off): feet flat on the ground
+    upright: float = 0.0             # ... torso upright
+    action_rate: float = 0.0         # ... action change per control step
+    joint_limits: float = 0.0        # ... joints beyond joint_limit_margin of their range
+    joint_limit_margin: float = 0.95  # fraction of each joint's half range that is free
 
     def __post_init__(self):
         require(self, non_negative=tuple(f.name for f in fields(self) if f.name != "hand_free_contacts"),
@@ -224,6 +240,37 @@ def _energy_terms(sim: SimState, prev: SimState | None, w: RewardWeights, dt: fl
     return terms
 
 
+def z_axis_cos(rot: Tensor) -> Tensor:
+    """[...] cosine between a body's z-axis and the world's, from wxyz quaternions [..., 4]."""
+    x, y = rot[..., 1], rot[..., 2]
+    return 1.0 - 2.0 * (x * x + y * y)
+
+
+def stability_terms(sim: SimState, groups: BodyGroups, w: RewardWeights, action: Tensor | None = None,
+                    prev_action: Tensor | None = None, limits: Tensor | None = None) -> dict[str, Tensor]:
+    """The robot stabilisation factors whose weights are positive (none by default). `action`, `prev_action`
+    [N, A] (prev None: just reset, the term is 1); `limits` [A, 2] the simulated joints' ranges (rad)."""
+    terms: dict[str, Tensor] = {}
+    if w.feet_flat > 0:
+        feet = _idx(groups, "feet", sim.root_pos.device)
+        tilt = 1.0 - z_axis_cos(sim.body_rot.index_select(1, feet))
+        on = sim.ground_contact.index_select(1, feet).to(tilt.dtype)
+        terms["rfeet_flat"] = _exp(w.feet_flat, (tilt * on).sum(-1) / on.sum(-1).clamp_min(1.0))
+    if w.upright > 0:
+        terms["rupright"] = _exp(w.upright, 1.0 - z_axis_cos(sim.body_rot[:, groups.torso[0]]))
+    if w.action_rate > 0 and action is not None:
+        rate = torch.zeros(action.shape[0], dtype=action.dtype, device=action.device)
+        if prev_action is not None:
+            rate = (action - prev_action).square().mean(-1)
+        terms["raction_rate"] = _exp(w.action_rate, rate.to(sim.root_pos))
+    if w.joint_limits > 0 and limits is not None:
+        limits = limits.to(sim.dof_pos)
+        centre, half = limits.mean(-1), 0.5 * (limits[:, 1] - limits[:, 0])
+        excess = ((sim.dof_pos - centre).abs() - w.joint_limit_margin * half).clamp_min(0.0)
+        terms["rjoint_limits"] = _exp(w.joint_limits, excess.square().mean(-1))
+    return terms
+
+
 def tracking_reward(
     sim: SimState,
     ref: RefState,
@@ -231,10 +278,12 @@ def tracking_reward(
     groups: BodyGroups,
     weights: RewardWeights = RewardWeights(),
     dt: float = 1.0 / schema.CONTROL_HZ,
+    stability: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """(reward [N], terms {name: [N]}) with reward == product of the terms. `prev` is the simulated state of
     the previous control step (None right after a reset: the acceleration terms are then 1); `dt` the control
-    period. See the module docstring for each term's formula."""
+    period; `stability`: the `stability_terms` to multiply in. See the module docstring for each term's
+    formula."""
     wd = embodiment_weights(sim.nearest_object_vec, ref.nearest_object_vec, weights.wd_min_dist2)  # [N, 52]
     terms: dict[str, Tensor] = {}
     terms.update(_human_terms(sim, ref, wd, weights, groups))
@@ -242,5 +291,6 @@ def tracking_reward(
     terms["rig"] = _interaction_graph_term(sim, ref, wd, weights)
     terms.update(_contact_terms(sim, ref, weights, groups))
     terms.update(_energy_terms(sim, prev, weights, dt))
+    terms.update(stability or {})
     reward = torch.stack(list(terms.values()), dim=0).prod(0)
     return reward, terms
