@@ -161,3 +161,38 @@ def test_device_and_dtype_follow_inputs(dtype):
     ref = random_ref_state(2, seed=11, dtype=dtype)
     obs = tracking_observation(random_sim_state(2, dtype=dtype), [ref], G)
     assert obs.dtype == dtype and obs.device == ref.root_pos.device
+
+
+@pytest.mark.parametrize("n", [1, 3, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numpy_path_is_bit_for_bit_the_torch_kernels(monkeypatch, n, dtype):
+    """The CPU observation (numpy arithmetic, torch transcendentals) equals the torch kernels exactly, for the
+    SMPL-X and the body_only groups, a non-finite env, and a strided `out`."""
+    import interprior.mdp.observations as obs_mod
+
+    for groups in (G, embodiment("body_only").resolved):
+        refs = [random_ref_state(n, seed=21 + k, dtype=dtype) for k in range(2)]
+        sim = random_sim_state(n, seed=23, dtype=dtype)
+        sim.root_pos[0, 1] = float("nan")
+        sim.body_rot[-1, 3, 0] = float("inf")
+        fast = tracking_observation(sim, refs, groups)
+        buf = torch.zeros(n, fast.shape[1] + 5, dtype=dtype)
+        tracking_observation(sim, refs, groups, out=buf[:, 2:-3])
+        monkeypatch.setattr(obs_mod, "NUMPY_PATH", False)
+        slow = tracking_observation(sim, refs, groups)
+        monkeypatch.setattr(obs_mod, "NUMPY_PATH", True)
+        same = lambda a, b: torch.equal(a.nan_to_num(), b.nan_to_num()) and torch.equal(a.isnan(), b.isnan())  # noqa: E731
+        assert same(fast, slow) and same(buf[:, 2:-3], slow) and fast.dtype == dtype
+        assert torch.isnan(slow[0]).any()  # the diverged env's NaN propagates, as in the torch kernels
+
+
+def test_repeated_columns_point_at_equal_columns():
+    from interprior.mdp.observations import repeated_columns
+
+    source = repeated_columns(G, (1, 16))
+    obs = tracking_observation(random_sim_state(4, seed=31), [random_ref_state(4, seed=s) for s in (32, 33)], G)
+    assert source.shape == (obs.shape[1],) and bool((source <= torch.arange(obs.shape[1])).all())
+    assert torch.equal(obs[:, source], obs)
+    shared = int((source != torch.arange(obs.shape[1])).sum())
+    assert shared == sum(OBS_BLOCK_SLICES[b].stop - OBS_BLOCK_SLICES[b].start for b in SIM_ONLY_BLOCKS)
+    assert torch.equal(repeated_columns(G, (1,)), torch.arange(OBS_BLOCK_SIZE))

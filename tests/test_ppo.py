@@ -147,6 +147,87 @@ def test_running_norm_statistics_and_state_dict():
     assert {"obs_norm.mean", "obs_norm.var", "obs_norm.count", "log_std"} <= set(m.state_dict())
 
 
+def test_running_norm_in_place_and_differentiable():
+    norm = RunningNorm(4)
+    norm.update(torch.randn(50, 4) * 3 + 1)
+    x = torch.randn(6, 4) * 10
+    expect = ((x - norm.mean.float()) / torch.sqrt(norm.var + norm.eps).float()).clamp(-5.0, 5.0)
+    assert torch.equal(norm(x), expect)  # the in-place path computes the same
+    xg = x.clone().requires_grad_()
+    norm(xg).sum().backward()  # a differentiable input takes the out-of-place path
+    assert xg.grad is not None and torch.equal(xg.grad == 0, expect.abs() == 5.0)
+    cols = torch.tensor([3, 1])
+    assert torch.equal(norm(x[:, cols], cols), expect[:, cols])
+
+
+def _shared_pair(obs_dim=7, act_dim=2):
+    """Two identical actor-critics, the second told that columns 4..6 repeat columns 0..2."""
+    torch.manual_seed(3)
+    plain = ActorCritic(obs_dim, act_dim, hidden=(16, 8))
+    shared = ActorCritic(obs_dim, act_dim, hidden=(16, 8))
+    shared.load_state_dict(plain.state_dict())
+    source = torch.tensor([0, 1, 2, 3, 0, 1, 2])
+    shared.share_input_columns(source)
+    return plain, shared, source
+
+
+def _repeating_obs(n, source, seed=4):
+    return (torch.randn(n, int(source.max()) + 1, generator=torch.Generator().manual_seed(seed)) * 2 + 1)[:, source]
+
+
+def test_shared_input_columns_compute_the_same_function():
+    plain, shared, source = _shared_pair()
+    obs = _repeating_obs(64, source)
+    for m in (plain, shared):
+        m.update_normalizer(obs)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), shared.state_dict().values()))
+    mu_p, v_p = plain(obs)
+    mu_s, v_s = shared(obs)
+    assert torch.allclose(mu_p, mu_s, atol=1e-6) and torch.allclose(v_p, v_s, atol=1e-6)
+    with shared.fixed_weights():  # folded once for a rollout: the same numbers as folding per call
+        assert torch.equal(shared(obs)[0], mu_s)
+    # gradients: a repeated column's weights get the same gradient as in the plain network
+    actions = torch.randn(64, 2)
+    for m in (plain, shared):
+        m.zero_grad()
+        log_prob, _, value, _ = m.evaluate(obs, actions)
+        (log_prob.mean() + value.square().mean()).backward()
+    for (name, p), q in zip(plain.named_parameters(), shared.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-5), name
+    # parameters and checkpoints are unchanged; the model moves like any module
+    assert plain.state_dict().keys() == shared.state_dict().keys()
+    as64 = shared.to(torch.float64)
+    assert torch.allclose(as64(obs.double())[0], mu_p.double(), atol=1e-6)
+    shared.share_input_columns(None)
+    assert torch.allclose(shared.float()(obs)[0], mu_p, atol=1e-6)
+
+
+def test_shared_input_columns_guard_and_ppo_update():
+    plain, shared, source = _shared_pair()
+    with pytest.raises(ValueError):
+        shared.share_input_columns(torch.tensor([0, 1, 2, 3, 5, 1, 2]))  # a column repeating a later one
+    bad = _repeating_obs(32, source)
+    bad[:, 6] += 1.0  # statistics from a run where column 6 was not a copy of column 2
+    plain.update_normalizer(bad)
+    shared.load_state_dict(plain.state_dict())
+    with pytest.raises(ValueError, match="different statistics"):
+        shared(bad)
+    _, shared, source = _shared_pair()
+    n = 64
+    cfg = PPOConfig(num_envs=n, horizon=2, minibatch_size=32, epochs=2)
+    ppo, buf = PPO(shared, cfg), RolloutBuffer(n, 2, 7, 2)
+    for t in range(2):
+        obs = _repeating_obs(n, source, seed=10 + t)
+        a, logp, v, _ = shared.act(obs)
+        buf.add(obs, a, logp, v, -a.square().sum(-1), torch.zeros(n, dtype=torch.bool))
+    buf.compute_returns(torch.zeros(n), cfg.gamma, cfg.gae_lambda)
+    before = [p.clone() for p in shared.parameters()]
+    stats = ppo.update(buf)
+    assert stats["num_minibatches"] == 8 and all(not torch.equal(a, b) for a, b in zip(before, shared.parameters()))
+    first = shared.actor[0].weight.detach()
+    assert torch.allclose(first[:, 4:] - first[:, :3], before[0][:, 4:] - before[0][:, :3], atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------ checkpoints
 
 

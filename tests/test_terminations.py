@@ -213,3 +213,27 @@ def test_thresholds_are_configurable():
 def test_timeout(progress, start, length, expected):
     out = timeout(torch.tensor([progress]), torch.tensor([start]), torch.tensor([length]), 300)
     assert out.tolist() == [expected]
+
+
+@pytest.mark.parametrize("per_env", [False, True])
+def test_object_check_decides_as_the_full_error(per_env):
+    """`object_too_far` computes the point error only where its bound does not settle it: the same decisions as
+    `object_drift > object_error`, at the threshold and for non-finite poses too."""
+    from interprior.mdp.terminations import object_drift, object_too_far
+    from interprior.rotations import quat_normalize
+
+    g = torch.Generator().manual_seed(5)
+    n, cfg = 256, TerminationConfig()
+    sim, ref = _states(n)
+    points = (torch.rand(n if per_env else 1, 300, 3, generator=g) - 0.5) * torch.tensor([0.9, 0.4, 0.3])
+    points = points if per_env else points[0]
+    spread = torch.rand(n, 1, generator=g)
+    obj_pos = sim.obj_pos + torch.randn(n, 1, 3, generator=g) * spread[:, None] * 0.6
+    obj_rot = quat_normalize(sim.obj_rot + torch.randn(n, 1, 4, generator=g) * spread[:, None])
+    obj_pos[7, 0, 1] = float("nan")
+    moved = replace(sim, obj_pos=obj_pos, obj_rot=obj_rot)
+    drift = object_drift(moved, ref, points)
+    for threshold in (0.5, float(drift[3]), float(drift.nan_to_num().median())):
+        at = replace(cfg, object_error=threshold)
+        assert torch.equal(object_too_far(moved, ref, points, at), drift > threshold)
+    assert 0 < int((drift > cfg.object_error).sum()) < n - 1  # both outcomes occur

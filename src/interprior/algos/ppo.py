@@ -183,21 +183,24 @@ class PPO:
     def _params(self):
         return [p for g in self.optimizer.param_groups for p in g["params"]]
 
-    def _evaluator(self, obs):
-        """(inputs, evaluate(inputs[idx], actions)): for the MLP actor-critic the observations are normalised once
-        per update (the statistics stay fixed during it; row by row, so exactly what `model.evaluate` computes per
-        minibatch), other policies evaluate raw observations."""
+    def _evaluator(self, obs, rows: int):
+        """evaluate(idx, actions) of minibatch rows `idx`: for the MLP actor-critic the observations are normalised
+        once per update (the statistics stay fixed during it; row by row, so exactly what `model.evaluate`
+        computes per minibatch) and each minibatch's rows are copied into one reused buffer; other policies
+        evaluate raw observations."""
         model = self.model
         if type(model) is not ActorCritic or not torch.is_tensor(obs):
-            return obs, model.evaluate
+            return lambda idx, actions: model.evaluate(select_rows(obs, idx), actions)
         with torch.no_grad():
-            x = model.normalize(obs)
+            x = model.inputs(obs)
+        x_rows = x.new_empty((rows,) + x.shape[1:])
 
-        def evaluate(x_rows, actions):
-            mu, value = model.actor(x_rows), model.critic(x_rows).squeeze(-1)
+        def evaluate(idx, actions):
+            torch.index_select(x, 0, idx, out=x_rows)
+            mu, value = model.run_actor(x_rows), model.run_critic(x_rows)
             return model.log_prob(mu, actions), model.entropy(value.shape), value, mu
 
-        return x, evaluate
+        return evaluate
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         """Fold the rollout's observations into the model's normaliser (the only place it is updated; the
@@ -223,12 +226,12 @@ class PPO:
         sums = torch.zeros(7, device=adv.device)  # policy, value, bound, entropy, kl, clipfrac, grad_norm
         count = 0
         model.train()
-        inputs, evaluate = self._evaluator(data["obs"])
+        evaluate = self._evaluator(data["obs"], mb)
         for _ in range(cfg.epochs):
             perm = torch.randperm(n, generator=self.generator).to(adv.device)
             for start in range(0, n - mb + 1, mb):  # drop the ragged tail: equal step counts on all ranks
                 idx = perm[start : start + mb]
-                log_prob, entropy, value, mu = evaluate(select_rows(inputs, idx), data["actions"][idx])
+                log_prob, entropy, value, mu = evaluate(idx, data["actions"][idx])
                 log_ratio = log_prob - data["log_probs"][idx]
                 ratio = log_ratio.exp()
                 a = adv[idx]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -93,6 +94,19 @@ def observation_slices(groups: BodyGroups) -> dict[str, slice]:
 SIM_ONLY_BLOCKS: tuple[str, ...] = (
     "root_height", "body_pos", "body_rot", "body_linvel", "body_angvel", "contact", "obj_linvel", "obj_angvel", "ig",
 )
+
+
+def repeated_columns(groups: BodyGroups, offsets: Sequence[int] = (1, 16)) -> Tensor:
+    """[observation size] long: for each column of a tracking observation, the first column that always holds the
+    same value (the `SIM_ONLY_BLOCKS` of every reference block repeat the first block's); a column's own index
+    otherwise. For `ActorCritic.share_input_columns`."""
+    block, where = observation_block_size(groups), observation_slices(groups)
+    source = torch.arange(len(offsets) * block)
+    for r in range(1, len(offsets)):
+        for name in SIM_ONLY_BLOCKS:
+            s = where[name]
+            source[r * block + s.start : r * block + s.stop] = torch.arange(s.start, s.stop)
+    return source
 
 
 def observation_size(groups: BodyGroups, offsets: Sequence[int] = (1, 16)) -> int:
@@ -284,6 +298,10 @@ def tracking_observation(sim: SimState, refs: Sequence[RefState], groups: BodyGr
     elif tuple(out.shape) != shape:
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {shape}")
     heading = heading_cos_sin(sim.root_rot)
+    if _numpy_path(sim, refs, out):
+        with np.errstate(invalid="ignore", over="ignore"):  # a diverged env's NaN/inf just propagate
+            _observation_np(sim, refs, heading, groups, out.numpy())
+        return out
     part = _sim_part(sim, heading, groups)
     i = 0
     for ref in refs:
@@ -296,3 +314,127 @@ def tracking_observation(sim: SimState, refs: Sequence[RefState], groups: BodyGr
 def tracking_block(sim: SimState, ref: RefState, groups: BodyGroups) -> Tensor:
     """[N, block size] observation block for one reference."""
     return tracking_observation(sim, [ref], groups)
+
+
+# --- the same observation in numpy (CPU) -------------------------------------------------------------------------
+# On the CPU the kernels above cost per operation, not per element (a few microseconds each, ~300 operations); numpy
+# operations cost a fraction of that. The arithmetic below is the kernels' own, operation for operation in the same
+# precision (+, -, * and / round the same everywhere), so the observation is bit for bit the torch one; the
+# transcendental parts (the heading's atan2/cos/sin, the ig feature's norm and exp) stay torch calls.
+NUMPY_PATH = True  # False: always the torch kernels (the tests compare the two)
+
+
+def _numpy_path(sim: SimState, refs: Sequence[RefState], out: Tensor) -> bool:
+    """CPU tensors of one float dtype, nothing to differentiate, not being traced."""
+    dtype = sim.root_pos.dtype
+    if not NUMPY_PATH or dtype not in (torch.float32, torch.float64) or torch.jit.is_tracing():
+        return False
+    tensors = [out, sim.root_pos, sim.root_rot, sim.body_pos, sim.body_rot, sim.body_linvel, sim.body_angvel,
+               sim.nearest_object_vec, sim.obj_pos, sim.obj_rot, sim.obj_linvel, sim.obj_angvel]
+    for r in refs:
+        tensors += [r.root_rot, r.body_pos, r.body_rot, r.body_linvel, r.body_angvel, r.obj_pos, r.obj_rot,
+                    r.obj_linvel, r.obj_angvel, r.contact, r.nearest_object_vec]
+    return all(t.device.type == "cpu" and t.dtype == dtype and not t.requires_grad for t in tensors)
+
+
+def _to_heading_np(v: np.ndarray, c: np.ndarray, s: np.ndarray, dst: np.ndarray) -> None:
+    """`to_heading` into dst (same shape as v; c, s [N, 1])."""
+    x, y = v[..., 0], v[..., 1]
+    dst[..., 0] = c * x + s * y
+    dst[..., 1] = c * y - s * x
+    dst[..., 2] = v[..., 2]
+
+
+def _tan_norm_np(q: np.ndarray, dst: np.ndarray) -> None:
+    """`tan_norm_vectors` into dst [..., 2, 3]."""
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    dst[..., 0, 0] = 1.0 - 2.0 * (y * y + z * z)
+    dst[..., 0, 1] = 2.0 * (x * y + w * z)
+    dst[..., 0, 2] = 2.0 * (x * z - w * y)
+    dst[..., 1, 0] = 2.0 * (x * z + w * y)
+    dst[..., 1, 1] = 2.0 * (y * z - w * x)
+    dst[..., 1, 2] = 1.0 - 2.0 * (x * x + y * y)
+
+
+def _relative_rot_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`relative_rot_quat`."""
+    aw, ax, ay, az = a[..., 0], -a[..., 1], -a[..., 2], -a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+
+
+def _ig_np(local: np.ndarray) -> np.ndarray:
+    return ig_feature(torch.from_numpy(np.ascontiguousarray(local))).numpy()
+
+
+def _observation_np(sim: SimState, refs: Sequence[RefState], heading, groups: BodyGroups, out: np.ndarray) -> None:
+    """`tracking_observation` into `out` (numpy view), block by block in `observation_layout` order."""
+    n, nb = sim.root_pos.shape[0], groups.num_bodies
+    idx = {g: np.asarray(getattr(groups, g)) for g in ("key", "rotation", "contact")}
+    c, s = (t.numpy() for t in heading)
+    v = {name: getattr(sim, name).numpy() for name in ("root_pos", "body_pos", "body_rot", "body_linvel",
+                                                        "body_angvel")}
+    v.update({name: getattr(sim, name).numpy()[:, 0] for name in ("obj_pos", "obj_rot", "obj_linvel", "obj_angvel")})
+    block = out.shape[1] // len(refs)
+    first = out[:, :block]
+    # the simulator-only blocks, written into the first block and copied into the others
+    motion = first[:, 1 : 1 + 3 * (5 * nb - 1)].reshape(n, 5 * nb - 1, 3)
+    first[:, 0] = v["root_pos"][:, 2]
+    _to_heading_np(v["body_pos"][:, 1:] - v["root_pos"][:, None, :], c, s, motion[:, : nb - 1])
+    tn = np.empty((n, nb, 2, 3), dtype=out.dtype)
+    _tan_norm_np(v["body_rot"], tn)
+    _to_heading_np(tn.reshape(n, 2 * nb, 3), c, s, motion[:, nb - 1 : 3 * nb - 1])
+    _to_heading_np(v["body_linvel"], c, s, motion[:, 3 * nb - 1 : 4 * nb - 1])
+    _to_heading_np(v["body_angvel"], c, s, motion[:, 4 * nb - 1 :])
+    at, nc = 1 + 3 * (5 * nb - 1), len(idx["contact"])
+    v["contact"] = sim.object_contact.numpy()[:, idx["contact"]].astype(out.dtype)
+    first[:, at : at + nc] = v["contact"]
+    ig_local = np.empty((n, nb, 3), dtype=out.dtype)
+    _to_heading_np(sim.nearest_object_vec.numpy(), c, s, ig_local)
+    v["ig"] = _ig_np(ig_local)
+    v["obj_vel"] = np.empty((n, 2, 3), dtype=out.dtype)
+    _to_heading_np(np.stack([v["obj_linvel"], v["obj_angvel"]], axis=1), c, s, v["obj_vel"])
+    for r, ref in enumerate(refs):
+        o = out[:, r * block : (r + 1) * block]
+        if r:
+            o[:, : at + nc] = first[:, : at + nc]
+        end = _ref_pieces_np(ref, (c, s), idx, v, o, at + nc)
+        assert end == block, (end, block)  # the layout is observation_layout's
+
+
+def _ref_pieces_np(ref: RefState, heading, idx: dict, v: dict, o: np.ndarray, i: int) -> int:
+    """One block's pieces from column i of `o` on (`_block_pieces`; `v`: the simulated quantities); returns the
+    column after."""
+    c, s = heading
+    key, nohand, contact = idx["key"], idx["rotation"], idx["contact"]
+    n, nk, nn = o.shape[0], len(key), len(nohand)
+
+    def take(width: int) -> np.ndarray:
+        nonlocal i
+        i += width
+        return o[:, i - width : i]
+
+    ref_key_pos, ref_nohand_rot = ref.body_pos.numpy()[:, key], ref.body_rot.numpy()[:, nohand]
+    _to_heading_np(ref_key_pos - v["body_pos"][:, key], c, s, take(3 * nk).reshape(n, nk, 3))  # diff_key_pos
+    _tan_norm_np(_relative_rot_np(ref_nohand_rot, v["body_rot"][:, nohand]), take(6 * nn).reshape(n, nn, 2, 3))
+    label = ref.contact.numpy()[:, contact]
+    take(len(contact))[:] = label * ((label + 1.0) * 0.5 - v["contact"])  # diff_contact
+    _to_heading_np(ref_key_pos - v["root_pos"][:, None, :], c, s, take(3 * nk).reshape(n, nk, 3))  # ref_key_pos
+    tn = np.empty((n, nn, 2, 3), dtype=o.dtype)
+    _tan_norm_np(ref_nohand_rot, tn)
+    _to_heading_np(tn.reshape(n, 2 * nn, 3), c, s, take(6 * nn).reshape(n, 2 * nn, 3))  # ref_nohand_rot
+    _to_heading_np(ref.body_linvel.numpy()[:, key] - v["body_linvel"][:, key], c, s, take(3 * nk).reshape(n, nk, 3))
+    _to_heading_np(ref.body_angvel.numpy()[:, nohand] - v["body_angvel"][:, nohand], c, s,
+                   take(3 * nn).reshape(n, nn, 3))
+    take(6)[:] = v["obj_vel"].reshape(n, 6)  # obj_linvel | obj_angvel
+    _to_heading_np((ref.obj_pos.numpy() - v["obj_pos"])[:, None], c, s, take(3).reshape(n, 1, 3))  # diff_obj_pos
+    _tan_norm_np(_relative_rot_np(ref.obj_rot.numpy(), v["obj_rot"]), take(6).reshape(n, 2, 3))  # diff_obj_rot
+    _to_heading_np((ref.obj_linvel.numpy() - v["obj_linvel"])[:, None], c, s, take(3).reshape(n, 1, 3))
+    _to_heading_np((ref.obj_angvel.numpy() - v["obj_angvel"])[:, None], c, s, take(3).reshape(n, 1, 3))
+    take(v["ig"].shape[1] * 3)[:] = v["ig"].reshape(n, -1)
+    ref_c, ref_s = heading_cos_sin(ref.root_rot)  # torch: its atan2 rounds by position in the tensor
+    ref_local = np.empty((n, nk, 3), dtype=o.dtype)
+    _to_heading_np(ref.nearest_object_vec.numpy()[:, key], ref_c.numpy(), ref_s.numpy(), ref_local)
+    take(3 * nk)[:] = (_ig_np(ref_local) - v["ig"][:, key]).reshape(n, -1)  # diff_ig
+    return i

@@ -31,7 +31,7 @@ from torch import Tensor
 from interprior.config import require
 from interprior import schema
 from interprior.assets.embodiment import BodyGroups
-from interprior.mdp.metrics import body_position_error, object_point_error
+from interprior.mdp.metrics import body_position_error, object_point_error, object_point_error_exceeds
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,9 @@ def object_drift(sim, ref, points: Tensor) -> Tensor:
 
 
 def object_too_far(sim, ref, points: Tensor, cfg: TerminationConfig = TerminationConfig()) -> Tensor:
-    """[N] mean object surface-point error above `object_error`."""
-    return object_drift(sim, ref, points) > cfg.object_error
+    """[N] mean object surface-point error above `object_error` (`object_drift` computed only where needed)."""
+    return object_point_error_exceeds(sim.obj_pos[:, 0], sim.obj_rot[:, 0], ref.obj_pos, ref.obj_rot, points,
+                                      cfg.object_error)
 
 
 def interaction_graph_ratio(sim, ref, groups: BodyGroups, cfg: TerminationConfig = TerminationConfig()) -> Tensor:

@@ -27,15 +27,20 @@ class RunningNorm(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
-        """Fold a batch ``[..., size]`` into the statistics (batch moments reduced across ranks first)."""
-        x = x.detach().reshape(-1, self.size).to(self.mean.device)
+    def update(self, x: torch.Tensor, spread: torch.Tensor | None = None) -> None:
+        """Fold a batch ``[..., size]`` into the statistics (batch moments reduced across ranks first). `spread`
+        [size]: x holds fewer columns, statistic j takes the moments of x's column spread[j] (repeated columns
+        measured once)."""
+        width = self.size if spread is None else x.shape[-1]
+        x = x.detach().reshape(-1, width).to(self.mean.device)
         # one all-reduce for count, sum and sum of squares. The batch moments are taken in the input's precision
         # (centred, so float32 is accurate for a rollout) and combined in float64.
         count = x.shape[0]
         if count:
             b_var, b_mean = torch.var_mean(x, dim=0, correction=0)
             b_var, b_mean = b_var.double(), b_mean.double()
+            if spread is not None:
+                b_var, b_mean = b_var[spread], b_mean[spread]
         else:
             b_var = b_mean = torch.zeros_like(self.mean)
         moments = torch.cat(
@@ -59,10 +64,17 @@ class RunningNorm(nn.Module):
         self.var.copy_(m2 / total)
         self.count.copy_(total)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = self.mean.to(x.dtype)
-        std = torch.sqrt(self.var + self.eps).to(x.dtype)
-        return ((x - mean) / std).clamp(-self.clamp, self.clamp)
+    def forward(self, x: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised `x`; `columns`: x holds only these columns of the statistics (in this order)."""
+        mean, var = (self.mean, self.var) if columns is None else (self.mean[columns], self.var[columns])
+        mean = mean.to(x.dtype)
+        std = torch.sqrt(var + self.eps).to(x.dtype)
+        y = x - mean
+        if y.requires_grad or torch.jit.is_tracing():
+            return (y / std).clamp(-self.clamp, self.clamp)
+        # the same operations in place: a rollout's worth of observations is tens of MB, fresh copies cost more
+        # than the arithmetic
+        return y.div_(std).clamp_(-self.clamp, self.clamp)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, clamp={self.clamp}"

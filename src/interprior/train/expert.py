@@ -218,29 +218,30 @@ class ExpertTrainer:
         obs = self._obs
         lengths, returns, term_sums, ended_by = [], [], {}, {}
         narrow = torch.get_num_threads()
-        for _ in range(self.cfg.ppo.horizon):
-            # the policy's matrix products over all envs take every learning thread (the cores idle between
-            # physics steps); the env's many small kernels stay on `narrow`
-            torch.set_num_threads(self.learn_threads)
-            action, log_prob, value, _ = model.act(obs)
-            torch.set_num_threads(narrow)
-            step = env.step(action)
-            timeout_values = torch.zeros_like(step.reward)
-            if len(step.done_ids):
-                ids = step.done_ids.to(obs.device)
-                with torch.no_grad():
-                    timeout_values[ids] = model.value(step.final_obs).flatten()
-                lengths += step.episode_length.tolist()
-                returns += step.episode_return.tolist()
-                for why, hit in step.reasons.items():
-                    ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
-            buf.add(obs, action, log_prob, value, step.reward, step.terminated, step.timeout, timeout_values)
-            for k, v in step.terms.items():
-                term_sums[k] = term_sums.get(k, 0.0) + float(v.mean())
-            obs = step.obs
-        self._obs = obs
-        with torch.no_grad():
-            buf.compute_returns(model.value(obs).flatten(), self.cfg.ppo.gamma, self.cfg.ppo.gae_lambda)
+        with model.fixed_weights():  # no update during a rollout: the network's input layers are prepared once
+            for _ in range(self.cfg.ppo.horizon):
+                # the policy's matrix products over all envs take every learning thread (the cores idle between
+                # physics steps); the env's many small kernels stay on `narrow`
+                torch.set_num_threads(self.learn_threads)
+                action, log_prob, value, _ = model.act(obs)
+                torch.set_num_threads(narrow)
+                step = env.step(action)
+                timeout_values = torch.zeros_like(step.reward)
+                if len(step.done_ids):
+                    ids = step.done_ids.to(obs.device)
+                    with torch.no_grad():
+                        timeout_values[ids] = model.value(step.final_obs).flatten()
+                    lengths += step.episode_length.tolist()
+                    returns += step.episode_return.tolist()
+                    for why, hit in step.reasons.items():
+                        ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
+                buf.add(obs, action, log_prob, value, step.reward, step.terminated, step.timeout, timeout_values)
+                for k, v in step.terms.items():
+                    term_sums[k] = term_sums.get(k, 0.0) + float(v.mean())
+                obs = step.obs
+            self._obs = obs
+            with torch.no_grad():
+                buf.compute_returns(model.value(obs).flatten(), self.cfg.ppo.gamma, self.cfg.ppo.gae_lambda)
         stats = {f"reward/{k}": v / self.cfg.ppo.horizon for k, v in term_sums.items()}
         stats["reward/step"] = float(buf.rewards.mean())
         if lengths:
