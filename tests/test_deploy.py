@@ -18,6 +18,7 @@ import pytest
 import torch
 from toy_body import g1_clips, toy_clips
 
+pytestmark = pytest.mark.slow  # exports (ONNX tracing, seconds each) and closed-loop runs
 ROOT = Path(__file__).resolve().parents[1]
 LOOP = ROOT / "examples" / "deploy_loop.py"
 CHECK_STEPS = 3  # control steps per goal phase of the export's check (4 phases, each state twice)

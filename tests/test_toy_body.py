@@ -43,7 +43,7 @@ def g1_data(synth_data, tmp_path_factory):
     return _write(clips, tmp_path_factory, "g1"), synth_data.objects_dir, clips
 
 
-@pytest.fixture(params=["toy", "g1"])
+@pytest.fixture(params=["toy", pytest.param("g1", marks=pytest.mark.slow)])
 def body_data(request):
     """(body name, (clips folder, objects folder, clips)) for the toy body and the G1."""
     return request.param, request.getfixturevalue(f"{request.param}_data")
