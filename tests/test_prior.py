@@ -190,6 +190,7 @@ def test_prior_action_loss_trains_the_deployable_path():
     assert (grads[1.0] - grads[0.0]).abs().max() > 1e-3 * grads[0.0].abs().max()
 
 
+@pytest.mark.slow  # the whole command line end to end (tens of seconds)
 def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     from interprior.cli import main
     from interprior.train.distill import PriorDistiller

@@ -223,6 +223,7 @@ def _rendering() -> str | None:
     return None
 
 
+@pytest.mark.slow  # the whole command line end to end (tens of seconds)
 def test_steer_command_writes_video_and_clips(prior_run, synth_data, tmp_path, capsys):
     script = tmp_path / "goals.jsonl"
     script.write_text('{"t": 0, "object": [0.9, 0.0, 0.6], "right_hand": [0.5, -0.2, 1.0], "seconds": 0.5}\n'
