@@ -296,3 +296,17 @@ def test_signals_ignored_at_start_stay_ignored():
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_resume_may_change_the_clip_weighting_and_records_it(synth_data, tmp_path, capsys):
+    """The clip sampling emphasis is a training schedule: a resumed run may change it (the change is kept in
+    config.json's "_changes"); any other change to what is learned is still refused."""
+    run = tmp_path / "run"
+    assert main(_expert_argv(synth_data, run)) == 0
+    assert main(_expert_argv(synth_data, run, "--set", "env.clip_weighting=0.5", samples="8")) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["env"]["clip_weighting"] == 0.5
+    assert saved["_changes"] == ["env.clip_weighting: 0.0 -> 0.5"]
+    assert main(_expert_argv(synth_data, run, "--set", "env.clip_weighting=0.5", "--set", "ppo.epochs=2",
+                             samples="12")) != 0
+    assert "ppo.epochs" in capsys.readouterr().err

@@ -91,7 +91,8 @@ def test_a_resumed_run_continues_exactly(clips, synth_data, tmp_path):
     def config(samples):
         cfg = _tiny_config(clips, synth_data, num_envs=4, horizon=4, minibatch=16, hidden=(32, 32),
                            total_samples=samples)
-        cfg.env = dataclasses.replace(cfg.env, psi_slots=2, psi_update_prob=1.0, episode_length=6)
+        cfg.env = dataclasses.replace(cfg.env, psi_slots=2, psi_update_prob=1.0, episode_length=6,
+                                      clip_weighting=0.5)
         return cfg
 
     whole = ExpertTrainer(config(48), tmp_path / "whole")
@@ -103,8 +104,27 @@ def test_a_resumed_run_continues_exactly(clips, synth_data, tmp_path):
     for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
     assert torch.equal(whole.env.psi.states, resumed.env.psi.states)
+    assert torch.equal(whole.env.clip_failure.rates, resumed.env.clip_failure.rates)
     assert torch.equal(whole.env.sim.backend.qpos(), resumed.env.sim.backend.qpos())
     assert [h["reward"] for h in whole.history] == [h["reward"] for h in resumed.history]
+
+
+def test_resets_favour_the_clips_that_fail(clips, synth_data):
+    """With clip_weighting, a clip whose episodes keep ending early is drawn far more often; without it, uniformly.
+    Finished episodes feed the rates."""
+    weighted = _env(clips, synth_data, clip_weighting=0.9, psi_slots=1)
+    weighted.clip_failure.update(torch.tensor([0] * 40 + [1] * 40), torch.tensor([True] * 40 + [False] * 40))
+    counts = torch.bincount(weighted._sample_starts(2000)[0], minlength=2)
+    assert counts[0] > 4 * counts[1] > 0  # p ≈ 0.05 + 0.9·0.89 = 0.85 vs 0.15 (uniform: 0.5 each)
+    uniform = _env(clips, synth_data, psi_slots=1)
+    uniform.clip_failure.rates = weighted.clip_failure.rates.clone()
+    counts = torch.bincount(uniform._sample_starts(2000)[0], minlength=2)
+    assert abs(int(counts[0]) - 1000) < 120
+    before = weighted.clip_failure.rates.clone()
+    weighted.reset()
+    for _ in range(30):  # zero actions in absolute mode: the humanoid falls, the episodes fail
+        weighted.step(torch.zeros(4, weighted.act_dim))
+    assert bool(weighted.clip_failure.rates[1] > before[1])
 
 
 def test_tracking_evaluation_and_cli(clips, synth_data, tmp_path, capsys):

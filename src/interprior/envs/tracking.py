@@ -30,6 +30,7 @@ from interprior.errors import InterpriorError
 from interprior.mdp import observations as obs_terms
 from interprior.mdp import rewards as reward_terms
 from interprior.mdp import terminations as term_terms
+from interprior.mdp.clip_weights import ClipFailureRates
 from interprior.mdp.psi import PsiBuffer
 from interprior.mdp.motion_library import MotionLibrary
 from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
@@ -53,6 +54,9 @@ class TrackingConfig:
     episode_length: int = 300  # control steps (training); evaluation uses 1000
     init: str = "hybrid"  # start | random | hybrid
     start_prob: float = 0.1  # hybrid: probability of starting at frame 0
+    # share of resets whose clip is drawn ∝ its recent failure rate, the rest uniformly (0: uniform clip sampling;
+    # `interprior.mdp.clip_weights`): samples go to the skills not yet mastered
+    clip_weighting: float = 0.0
     psi_slots: int = 3  # 1 disables PSI (motion capture only)
     psi_update_prob: float = 0.05  # chance per finished-episode batch that PSI records it (paper: 0.005 at 4096 envs)
     init_noise_pos: float = 0.01  # m, root position noise at reset
@@ -77,7 +81,7 @@ class TrackingConfig:
                                 "threads", "friction_range", "mass_range", "inertia_range"),
                 non_negative=("init_noise_pos", "init_noise_rot", "perturb_speed", "joint_perturb_speed",
                               "com_offset", "seed"),
-                fraction=("start_prob", "psi_update_prob", "perturb_prob"))
+                fraction=("start_prob", "psi_update_prob", "perturb_prob", "clip_weighting"))
 
 
 def subject_skeleton(clips: list[Clip], parents: tuple[int, ...] = schema.BODY_PARENTS) -> tuple:
@@ -145,6 +149,7 @@ class TrackingEnv:
         self.episode_return = torch.zeros(n)
         self.prev = None
         self.psi = self._make_psi()
+        self.clip_failure = ClipFailureRates(self.ref.num_clips)
         # packed simulated states of each env's current episode, for PSI scoring when it ends
         self.traj = torch.zeros(n, cfg.episode_length + 1, self._state_dim()) if self.psi is not None else None
         if cfg.randomize_dynamics:
@@ -187,7 +192,10 @@ class TrackingEnv:
         self.sim.backend.randomize(sample_randomization(self.scene.model, self.num_envs, ranges, self.generator))
 
     def _sample_starts(self, n: int) -> tuple[Tensor, Tensor]:
-        clip_ids = torch.randint(self.ref.num_clips, (n,), generator=self.generator)
+        if self.cfg.clip_weighting > 0:
+            clip_ids = self.clip_failure.sample(n, self.cfg.clip_weighting, self.generator)
+        else:
+            clip_ids = torch.randint(self.ref.num_clips, (n,), generator=self.generator)
         lengths = self.ref.lengths[clip_ids]
         if self.cfg.init == "start":
             return clip_ids, torch.zeros(n, dtype=torch.long)
@@ -276,6 +284,7 @@ class TrackingEnv:
                 "episode_return": self.episode_return.clone(), "active": self.sim.active.cpu(),
                 "traj": None if self.traj is None else self.traj.clone(), "prev": prev,
                 "generator": self.generator.get_state(), "acted": self.acted.clone(),
+                "clip_failure": self.clip_failure.rates.clone(),
                 "last_action": None if self.last_action is None else self.last_action.cpu()}
 
     def load_episode_state(self, state: dict) -> None:
@@ -292,6 +301,8 @@ class TrackingEnv:
         self.prev = None if prev is None else SimState(**{k: v.to(self.device) for k, v in prev.items()})
         self.generator.set_state(state["generator"])
         self.acted[:] = state.get("acted", torch.zeros_like(self.acted))
+        if state.get("clip_failure") is not None and state["clip_failure"].shape == self.clip_failure.rates.shape:
+            self.clip_failure.rates = state["clip_failure"].clone()
         last = state.get("last_action")
         self.last_action = None if last is None else last.to(self.device)
 
@@ -375,6 +386,7 @@ class TrackingEnv:
             out.done_ids, out.final_obs = ids, obs[ids.to(self.device)].clone()
             out.episode_length = (self.frame[ids] - self.start[ids]).float()
             out.episode_return = self.episode_return[ids].clone()
+            self.clip_failure.update(self.clip_ids[ids], terminated[ids.to(self.device)])
             if self.psi is not None and float(torch.rand(1, generator=self.generator)) < self.cfg.psi_update_prob:
                 out.psi_written = self.psi.record(
                     self.clip_ids[ids], self.start[ids], self.frame[ids], self.ref.lengths[self.clip_ids[ids]],

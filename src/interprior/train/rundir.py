@@ -49,7 +49,21 @@ except ImportError:  # pragma: no cover
 
 # config keys that may change when a run resumes: how long and how fast it runs, not what it learns (`init` is
 # read only when a run starts)
-RESUMABLE_KEYS = ("total_samples", "checkpoint_every_s", "torch_threads", "env.threads", "init")
+RESUMABLE_KEYS = ("total_samples", "checkpoint_every_s", "torch_threads", "env.threads", "init",
+                  "env.clip_weighting")
+# of those, the keys that change what is learned from then on: a change is recorded in config.json's "_changes"
+SCHEDULE_KEYS = ("env.clip_weighting",)
+
+
+def _with_defaults(cfg: Any, fields: dict) -> dict:
+    """A saved config's fields with the fields added since it was written at their defaults (an older run still
+    resumes); as written when a field has since been removed (the diff then names it)."""
+    if not dataclasses.is_dataclass(cfg):
+        return fields
+    try:
+        return config_to_dict(dict_to_config(type(cfg), fields))
+    except (ConfigMismatch, TypeError, ValueError):
+        return fields
 
 
 class RunInUse(InterpriorError):
@@ -129,13 +143,7 @@ class RunDir:
         saved = self._saved()
         if saved is None or restart:
             return
-        fields, _ = saved
-        current = config_to_dict(cfg)
-        if dataclasses.is_dataclass(cfg):
-            try:  # fields added since the run was written take their defaults (an older run still resumes)
-                fields = config_to_dict(dict_to_config(type(cfg), fields))
-            except (ConfigMismatch, TypeError, ValueError):
-                pass  # a field since removed: compare as written, the diff names it
+        fields, current = _with_defaults(cfg, saved[0]), config_to_dict(cfg)
         diff = [k for k in config_diff(fields, current) if k not in ignore]
         if diff:
             a, b = flatten(fields), flatten(current)
@@ -149,7 +157,13 @@ class RunDir:
         continues; see :meth:`record_notes`."""
         self.check_config(cfg, restart, ignore)
         saved = self._saved()
-        notes = saved[1] if saved is not None and not restart else {}
+        notes = dict(saved[1]) if saved is not None and not restart else {}
+        if saved is not None and not restart:
+            old, new = flatten(_with_defaults(cfg, saved[0])), flatten(config_to_dict(cfg))
+            changed = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in SCHEDULE_KEYS
+                       if k in new and old.get(k) != new[k]]
+            if changed:
+                notes["_changes"] = [*notes.get("_changes", []), *changed]
         if restart:
             self.remove_run_files()
         self._write_json({**notes, **config_to_dict(cfg), RUN_MARK[0]: RUN_MARK[1]})
