@@ -39,9 +39,9 @@ def prior_run(tiny_prior_run) -> Path:
 class App:
     """The loop, the page and the goal stream of one scene (the box and the cylinder), on free ports."""
 
-    def __init__(self, prior_run, record_dir):
+    def __init__(self, prior_run, record_dir, object_names=("box", "cylinder")):
         self.messages: list[tuple[str, str]] = []
-        self.loop = LiveLoop(Steering(prior_run, object_names=["box", "cylinder"]),
+        self.loop = LiveLoop(Steering(prior_run, object_names=list(object_names)),
                              report=lambda level, text: self.messages.append((level, text)))
         self.page = SteerPage(self.loop, port=0, record_dir=record_dir)
         self.stream = GoalStream(self.loop, port=0)
@@ -256,3 +256,61 @@ def test_a_real_browser_shows_the_scene_and_moves_the_target(app, browser, tmp_p
     _wait_for(lambda: app.loop.frame.paused, what="the pause key again")
     page.close()
     assert app.send('{"pause": false}')["ok"]
+
+
+# --- the G1 -------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def g1_prior_run(synth_data, tmp_path_factory) -> Path:
+    """A tiny G1 expert and prior on standing G1 clips (tests/toy_body.py); skips where the G1 is not fetched."""
+    from interprior.assets.g1 import g1_fetched
+
+    if not g1_fetched():
+        pytest.skip("the Unitree G1 is not fetched: run `interprior assets fetch g1`")
+    from toy_body import g1_clips, tiny_body_expert, tiny_body_prior, write_clips
+
+    before = torch.get_num_threads()
+    root = tmp_path_factory.mktemp("g1_prior")
+    clips_dir = write_clips(g1_clips(synth_data.objects_dir), root / "clips")
+    expert = tiny_body_expert("g1", clips_dir, synth_data.objects_dir, root / "expert")
+    tiny_body_prior(expert, root / "prior")
+    torch.set_num_threads(before)
+    return root / "prior"
+
+
+def test_steer_names_the_body_of_the_prior(g1_prior_run, tmp_path, capsys):
+    script = tmp_path / "goals.jsonl"
+    script.write_text('{"t": 0, "object": [0.9, 0.2, 0.2]}\n{"end": 0.5}\n')
+    assert main(["steer", "--embodiment", "g1", "--checkpoint", str(g1_prior_run), "--headless", "--script",
+                 str(script), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["steps"] == 15
+    assert main(["steer", "--embodiment", "full", "--checkpoint", str(g1_prior_run), "--headless", "--script",
+                 str(script)]) != 0
+    err = capsys.readouterr().err
+    assert "--embodiment full: " in err and "a prior of the 'g1' body" in err
+
+
+def test_the_g1_in_a_real_browser(g1_prior_run, browser, tmp_path):
+    """The page of a G1 prior: the robot's meshes on the canvas, the live readout, and the page's keys move the
+    object target."""
+    app = App(g1_prior_run, tmp_path / "takes", object_names=("box",))
+    try:
+        page = browser.new_page(viewport={"width": 960, "height": 640})
+        page.goto(app.page.url)
+        canvas = page.locator("canvas").first
+        canvas.wait_for(timeout=30000)
+        page.get_by_text("steps/s").first.wait_for(timeout=30000)
+        assert app.send('{"pause": true}')["paused"]
+        empty = _drawn_pixels(page.screenshot(clip=canvas.bounding_box()))[0]
+        std = _wait_for(lambda: (s := _drawn_pixels(page.screenshot(clip=canvas.bounding_box()))[0]) > 5.0 and s,
+                        timeout=40, what="the G1 on the canvas")
+        page.screenshot(path=str(tmp_path / "g1_page.png"))
+        assert std > 5.0, (std, empty)
+        _wait_for(lambda: app.page._episode == app.loop.frame.episode, what="the page to follow the reset")
+        before = app.page.targets.object
+        page.get_by_role("button", name="D", exact=True).click()
+        goal = _wait_for(lambda: app.loop.steering.goal, what="the goal")
+        assert math.dist(goal.object_position[:2], before[:2]) == pytest.approx(0.1, abs=1e-6)
+        assert app.loop.steering.env.body.name == "g1"
+        page.close()
+    finally:
+        app.close()

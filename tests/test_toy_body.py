@@ -10,26 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from toy_body import TOY, g1_clips, toy_clips
+from toy_body import TOY, g1_clips, tiny_body_expert, tiny_body_prior, toy_clips, write_clips
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "interprior"
-
-
-def _write(clips, tmp_path_factory, name):
-    from interprior.data.intermimic import save_clip
-
-    clips_dir = tmp_path_factory.mktemp(name) / "clips"
-    clips_dir.mkdir()
-    for clip in clips:
-        save_clip(clip, clips_dir / f"{clip.name}.pt")
-    return clips_dir
 
 
 @pytest.fixture(scope="module")
 def toy_data(synth_data, tmp_path_factory):
     """Toy clips written as motion files beside the synthetic set's objects."""
     clips = toy_clips(synth_data.objects_dir)
-    return _write(clips, tmp_path_factory, "toy"), synth_data.objects_dir, clips
+    return write_clips(clips, tmp_path_factory.mktemp("toy") / "clips"), synth_data.objects_dir, clips
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +30,7 @@ def g1_data(synth_data, tmp_path_factory):
     if not g1_fetched():
         pytest.skip("the Unitree G1 is not fetched: run `interprior assets fetch g1`")
     clips = g1_clips(synth_data.objects_dir)
-    return _write(clips, tmp_path_factory, "g1"), synth_data.objects_dir, clips
+    return write_clips(clips, tmp_path_factory.mktemp("g1") / "clips"), synth_data.objects_dir, clips
 
 
 @pytest.fixture(params=["toy", pytest.param("g1", marks=pytest.mark.slow)])
@@ -152,16 +142,9 @@ def test_smplx_clips_are_refused_by_the_toy_body(synth_data):
 
 def test_other_bodies_train_and_evaluate(body_data, tmp_path, capsys, one_torch_thread):
     from interprior.cli import main
-    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
 
     name, (clips_dir, objects, _) = body_data
-    cfg = cpu_preset(ExpertConfig())
-    cfg.data = DataSelection(data=str(clips_dir), objects=str(objects), object_name="box")
-    cfg.env = dataclasses.replace(cfg.env, num_envs=4, variant=name, psi_slots=2, psi_update_prob=1.0)
-    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 8, 16, 2
-    cfg.model.hidden = (32, 32)
-    cfg.total_samples = 96
-    trainer = ExpertTrainer(cfg, tmp_path / "run")
+    trainer = tiny_body_expert(name, clips_dir, objects, tmp_path / "run", train=False)
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.train(bench=False)
     assert trainer.iteration == 3 and all(torch.isfinite(torch.tensor(h["reward"])) for h in trainer.history)
@@ -171,20 +154,8 @@ def test_other_bodies_train_and_evaluate(body_data, tmp_path, capsys, one_torch_
     out = json.loads(capsys.readouterr().out)
     assert len(out["clips"]) == 2 and all(row["duration"] >= 1 for row in out["clips"])
     # Stage II on the same body: the goal layout is the body's own, and `eval goals` runs the prior
-    from interprior.models.prior import PriorModelConfig
-    from interprior.train.distill import DistillConfig, PriorDistiller
-    from interprior.train.distill import cpu_preset as prior_preset
-    from prior_fixtures import TINY
-
-    prior = prior_preset(DistillConfig())
-    prior.expert, prior.data = str(tmp_path / "run"), cfg.data
-    prior.env = dataclasses.replace(cfg.env, psi_slots=1, episode_length=4)
-    prior.model = PriorModelConfig(**TINY)
-    prior.optim.horizon, prior.optim.epochs, prior.optim.minibatches = 6, 1, 2
-    prior.total_samples, prior.torch_threads = 24, 1
-    distiller = PriorDistiller(prior, tmp_path / "prior")
+    distiller = tiny_body_prior(trainer, tmp_path / "prior")
     assert distiller.cfg.goals.num_bodies == {"toy": 13, "g1": 30}[name]
-    distiller.train()
     capsys.readouterr()
     assert main(["eval", "goals", "--checkpoint", str(tmp_path / "prior"), "--goal", "object", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["episodes"] > 0

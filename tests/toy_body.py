@@ -62,3 +62,57 @@ def g1_clips(objects_dir, count: int = 2, frames: int = 45, object_name: str = "
     swing = {"left_shoulder_pitch_joint": 0.4, "right_shoulder_pitch_joint": -0.4}
     return standing_clips(embodiment("g1"), objects_dir, count, frames, object_name, pose=G1_DEFAULT_POSE,
                           swing=swing, height=G1_ROOT_HEIGHT)
+
+
+def write_clips(clips: list[Clip], folder):
+    """Motion files of `clips` in `folder` (created); returns the folder (a Path)."""
+    from pathlib import Path
+
+    from interprior.data.intermimic import save_clip
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for clip in clips:
+        save_clip(clip, folder / f"{clip.name}.pt")
+    return folder
+
+
+def tiny_body_expert(name: str, clips_dir, objects_dir, out, train: bool = True):
+    """A tiny expert of body `name` on the box clips in `clips_dir`: three PPO iterations (seconds) unless not
+    `train`; returns the trainer."""
+    import dataclasses
+
+    from interprior.train.expert import DataSelection, ExpertConfig, ExpertTrainer, cpu_preset
+
+    cfg = cpu_preset(ExpertConfig())
+    cfg.data = DataSelection(data=str(clips_dir), objects=str(objects_dir), object_name="box")
+    cfg.env = dataclasses.replace(cfg.env, num_envs=4, variant=name, psi_slots=2, psi_update_prob=1.0)
+    cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs = 8, 16, 2
+    cfg.model.hidden = (32, 32)
+    cfg.total_samples = 96
+    trainer = ExpertTrainer(cfg, out)
+    if train:
+        trainer.train(bench=False)
+    return trainer
+
+
+def tiny_body_prior(expert, out):
+    """A tiny Stage II prior distilled from `expert` (a trainer of `tiny_body_expert`) in a few seconds; returns
+    the distiller after training."""
+    import dataclasses
+
+    from prior_fixtures import TINY
+
+    from interprior.models.prior import PriorModelConfig
+    from interprior.train.distill import DistillConfig, PriorDistiller
+    from interprior.train.distill import cpu_preset as prior_preset
+
+    prior = prior_preset(DistillConfig())
+    prior.expert, prior.data = str(expert.run.root), expert.cfg.data
+    prior.env = dataclasses.replace(expert.cfg.env, psi_slots=1, episode_length=4)
+    prior.model = PriorModelConfig(**TINY)
+    prior.optim.horizon, prior.optim.epochs, prior.optim.minibatches = 6, 1, 2
+    prior.total_samples, prior.torch_threads = 24, 1
+    distiller = PriorDistiller(prior, out)
+    distiller.train()
+    return distiller

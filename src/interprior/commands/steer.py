@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from interprior.assets.bodies import BODY_NAMES
 from interprior.commands.args import non_negative_int, positive_float
 from interprior.errors import DataFileError, InterpriorError, RenderingUnavailable
 from interprior.eval.checkpoints import load_checkpoint_arg
@@ -41,6 +42,9 @@ def register(sub) -> None:
         "Deterministic: the same seed gives the same result.",
     )
     p.add_argument("--checkpoint", required=True, help="Stage II prior: run directory or checkpoint file")
+    p.add_argument("--embodiment", default=None, choices=BODY_NAMES, metavar="BODY",
+                   help=f"the body the prior must drive ({', '.join(BODY_NAMES)}); a prior of another body is "
+                   "refused (default: the prior's own body)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
     p.add_argument("--object", dest="objects_named", action="append", default=None, metavar="NAME",
                    help="object to start at (a clip of it from the run's data folder); repeat or comma-separate "
@@ -71,6 +75,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _load_prior(args):
+    """The --checkpoint prior, refused when --embodiment names another body than the one it drives."""
+    prior = load_checkpoint_arg(args.checkpoint, kind="prior")
+    body = prior.config.env.variant
+    if args.embodiment is not None and args.embodiment != body:
+        raise InterpriorError(f"--embodiment {args.embodiment}: {args.checkpoint} is a prior of the {body!r} body; "
+                              f"give a prior trained on {args.embodiment!r} clips (README: 'The Unitree G1')")
+    return prior
+
+
 def _port(text: str) -> int:
     port = non_negative_int(text)
     if port > 65535:
@@ -95,7 +109,7 @@ def run(args) -> int:
         from interprior.viz.render import ensure_gl
 
         ensure_gl()
-    prior = load_checkpoint_arg(args.checkpoint, kind="prior")
+    prior = _load_prior(args)
     names = [n for arg in args.objects_named or () for n in arg.split(",")] or None
     steering = Steering(prior, objects_dir=args.objects, object_names=names, seed=args.seed, sample=args.sample,
                         record=bool(args.video or args.record))
@@ -166,7 +180,7 @@ def run_page(args) -> int:
     except ImportError as err:
         raise InterpriorError(f"{NO_VISER} ({err})") from None
     video = _video_available()
-    prior = load_checkpoint_arg(args.checkpoint, kind="prior")
+    prior = _load_prior(args)
     names = [n for arg in args.objects_named or () for n in arg.split(",")] or None
     steering = Steering(prior, objects_dir=args.objects, object_names=names, seed=args.seed, sample=args.sample)
     loop = LiveLoop(steering)
