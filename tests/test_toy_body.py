@@ -2,7 +2,6 @@
 rotated frames; where fetched) run through the scene builder, the motion files, the env, every kernel, PPO and
 the evaluator, with nothing below the body description naming an SMPL-X body (tests/toy_body.py makes the clips)."""
 
-import dataclasses
 import json
 import re
 from pathlib import Path
