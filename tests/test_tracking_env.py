@@ -81,6 +81,9 @@ def test_training_resumes_with_same_step_count(clips, synth_data, tmp_path):
     assert torch.equal(first.env.psi.scores, second.env.psi.scores)
     second.train()
     assert second.iteration == 3 and len(second.history) == 3
+    # the synthetic set's skills (its synth.json): failure rates per skill, each the mean over its clips
+    assert second.skill_names and set(second.skill_failure()) == {f"clips/failure/{s}" for s in second.skill_names}
+    assert all(0.0 <= v <= 1.0 for v in second.skill_failure().values())
 
 
 def test_a_resumed_run_continues_exactly(clips, synth_data, tmp_path):

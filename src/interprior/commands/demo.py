@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 from interprior.commands.args import positive_int
-from interprior.commands.eval import clip_skills
 from interprior.data.intermimic import load_clip
-from interprior.data.synth.dataset import SynthOptions, write_dataset
+from interprior.data.synth.dataset import SynthOptions, clip_skills, write_dataset
 from interprior.errors import InterpriorError
 from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.goals import evaluate_goals, format_goal_table

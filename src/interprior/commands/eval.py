@@ -3,7 +3,6 @@ goal following of a Stage II prior, and a run's learning curve."""
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 
 from interprior.commands.args import non_negative_float, non_negative_int, positive_int
 from interprior.commands.eval_protocol import register_protocol
+from interprior.data.synth.dataset import clip_skills
 from interprior.errors import InterpriorError
 from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
@@ -153,19 +153,6 @@ def _register_goals(esub) -> None:
                    "prints their mean pairwise trajectory distance and goal success")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run_goals)
-
-
-def clip_skills(data: str) -> dict[str, str]:
-    """Clip name -> skill from the `synth.json` manifest beside a synthetic data set's clips folder (empty for
-    other data): `eval goals` then reports success per skill."""
-    folder = Path(data)
-    for manifest in (folder.parent / "synth.json", folder / "synth.json"):
-        try:
-            rows = json.loads(manifest.read_text()).get("rows", [])
-            return {r["clip"]: r["skill"] for r in rows if "clip" in r and "skill" in r}
-        except (OSError, ValueError, AttributeError, TypeError):
-            continue
-    return {}
 
 
 def run_goals(args) -> int:

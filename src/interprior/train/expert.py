@@ -18,6 +18,7 @@ import torch
 from interprior.algos.ppo import PPO, PPOConfig, RolloutBuffer
 from interprior.config import require
 from interprior.data.selection import DataSelection, held_out_indices  # noqa: F401  (re-exported)
+from interprior.data.synth.dataset import clip_skills
 from interprior.distributed import all_reduce_sum_, barrier, broadcast_module, init_distributed, is_main, shard
 from interprior.envs.tracking import TrackingConfig, TrackingEnv
 from interprior.errors import DataFileError, InterpriorError
@@ -145,6 +146,11 @@ class ExpertTrainer:
             env_cfg = replace(cfg.env, seed=cfg.env.seed + dist_info.rank,
                               device=str(dist_info.device) if cfg.env.backend != "cpu" else cfg.env.device)
         self.env = TrackingEnv(clips, cfg.data.objects, env_cfg)
+        # the skill of each clip, where the data set is synthetic (its synth.json): failure rates per skill
+        skills = clip_skills(cfg.data.data) if cfg.data.data else {}
+        self.skill_names = sorted({skills[c.name] for c in clips if c.name in skills})
+        self._clip_skill = torch.tensor([self.skill_names.index(skills[c.name]) if c.name in skills else -1
+                                         for c in clips], dtype=torch.long)
         dev = self.env.device
         self.model = ActorCritic(self.env.obs_dim, self.env.act_dim, hidden=cfg.model.hidden,
                                  critic_hidden=cfg.model.critic_hidden, log_std=cfg.model.log_std).to(dev)
@@ -358,6 +364,7 @@ class ExpertTrainer:
             # a fraction of the simulator's own speed on the same states, measured under the same load
             stats["perf/sim_share"] = (self.env.sim.seconds - sim_s) / (t2 - t0)
             stats["perf/step_share"] = (self.env.sim.step_seconds - step_s) / (t2 - t0)  # raw physics stepping
+            stats.update(self.skill_failure())
             point = {"samples": self.samples, "reward": stats["reward/step"]}
             if "episode/length" in stats:
                 point["episode_length"] = stats["episode/length"]
@@ -373,6 +380,13 @@ class ExpertTrainer:
                 break
             if self._all_agree(self._stop.signum is not None):  # every rank stops at the same iteration
                 raise Stopped(self._stop.signum or signal.SIGTERM)
+
+    def skill_failure(self) -> dict[str, float]:
+        """{"clips/failure/<skill>": the mean over the skill's clips of their recent share of episodes that ended
+        early} (this rank's clips; empty for data without skills)."""
+        rates = self.env.clip_failure.rates
+        return {f"clips/failure/{name}": float(rates[self._clip_skill == k].mean())
+                for k, name in enumerate(self.skill_names) if bool((self._clip_skill == k).any())}
 
     def _all_agree(self, flag: bool) -> bool:
         """True on every rank once any rank says so (ranks must leave the loop together: updates all-reduce)."""
@@ -409,6 +423,10 @@ class ExpertTrainer:
             line += f"; {100 * rate / sim_rate:.0f}% of the bare simulator on this scene ({sim_rate:.0f} env-steps/s)"
         print(line)
         sim = self.env.sim
+        failure = self.skill_failure()
+        if failure:
+            print("episodes ending early, recent share per skill: " + ", ".join(
+                f"{k.rsplit('/', 1)[1]} {v:.2f}" for k, v in failure.items()))
         print(f"simulator stepping + full state extraction took {sim.seconds:.0f} s of {total:.0f} s: training runs at "
               f"{100 * sim.seconds / total:.0f}% of the bare simulator's speed on its own states "
               f"(learning overhead {total / max(sim.seconds, 1e-9):.2f}x)")

@@ -179,3 +179,16 @@ def _manifest(opts: SynthOptions, objects, rows: list[dict], summary: dict) -> d
     if summary:
         manifest["check"] = summary
     return manifest
+
+
+def clip_skills(data: str | Path) -> dict[str, str]:
+    """Clip name -> skill from the `synth.json` manifest beside a synthetic data set's clips folder (empty for
+    other data): evaluations report success per skill and training logs failure rates per skill."""
+    folder = Path(data)
+    for manifest in (folder.parent / "synth.json", folder / "synth.json"):
+        try:
+            rows = json.loads(manifest.read_text()).get("rows", [])
+            return {r["clip"]: r["skill"] for r in rows if "clip" in r and "skill" in r}
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+    return {}
