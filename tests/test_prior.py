@@ -266,6 +266,19 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
         if source == tmp_path / "run":
             from_run = res["episodes"]
     assert res["episodes"] == from_run
+    # the goal table: every user goal type with ε = 0 and sampled, each row the same run as the single-type report
+    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "table", "--max-frames", "20",
+                 "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    rows = {(r["goal"], r["latent"].startswith("sampled")): r for r in table["rows"]}
+    assert set(rows) == {(g, s) for g in ("snapshot", "trajectory", "contact", "object", "object_path", "hand")
+                         for s in (False, True)}
+    single = [e["success"] for e in res["episodes"]]  # `--goal object --max-frames 20` of the file above
+    assert rows[("object", False)]["success_rate"] == sum(single) / len(single)
+    assert rows[("object", False)]["per_skill"]["pickup"]["episodes"] == 1
+    assert table["summary"]["episodes"] == 12 and 0.0 <= table["summary"]["fall_rate"] <= 1.0
+    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "run"), "--goal", "table", "--sample"]) == 2
+    assert "drop --sample" in capsys.readouterr().err  # the table draws both latents itself
     # the protocol, two checkpoints side by side on the same clips and seeds (the same prior twice: equal rows)
     svg = tmp_path / "protocol.svg"
     assert main(["eval", "protocol", "--checkpoint", str(tmp_path / "run"), "--checkpoint", str(tmp_path / "prior.pt"),

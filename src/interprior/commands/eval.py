@@ -15,6 +15,7 @@ from interprior.data.synth.dataset import clip_skills
 from interprior.errors import InterpriorError
 from interprior.eval.checkpoints import load_checkpoint_arg
 from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
+from interprior.eval.goal_table import TABLE_GOALS, evaluate_goal_table, format_goal_summary
 from interprior.eval.goals import (
     FullGoalTracker,
     evaluate_diversity,
@@ -137,8 +138,10 @@ def _register_goals(esub) -> None:
         "<= 50 cm at every step; never fallen.",
     )
     p.add_argument("--checkpoint", required=True, help="Stage II run directory or checkpoint file")
-    p.add_argument("--goal", choices=EVAL_GOAL_TYPES, required=True,
-                   help="goal type (object: the object's pose as a snapshot; object_path: along a path; hand: wrist positions)")
+    p.add_argument("--goal", choices=(*EVAL_GOAL_TYPES, "table"), required=True,
+                   help="goal type (object: the object's pose as a snapshot; object_path: along a path; hand: wrist "
+                   "positions), or table: " + ", ".join(TABLE_GOALS) + ", each with ε = 0 and sampled, one summary "
+                   "table")
     p.add_argument("--data", default=None, help="clips to evaluate: every clip of the folder (or the file), of every "
                    "object (default: the run's training selection)")
     p.add_argument("--objects", default=None, help="objects folder (default: the run's)")
@@ -163,11 +166,19 @@ def run_goals(args) -> int:
             raise InterpriorError(f"--runtime onnx: {onnxruntime_problem()}")
     if args.latents == 1 or args.latents < 0:
         raise InterpriorError(f"--latents must be 0 (off) or >= 2 to compare runs, got {args.latents}")
+    if args.goal == "table" and (args.latents or args.sample):
+        raise InterpriorError("--goal table runs every goal type with ε = 0 and sampled itself: drop "
+                              + ("--latents" if args.latents else "--sample"))
     torch.set_num_threads(1)  # a few envs, many small kernels per step: more threads only add overhead
     run = load_checkpoint_arg(args.checkpoint, kind="prior")
     cfg, model, state = run.config, run.model, run.state
     selection = _selection(cfg, args)
     clips = _load_clips(selection, args)
+    if args.goal == "table":
+        rows, summary = evaluate_goal_table(model, cfg, clips, selection.objects, max_frames=args.max_frames,
+                                            rollouts=args.rollouts, seed=args.seed, runtime=args.runtime,
+                                            skills=clip_skills(selection.data))
+        return _report(args, state, summary, "rows", rows, format_goal_summary)
     if args.latents:
         rows, summary = evaluate_diversity(model, cfg, clips, selection.objects, args.goal, latents=args.latents,
                                            max_frames=args.max_frames, seed=args.seed, runtime=args.runtime)
