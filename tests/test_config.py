@@ -244,11 +244,19 @@ def test_recipe_equals_its_old_full_config(name, tmp_path):
 
 def test_every_committed_recipe_loads():
     from interprior.commands.train import expert_defaults
+    from interprior.train.distill import DistillConfig, cpu_preset
 
+    prior_defaults = {"cpu": lambda: cpu_preset(DistillConfig()), "paper": DistillConfig}
+    stages = set()
     for path in sorted((ROOT / "configs").glob("*.json")):
         notes = {k: v for k, v in json.loads(path.read_text()).items() if k.startswith("_")}
         assert notes.get("_preset") in ("cpu", "paper"), path
-        overlay_file(expert_defaults(notes["_preset"]), path)
+        stage = notes.get("_stage", "expert")  # a recipe of another stage says which
+        assert stage in ("expert", "prior"), path
+        stages.add(stage)
+        defaults = expert_defaults(notes["_preset"]) if stage == "expert" else prior_defaults[notes["_preset"]]()
+        overlay_file(defaults, path)
+    assert stages == {"expert", "prior"}
 
 
 # --- the whole path and the run directory ---------------------------------------------------------------------------
