@@ -262,3 +262,19 @@ def test_object_and_hand_goals_are_scored_by_the_rule_of_their_form():
 
     assert scoring_rule("object") == scoring_rule("hand") == "snapshot" and scoring_rule("object_path") == "trajectory"
     assert scoring_rule("contact") == "contact" and "object only" in SUCCESS_RULES["object_path"]
+
+
+def test_snapshot_targets_are_timed_where_the_given_parts_moved_farthest():
+    from interprior.mdp.goal_success import largest_move_frames
+
+    t = torch.arange(10.0)
+    positions = torch.zeros(10, 3, 2, 3)
+    positions[:, 0, 0, 0] = t * 0.1  # row 0, part 0: walks away, 0.9 m at frame 9
+    positions[:, 0, 1, 1] = torch.where(t < 5, t, 10 - t) * 0.2  # part 1 (not given): farthest at frame 5
+    positions[:, 1, 1, 2] = torch.where(t < 5, t, 10 - t) * 0.2  # row 1, part 1 (given): 1.0 m at frame 5
+    given = torch.tensor([[True, False], [False, True], [True, True]])  # row 2 never moves
+    frame, moved = largest_move_frames(positions, given, first=torch.tensor([2, 2, 2]), last=torch.tensor([7, 9, 9]))
+    assert frame[:2].tolist() == [7, 5]  # the window caps row 0
+    assert torch.allclose(moved, torch.tensor([0.7, 1.0, 0.0]))
+    nothing = torch.zeros(3, 2, dtype=torch.bool)
+    assert largest_move_frames(positions, nothing, torch.tensor([2] * 3), torch.tensor([9] * 3))[1].eq(0).all()

@@ -156,7 +156,8 @@ def test_other_bodies_train_and_evaluate(body_data, tmp_path, capsys, one_torch_
     distiller = tiny_body_prior(trainer, tmp_path / "prior")
     assert distiller.cfg.goals.num_bodies == {"toy": 13, "g1": 30}[name]
     capsys.readouterr()
-    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "prior"), "--goal", "object", "--json"]) == 0
+    assert main(["eval", "goals", "--checkpoint", str(tmp_path / "prior"), "--goal", "object", "--json",
+                 "--min-move", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["episodes"] > 0
     # steering the body with its prior: a goal script, and the recorded clip is a motion file of that body
     from interprior.data.validate import validate_file

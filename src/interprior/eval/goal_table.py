@@ -24,7 +24,7 @@ def evaluate_goal_table(model, cfg, clips, objects_dir, goal_types: tuple[str, .
         for sample in latents:
             _, s = evaluate_goals(model, cfg, clips, objects_dir, goal_type, sample=sample, **options)
             rows.append({"goal": goal_type, "latent": "sampled" if sample else "mean (ε = 0)",
-                         "episodes": s["episodes"], "success_rate": s["success_rate"],
+                         "episodes": s["episodes"], "unscored": s["unscored_episodes"], "success_rate": s["success_rate"],
                          "baseline_success_rate": s["baseline_success_rate"],
                          "gap_points": 100.0 * (s["success_rate"] - s["baseline_success_rate"]),
                          "fall_rate": s["fall_rate"], "baseline_fall_rate": s["baseline_fall_rate"],
@@ -44,7 +44,8 @@ def _percent(value) -> str:
 def format_goal_summary(rows: list[dict], summary: dict) -> str:
     """The table, then the falls over all goal episodes and, where rows carry them, success per skill."""
     columns = [Column("goal", "goal", width=12, align="<"), Column("latent", "latent", width=12, align="<"),
-               Column("episodes", "episodes", "d"), Column("success_rate", "with goal", _percent, 9),
+               Column("episodes", "episodes", "d"), Column("unscored", "not scored", "d", 10),
+               Column("success_rate", "with goal", _percent, 9),
                Column("baseline_success_rate", "zero goal", _percent, 9),
                Column("gap_points", "gap (points)", "+.0f", 12), Column("fall_rate", "falls", _percent, 6)]
     lines = format_table(rows, columns, rule=True)

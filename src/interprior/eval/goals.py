@@ -9,9 +9,11 @@ goal itself contributes.
 
 Success per goal type (thresholds below, also in the README):
 
-* ``snapshot``:   at the snapshot's target time (`SNAPSHOT_FRAMES` after the start, or the clip's end), every given
-  body / object position is within `POSITION_TOLERANCE` and every given rotation within `ROTATION_TOLERANCE`;
-  not fallen before;
+* ``snapshot``:   at the snapshot's target time, every given body / object position is within `POSITION_TOLERANCE`
+  and every given rotation within `ROTATION_TOLERANCE`; not fallen before. The target time is the frame, within
+  the training's snapshot range ahead of the start (`MaskSampling.snapshot_frames`) and the horizon, where the
+  given parts have moved farthest from where they started; episodes whose given parts move less than
+  `MIN_SNAPSHOT_MOVE` in that window are not scored (standing still would meet them);
 * ``trajectory``: at every step until the horizon, every given position within `TRAJECTORY_TOLERANCE` of the
   reference at that time (and rotations within `ROTATION_TOLERANCE`); not fallen;
 * ``contact``:    the given contact bits are matched (simulated object contact = reference label) on at least
@@ -28,6 +30,7 @@ The horizon is the clip's end or `max_frames`, whichever is first.
 from __future__ import annotations
 
 from dataclasses import replace
+from math import nan
 
 import torch
 from torch import Tensor
@@ -37,6 +40,7 @@ from interprior.envs.tracking import TrackingEnv
 from interprior.mdp.goal_masks import EVAL_GOAL_TYPES, GoalSchedule
 from interprior.mdp.goal_success import (
     CONTACT_MATCH_RATE,
+    MIN_SNAPSHOT_MOVE,
     POSITION_TOLERANCE,
     SNAPSHOT_FRAMES,
     SUCCESS_RULES,
@@ -47,6 +51,7 @@ from interprior.mdp.goal_success import (
     full_tracking_ok,
     given_position_error,
     goals_met,
+    largest_move_frames,
 )
 from interprior.mdp.metrics import body_position_error, object_point_error
 from interprior.models.prior import GoalPolicy
@@ -56,25 +61,30 @@ from interprior.train.distill import student_env_config
 
 def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: int = 300, rollouts: int = 1,
                    seed: int = 0, sample: bool = False, runtime: str = "torch",
-                   skills: dict[str, str] | None = None) -> tuple[list[dict], dict]:
+                   skills: dict[str, str] | None = None,
+                   min_move: float = MIN_SNAPSHOT_MOVE) -> tuple[list[dict], dict]:
     """Run the prior on every clip with goals of `goal_type` and, beside it, with the zero goal. `model`: a
     `MaskedGoalPrior`; `cfg`: its `DistillConfig`; `skills`: clip name -> skill (a data set's manifest), for
-    success per skill. -> (rows: one per clip and rollout, summary)."""
+    success per skill; `min_move` (m): snapshot-type goals whose given parts move less are not scored.
+    -> (rows: one per scored clip and rollout, summary)."""
     m = len(clips) * rollouts
     n = 2 * m  # rows [0, m): the goal; rows [m, 2m): the same targets, zero goal
     clip_ids = torch.arange(len(clips)).repeat(rollouts).repeat(2)
     out = _run_episodes(model, cfg, clips, objects_dir, goal_type, clip_ids, goal_on=torch.arange(n) < m,
                         goal_source=torch.arange(n) % m, sample=torch.full((n,), sample), max_frames=max_frames,
-                        seed=seed, runtime=runtime)
-    rows = []
+                        seed=seed, runtime=runtime, min_move=min_move)
+    rows, unscored = [], []
     for i in range(m):
+        if not out["scored"][i]:
+            unscored.append(clips[int(clip_ids[i])].name)
+            continue
         row = {"clip": clips[int(clip_ids[i])].name, "rollout": i // len(clips), "frames": int(out["horizon"][i])}
         for prefix, j in (("", i), ("baseline_", i + m)):
             row.update({prefix + k: _item(out[k][j]) for k in ("success", "fell", "duration", "tracked", "error_cm",
                                                                "contact_match")})
         rows.append(row)
     summary = {"goal": goal_type, "rule": SUCCESS_RULES[goal_type], "episodes": len(rows),
-               "sampled_latent": sample, "mean_frames": _mean(rows, "frames")}
+               "unscored_episodes": len(unscored), "sampled_latent": sample, "mean_frames": _mean(rows, "frames")}
     for name, key in (("success_rate", "success"), ("fall_rate", "fell"), ("mean_duration", "duration"),
                       ("mean_tracked", "tracked"), ("mean_error_cm", "error_cm")):
         summary[name] = _mean(rows, key)
@@ -90,12 +100,13 @@ def evaluate_goals(model, cfg, clips, objects_dir, goal_type: str, max_frames: i
 
 
 def evaluate_diversity(model, cfg, clips, objects_dir, goal_type: str = "snapshot", latents: int = 8,
-                       max_frames: int = 300, seed: int = 0, runtime: str = "torch") -> tuple[list[dict], dict]:
+                       max_frames: int = 300, seed: int = 0, runtime: str = "torch",
+                       min_move: float = MIN_SNAPSHOT_MOVE) -> tuple[list[dict], dict]:
     """Generativity: per clip one fixed goal of `goal_type`, run with `latents` sampled ε (one per episode) and once
     with ε = 0 (the prior's mean direction). Trajectory distance = mean over steps (until the horizon, or the first
     fall of the pair) and key bodies of the distance between two runs' body positions. -> (rows per clip, summary)
     with the mean pairwise distance among the sampled runs, their mean distance to the ε = 0 run, and the goal's
-    success rate of both."""
+    success rate of both (over the clips whose goal is scored, `min_move` as in `evaluate_goals`)."""
     if latents < 2:
         raise ValueError(f"latents must be >= 2 to measure pairwise distances, got {latents}")
     c = len(clips)
@@ -104,7 +115,7 @@ def evaluate_diversity(model, cfg, clips, objects_dir, goal_type: str = "snapsho
     sampled = torch.arange(n) < c * latents
     out = _run_episodes(model, cfg, clips, objects_dir, goal_type, clip_ids, goal_on=torch.ones(n, dtype=torch.bool),
                         goal_source=torch.arange(n) % c, sample=sampled, max_frames=max_frames, seed=seed,
-                        record=True, runtime=runtime)
+                        record=True, runtime=runtime, min_move=min_move)
     paths, alive = out["key_pos"], out["alive_steps"]  # [T, n, B, 3], [T, n]
     rows = []
     for i in range(c):
@@ -115,9 +126,10 @@ def evaluate_diversity(model, cfg, clips, objects_dir, goal_type: str = "snapsho
         to_mean = [_path_distance(paths, alive, int(a), mean_row) for a in runs]
         rows.append({"clip": clips[i].name, "frames": int(out["horizon"][i]), "latents": latents,
                      "pairwise_cm": 100.0 * _nanmean(pairwise), "to_mean_latent_cm": 100.0 * _nanmean(to_mean),
-                     "sampled_success": float(out["success"][runs].float().mean()),
+                     "scored": bool(out["scored"][i]),  # success means nothing on a target that never moves
+                     "sampled_success": float(out["success"][runs].float().mean()) if out["scored"][i] else nan,
                      "sampled_fell": float(out["fell"][runs].float().mean()),
-                     "mean_latent_success": bool(out["success"][mean_row]),
+                     "mean_latent_success": float(out["success"][mean_row]) if out["scored"][i] else nan,
                      "mean_latent_fell": bool(out["fell"][mean_row])})
     summary = {"goal": goal_type, "rule": SUCCESS_RULES[goal_type], "clips": c, "latents": latents,
                "mean_frames": _mean(rows, "frames")}
@@ -146,16 +158,20 @@ def _item(value: Tensor):
 
 def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, goal_on: Tensor,
                   goal_source: Tensor, sample: Tensor, max_frames: int, seed: int, record: bool = False,
-                  runtime: str = "torch") -> dict:
+                  runtime: str = "torch", min_move: float = MIN_SNAPSHOT_MOVE) -> dict:
     """One episode per row from clip `clip_ids[row]`'s first frame. Goal bits are drawn for `goal_type`, then row
     r takes row `goal_source[r]`'s bits and snapshot time; rows with `goal_on` false get the zero goal (their
     success is still scored against those bits). `sample` [n]: rows that draw one ε per episode (else ε = 0).
-    `runtime`: "torch" or "onnx" (`GoalPolicy`).
-    -> per-row tensors (success, fell, duration, tracked, error_cm, contact_match, horizon) and, with `record`,
+    `runtime`: "torch" or "onnx" (`GoalPolicy`). Snapshot-type goals are timed by `time_snapshots`; rows whose
+    given parts move less than `min_move` (m) are not `scored`.
+    -> per-row tensors (success, fell, duration, tracked, error_cm, contact_match, horizon, scored) and, with `record`,
     key-body positions [T, n, B, 3] and the rows still running at each step [T, n]."""
     if goal_type not in EVAL_GOAL_TYPES:
         raise ValueError(f"unknown goal type {goal_type!r}; choose from {', '.join(EVAL_GOAL_TYPES)}")
     genv, horizon = evaluation_env(cfg, clips, objects_dir, goal_type, clip_ids, goal_source, max_frames, seed)
+    scored = torch.ones(len(clip_ids), dtype=torch.bool)
+    if scoring_rule(goal_type) == "snapshot":
+        scored = time_snapshots(genv, horizon, cfg.masks.snapshot_frames) >= min_move
     score = GoalScore(genv, goal_type, clip_ids, horizon, record)
     policy = GoalPolicy(model, len(clip_ids), deterministic=False, seed=seed, runtime=runtime)
     policy.eps[~sample.to(policy.eps.device)] = 0.0
@@ -167,7 +183,28 @@ def _run_episodes(model, cfg, clips, objects_dir, goal_type: str, clip_ids: Tens
         if not score.update(step):
             break
         obs = step.observation
-    return score.result()
+    return {**score.result(), "scored": scored}
+
+
+def time_snapshots(genv: GoalEnv, horizon: Tensor, window: tuple[int, int]) -> Tensor:
+    """Put every row's snapshot target at the frame where its given parts (bodies named by a position or rotation
+    bit, the object likewise) have moved farthest from the episode's start, within `window` (frames ahead, both
+    inclusive: the training's snapshot range) and the horizon. -> that distance [n] (m)."""
+    env, layout, schedule = genv.env, genv.layout, genv.schedule
+    n, start = env.num_envs, env.frame.cpu()
+    lo, hi = window
+    steps = torch.arange(int(hi) + 1)
+    ref = env.ref.state(env.clip_ids.cpu().repeat(len(steps)), (start[None] + steps[:, None]).flatten())
+    bodies = ref.body_pos[:, list(layout.bodies)].reshape(len(steps), n, layout.num_bodies, 3)
+    positions = torch.cat([bodies, ref.obj_pos.reshape(len(steps), n, 1, 3)], dim=2)
+    snap, sl = schedule.bits[:, -1], layout.bit_slices
+    given = torch.cat([snap[:, sl["body_pos"]] | snap[:, sl["body_rot"]],
+                       snap[:, sl["obj_pos"]] | snap[:, sl["obj_rot"]]], dim=1)
+    first = torch.full((n,), int(lo))
+    last = torch.maximum(torch.minimum(horizon.cpu() - start, torch.full((n,), int(hi))), first)
+    frame, moved = largest_move_frames(positions, given, first, last)
+    schedule.snapshot_frame[:] = torch.minimum(start + frame, horizon.cpu())
+    return moved
 
 
 def evaluation_env(cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, goal_source: Tensor,
@@ -356,6 +393,8 @@ def format_goal_table(rows: list[dict], summary: dict) -> str:
             f"{s['mean_error_cm']:.1f} vs {s['baseline_mean_error_cm']:.1f}")
     if "contact_match" in s:
         tail += f"; contacts matched {100 * s['contact_match']:.0f}% vs {100 * s['baseline_contact_match']:.0f}%"
+    if s.get("unscored_episodes"):
+        tail += f"; {s['unscored_episodes']} episodes not scored (their snapshot targets hardly move)"
     lines.append(tail)
     if s.get("per_skill"):
         lines.append("per skill: " + "; ".join(
@@ -374,7 +413,7 @@ def format_diversity_table(rows: list[dict], summary: dict) -> str:
         Column("clip", "clip", width=24, align="<"), Column("frames", "frames", "d", 6),
         Column("pairwise_cm", "pairwise", "9.1f"), Column("to_mean_latent_cm", "to mean", "8.1f"),
         Column("sampled_success", "ok (sampled)", lambda v: f"{100 * v:.0f}%", 13),
-        Column("mean_latent_success", "ok (mean)", width=10)])
+        Column("mean_latent_success", "ok (mean)", lambda v: "-" if v != v else ("yes" if v else "no"), 10)])
     s = summary
     lines.append(f"mean pairwise distance {s['pairwise_cm']:.1f} cm, to the mean-latent run {s['to_mean_latent_cm']:.1f}"
                  f" cm; success: sampled {100 * s['sampled_success']:.0f}%, mean latent "
