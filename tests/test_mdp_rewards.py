@@ -291,7 +291,6 @@ def test_stability_terms_are_off_by_default_and_fall_with_their_errors():
     sim = random_sim_state(4, seed=3, dtype=torch.float64)
     assert stability_terms(sim, G, RewardWeights()) == {}
     w = RewardWeights(feet_flat=2.0, upright=3.0, action_rate=1.0, joint_limits=4.0)
-    upright = axis_angle_to_quat(torch.zeros(4, 3, dtype=sim.body_rot.dtype))
     tilted = axis_angle_to_quat(torch.tensor([[0.0, 0.0, 0.0], [0.3, 0.0, 0.0], [0.6, 0.0, 0.0], [0.6, 0.0, 0.0]],
                                              dtype=sim.body_rot.dtype))
     rot = sim.body_rot.clone()

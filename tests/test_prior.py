@@ -269,6 +269,22 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     # the prior as one file: loads like the run, the same goal evaluation
     assert main(["train", "export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "prior.pt")]) == 0
     assert "exported the prior" in capsys.readouterr().out
+    # a new run can start from the exported prior (a run whose folder is gone goes on); a misfit is refused
+    from dataclasses import replace as dc_replace
+
+    from interprior.errors import InterpriorError
+
+    cfg.init = str(tmp_path / "prior.pt")
+    carried = PriorDistiller(cfg, tmp_path / "run_init")
+    assert carried.samples == 0 and "initialised from" in capsys.readouterr().out
+    for a, b in zip(second.model.state_dict().values(), carried.model.state_dict().values()):
+        assert torch.equal(a, b)
+    wider = dc_replace(cfg, model=dc_replace(cfg.model, width=48))
+    with pytest.raises(InterpriorError, match="does not fit"):
+        PriorDistiller(wider, tmp_path / "run_misfit")
+    assert not (tmp_path / "run_misfit" / "checkpoints").exists() or not any(
+        (tmp_path / "run_misfit" / "checkpoints").iterdir())
+    cfg.init = None
     for source in (tmp_path / "run", tmp_path / "prior.pt"):
         assert main(["eval", "goals", "--checkpoint", str(source), "--goal", "object", "--max-frames", "20",
                      "--json", "--min-move", "0"]) == 0

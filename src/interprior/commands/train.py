@@ -231,6 +231,9 @@ def _register_prior(tsub) -> None:
                    "(default: the one --config states, else cpu when the expert ran on the cpu backend)")
     p.add_argument("--samples", type=positive_float, default=None, help="total environment samples (e.g. 5e6)")
     p.add_argument("--hours", type=positive_float, default=None, help="stop after this many hours (checkpointed)")
+    p.add_argument("--init", default=None, metavar="PRIOR",
+                   help="start a new run from this prior's weights (run directory, checkpoint or exported prior; "
+                   "same network sizes), e.g. to go on from a bundled prior. Ignored when RUN resumes")
     add_run_options(p, "--set loss.temporal=0.05 --set torch_threads=1")
     p.set_defaults(func=run_prior)
 
@@ -276,6 +279,8 @@ def build_prior_config_and_notes(args):
         cfg.total_samples = int(args.samples)
     if args.seed is not None:
         cfg.env.seed = cfg.optim.seed = args.seed
+    if args.init:
+        cfg.init = args.init
     return absolute_paths(apply_overrides(cfg, args.overrides)), recipe_notes(args, preset)
 
 

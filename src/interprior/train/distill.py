@@ -81,6 +81,9 @@ class DistillOptim:
 @dataclass
 class DistillConfig:
     expert: str = ""  # run directory, checkpoint or exported expert file
+    # a new run starts from this prior's weights (run directory, checkpoint or exported prior; same sizes): a run
+    # continued where its folder is gone, or a prior carried to other clips; ignored when the run resumes
+    init: str | None = None
     data: DataSelection = field(default_factory=DataSelection)
     env: TrackingConfig = field(default_factory=TrackingConfig)  # the expert's, with this run's env count
     student_actions: str = "absolute"  # absolute | delta | expert (see the module docstring)
@@ -199,6 +202,8 @@ class PriorDistiller:
             if state is not None:
                 check_resume_inputs(self.run.root, state, self.clip_names, self.teacher, accept=accept_changes)
                 self._resume(state)
+            elif cfg.init:
+                self._init_from(cfg.init)
 
     def _build(self, cfg: DistillConfig, student_env: TrackingConfig) -> None:
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
@@ -240,6 +245,20 @@ class PriorDistiller:
         if "generator" in state:  # goals, latents and minibatches continue the saved random stream
             self.generator.set_state(state["generator"])
         print(f"resumed {self.run.root} at iteration {self.iteration}, {self.samples} samples")
+
+    def _init_from(self, source: str) -> None:
+        try:
+            _, model, state = load_prior(source)
+        except (InterpriorError, OSError) as e:
+            raise InterpriorError(f"--init: {e}") from e
+        mine = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if mine != theirs:
+            diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+            raise InterpriorError(f"--init {source}: its network does not fit this run (differing tensors: "
+                                  f"{', '.join(diff[:4])})")
+        self.model.load_state_dict(model.state_dict())
+        print(f"initialised from {source} ({state.get('samples')} samples)")
 
     def checkpoint(self) -> Path:
         return self.run.save(self.iteration, {
