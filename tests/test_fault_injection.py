@@ -179,6 +179,8 @@ def _expert_argv(synth_data, out: Path) -> list[str]:
 def test_expert_survives_every_stop(synth_data, tmp_path):
     run = tmp_path / "expert"
     _fault_sequence(_expert_argv(synth_data, run), run)
+    code, out, err = _stop(_expert_argv(synth_data, run), run, "SIGTERM")
+    assert code == 143 and "training: " in out and "samples/s" in out, out[-2000:]  # a stopped run still reports
 
 
 def test_prior_survives_every_stop(synth_data, tmp_path):

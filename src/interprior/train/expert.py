@@ -323,6 +323,10 @@ class ExpertTrainer:
             with TensorBoardLogger(self.run.root) as tb, checkpoint_on_stop(self.checkpoint, self._point, self._stop):
                 self._loop(tb, max_seconds)
             self.checkpoint()
+        except KeyboardInterrupt:  # stopped by a signal, checkpoint written: report what ran, then exit as asked
+            with contextlib.suppress(OSError, ValueError):  # a closed stdout (`| head`) has no reader left
+                self._report(sim_rate, raw)
+            raise
         finally:
             self.run.unlock()
         if bench:
