@@ -372,3 +372,16 @@ def test_checkpoint_module_reexports_the_old_names():
 
     for name in ("ConfigMismatch", "config_to_dict", "dict_to_config", "apply_overrides", "config_diff"):
         assert getattr(checkpoint, name) is getattr(config, name)
+
+
+def test_a_recipe_of_another_stage_is_refused_by_name(tmp_path):
+    from interprior.cli import build_parser
+    from interprior.commands.train import choose_preset
+    from interprior.config import ConfigMismatch
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    args = build_parser().parse_args(["train", "expert", "--data", "d", "--objects", "o", "--out", str(tmp_path / "r"),
+                                      "--config", str(root / "steer_prior.json")])
+    with pytest.raises(ConfigMismatch, match=r"steer_prior.json is a recipe for `train prior`.*not `train expert`"):
+        choose_preset(args, "cpu")
+    assert choose_preset(args, "paper", stage="prior")[0] == "cpu"  # its own stage: the preset it states

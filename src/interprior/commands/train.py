@@ -103,13 +103,18 @@ def _config_files(args) -> list[str]:
     return [files] if isinstance(files, str) else list(files)
 
 
-def choose_preset(args, default: str) -> tuple[str, list[tuple[str, dict]]]:
+def choose_preset(args, default: str, stage: str = "expert") -> tuple[str, list[tuple[str, dict]]]:
     """(preset, [(file, overlay fields)]): ``--preset``, else the one the ``--config`` files state (``_preset``),
-    else ``default``. Reads (and so checks) every overlay file first."""
+    else ``default``. Reads (and so checks) every overlay file first: one that states it was made for another `train`
+    command (``_stage``) is refused by name."""
 
     overlays, stated = [], {}
     for path in _config_files(args):
         fields, notes = read_overlay(path)
+        made_for = notes.get("_stage", stage)  # recipes of other stages say so (a run's config.json need not)
+        if made_for != stage:
+            raise ConfigMismatch(f"--config {path} is a recipe for `train {made_for}` (its _stage), not "
+                                 f"`train {stage}`")
         overlays.append((path, fields))
         if "_preset" in notes:
             if notes["_preset"] not in PRESETS:
@@ -259,7 +264,7 @@ def build_prior_config(args):
 def build_prior_config_and_notes(args):
     apply_overrides(DistillConfig(), args.overrides)  # a bad --set fails before the expert is loaded
     expert_cfg, _, _ = load_expert(args.expert)
-    preset, overlays = choose_preset(args, "cpu" if expert_cfg.env.backend == "cpu" else "paper")
+    preset, overlays = choose_preset(args, "cpu" if expert_cfg.env.backend == "cpu" else "paper", stage="prior")
     cfg = DistillConfig(data=expert_cfg.data, env=expert_cfg.env)
     if preset == "cpu":
         prior_cpu_preset(cfg)
@@ -335,7 +340,7 @@ def _register_finetune(tsub) -> None:
 def build_finetune_config_and_notes(args):
     """The finetune config: defaults around the prior's config → preset → --config overlays → flags → --set."""
     apply_overrides(FinetuneConfig(), args.overrides)  # a bad --set fails before the prior is loaded
-    preset, overlays = choose_preset(args, "cpu")
+    preset, overlays = choose_preset(args, "cpu", stage="finetune")
     cfg = finetune_config_for(args.prior, num_envs=args.envs)
     if preset == "cpu":
         cfg.torch_threads = 1
