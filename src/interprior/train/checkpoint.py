@@ -31,7 +31,7 @@ from interprior.config import (  # noqa: F401
     flatten,
     split_meta,
 )
-from interprior.errors import DataFileError
+from interprior.errors import DataFileError, InterpriorError
 from interprior.files import atomic_write
 
 STEP_RE = re.compile(r"^step_(\d+)\.pt$")
@@ -60,6 +60,18 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: b
 
 
 RUN_MARK = ("_run", "interprior")  # the note every run config.json carries: how a folder is known to be a run
+
+
+def copy_weights(into: torch.nn.Module, source_model: torch.nn.Module, source: str, detail: str = "") -> None:
+    """Load `source_model`'s weights into `into` (a run started with --init); networks of other shapes are refused
+    naming the first differing tensors (and `detail`, e.g. the observation sizes)."""
+    mine = {k: tuple(v.shape) for k, v in into.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in source_model.state_dict().items()}
+    if mine != theirs:
+        diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        raise InterpriorError(f"--init {source}: its network does not fit this run ({detail}differing tensors: "
+                              f"{', '.join(diff[:4])})")
+    into.load_state_dict(source_model.state_dict())
 
 
 def run_dir_kind(root: str | Path) -> str | None:

@@ -43,7 +43,7 @@ from interprior.mdp.goal_masks import MaskSampling
 from interprior.mdp.goals import GoalLayout, entry_mask
 from interprior.mdp.self_observation import self_observation_size
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset
-from interprior.train.checkpoint import load_checkpoint
+from interprior.train.checkpoint import copy_weights, load_checkpoint
 from interprior.train.expert import load_expert
 from interprior.train.progress import Progress, TensorBoardLogger
 from interprior.train.rundir import RESUMABLE_KEYS, RunDir, check_resume_inputs, load_run_checkpoint
@@ -251,13 +251,7 @@ class PriorDistiller:
             _, model, state = load_prior(source)
         except (InterpriorError, OSError) as e:
             raise InterpriorError(f"--init: {e}") from e
-        mine = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
-        theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        if mine != theirs:
-            diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-            raise InterpriorError(f"--init {source}: its network does not fit this run (differing tensors: "
-                                  f"{', '.join(diff[:4])})")
-        self.model.load_state_dict(model.state_dict())
+        copy_weights(self.model, model, source)
         print(f"initialised from {source} ({state.get('samples')} samples)")
 
     def checkpoint(self) -> Path:

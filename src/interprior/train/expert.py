@@ -25,7 +25,7 @@ from interprior.errors import DataFileError, InterpriorError
 from interprior.mdp.observations import repeated_columns
 from interprior.models.actor_critic import ActorCritic
 from interprior.sim.bench import bench_sim, raw_stepping_rate
-from interprior.train.checkpoint import dict_to_config, load_checkpoint
+from interprior.train.checkpoint import copy_weights, dict_to_config, load_checkpoint
 from interprior.train.progress import Progress, TensorBoardLogger
 from interprior.train.rundir import (
     RESUMABLE_KEYS,
@@ -190,14 +190,8 @@ class ExpertTrainer:
             _, model, state = load_expert(source)
         except InterpriorError as e:
             raise InterpriorError(f"--init: {e}") from e
-        mine = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
-        theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        if mine != theirs:
-            diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-            raise InterpriorError(f"init {source}: its network does not fit this run (obs {state['obs_dim']} vs "
-                                  f"{self.env.obs_dim}, act {state['act_dim']} vs {self.env.act_dim}; differing "
-                                  f"tensors: {', '.join(diff[:4])})")
-        self.model.load_state_dict(model.state_dict())
+        copy_weights(self.model, model, source, f"obs {state['obs_dim']} vs {self.env.obs_dim}, act "
+                                                 f"{state['act_dim']} vs {self.env.act_dim}; ")
         if is_main():
             print(f"initialised from {source} ({state.get('samples')} samples)")
 
