@@ -60,3 +60,15 @@ def test_eval_curve_errors_name_the_path(tmp_path, capsys):
     run = _run_with_history(tmp_path, [{"samples": 10, "reward": 1.0}])
     assert main(["eval", "curve", str(run), "--every", "0.5"]) == 2
     assert "--every" in capsys.readouterr().err
+
+
+def test_runs_continued_by_init_chain_into_one_curve(tmp_path, capsys):
+    from interprior.train.checkpoint import save_checkpoint
+
+    first = tmp_path / "first.pt"  # an exported model keeps its history
+    save_checkpoint(first, {"history": [{"samples": 1000 * (i + 1), "reward": 1.0} for i in range(10)]})
+    second = RunDir(tmp_path / "second")  # started with --init from it: its own samples count from 0
+    second.save(5, {"history": [{"samples": 1000 * (i + 1), "reward": 2.0} for i in range(5)], "samples": 5000})
+    assert main(["eval", "curve", str(first), str(second.root), "--every", "5000", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["samples"], r["reward"]) for r in rows] == [(5000, 1.0), (10000, 1.0), (15000, 2.0)]

@@ -14,7 +14,8 @@ from interprior.commands.eval_protocol import register_protocol
 from interprior.data.synth.dataset import clip_skills
 from interprior.errors import InterpriorError
 from interprior.eval.checkpoints import load_checkpoint_arg
-from interprior.eval.curve import bucket_means, curve_svg, format_curve, load_history, nice_width, series_names
+from interprior.eval.curve import (bucket_means, chain_histories, curve_svg, format_curve, load_history, nice_width,
+                                   series_names)
 from interprior.eval.goal_table import TABLE_GOALS, evaluate_goal_table, format_goal_summary
 from interprior.eval.goals import (
     FullGoalTracker,
@@ -209,7 +210,9 @@ def _register_curve(esub) -> None:
         "and episode length. --svg draws every scalar against samples, one panel each, at five times the table's "
         "resolution.",
     )
-    p.add_argument("run", help="run directory (expert or prior) or a checkpoint file inside one")
+    p.add_argument("run", nargs="+", help="run directory (expert or prior), a checkpoint file inside one, or an "
+                   "exported model (it keeps its history); several: one run continued by the next (--init), drawn "
+                   "as one curve, each one's samples counted on from where the one before ended")
     p.add_argument("--every", type=non_negative_float, default=0, metavar="SAMPLES",
                    help="bucket width in samples, e.g. 5e5 (default: a round width giving about 10 rows)")
     p.add_argument("--svg", default=None, metavar="FILE", help="also write the curves as an SVG image")
@@ -220,18 +223,18 @@ def _register_curve(esub) -> None:
 def run_curve(args) -> int:
     if args.every < 0 or (0 < args.every < 1):
         raise InterpriorError(f"--every is a bucket width in samples (>= 1), got {args.every:g}")
-    history = load_history(args.run)
+    history = chain_histories([load_history(r) for r in args.run])
     width = int(args.every) or nice_width(max(int(p["samples"]) for p in history))
     rows, names = bucket_means(history, width), series_names(history)
     if args.svg:
         out = Path(args.svg)
         fine = max(1, width // 5)  # the plot shows 5 points per table row
-        svg = curve_svg(bucket_means(history, fine), names, title=f"{args.run}: means per {fine:,} samples")
+        svg = curve_svg(bucket_means(history, fine), names, title=f"{' + '.join(args.run)}: means per {fine:,} samples")
         atomic_write_text(out, svg)
         print(f"svg: {out}", file=sys.stderr)
     if args.json:
-        print(to_json({"run": str(args.run), "bucket_samples": width, "rows": rows}))
+        print(to_json({"run": " + ".join(args.run), "bucket_samples": width, "rows": rows}))
         return 0
-    print(f"{args.run}: means per {width:,} samples")
+    print(f"{' + '.join(args.run)}: means per {width:,} samples")
     print(format_curve(rows, names))
     return 0

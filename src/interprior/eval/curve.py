@@ -15,7 +15,8 @@ from interprior.train.rundir import RunDir
 
 
 def load_history(path: str | Path) -> list[dict]:
-    """The history of a run directory (its latest checkpoint) or of one checkpoint file inside it."""
+    """The history of a run directory (its latest checkpoint), of one checkpoint file inside it, or of an exported
+    model."""
 
     path = Path(path)
     if not path.exists():
@@ -27,6 +28,16 @@ def load_history(path: str | Path) -> list[dict]:
     if not history:
         raise DataFileError(ckpt, "checkpoint holds no learning history (an exported model keeps none: give the run)")
     return list(history)
+
+
+def chain_histories(histories: list[list[dict]]) -> list[dict]:
+    """One curve from runs that continued one another (each started with --init from the one before): every
+    history's samples counted on from the last sample count of the ones before it."""
+    out, offset = [], 0
+    for history in histories:
+        out += [{**point, "samples": int(point["samples"]) + offset} for point in history]
+        offset = out[-1]["samples"] if out else offset
+    return out
 
 
 def series_names(history: list[dict]) -> list[str]:
