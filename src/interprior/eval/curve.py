@@ -26,7 +26,7 @@ def load_history(path: str | Path) -> list[dict]:
         raise DataFileError(path, "run directory has no checkpoint yet")
     history = load_checkpoint(ckpt).get("history")
     if not history:
-        raise DataFileError(ckpt, "checkpoint holds no learning history (an exported model keeps none: give the run)")
+        raise DataFileError(ckpt, "checkpoint holds no learning history (give the run directory it came from)")
     return list(history)
 
 
