@@ -165,6 +165,35 @@ def test_learning_rate_schedule():
     assert decay.lr_at(200) == pytest.approx(5.5e-4) and decay.lr_at(300) == decay.lr_at(10**6) == pytest.approx(1e-4)
 
 
+def test_expert_step_share_schedule_and_execution(synthetic, tmp_path):
+    """The expert-driven share falls linearly to 0 over its window; an expert step executes the expert's label, a
+    student step the student's action."""
+    from interprior.config import OutOfRange
+    from interprior.train.distill import DistillConfig, PriorDistiller
+
+    sched = DistillConfig(expert_step_share=0.6, expert_step_samples=(100, 300))
+    assert sched.expert_share_at(0) == sched.expert_share_at(100) == 0.6
+    assert sched.expert_share_at(200) == pytest.approx(0.3) and sched.expert_share_at(300) == sched.expert_share_at(10**9) == 0
+    assert DistillConfig(expert_step_share=0.5, expert_step_samples=(50, 50)).expert_share_at(50) == 0
+    with pytest.raises(OutOfRange, match="expert_step_share"):
+        DistillConfig(expert_step_share=1.5)
+
+    for share in (1.0, 0.0):
+        cfg = _tiny_distill_config(synthetic)
+        cfg.expert_step_share, cfg.expert_step_samples = share, (10**9, 10**9)
+        d = PriorDistiller(cfg, tmp_path / f"share{share}")
+        d.env.reset()
+        d._goal_obs = d.goal_env.start(reset=False)
+        d.new_latents(torch.arange(cfg.env.num_envs))
+        d._tracking_obs = d.env.observe()
+        executed, step = [], d.goal_env.step
+        d.goal_env.step = lambda a: (executed.append(a.clone()), step(a))[1]
+        stats = d.collect()
+        assert stats["rollout/expert_step_share"] == share
+        gap = (torch.stack(executed) - d.buffer.label).abs().max()
+        assert gap < 1e-6 if share == 1.0 else gap > 1e-3
+
+
 def test_prior_action_loss_trains_the_deployable_path():
     """With the optional prior-path imitation weighted, the prior network gets the imitation gradient; at weight 0
     the loss is the paper's and the term is only reported."""

@@ -7,7 +7,10 @@ Each iteration the **student drives** `horizon` steps of the tracking environmen
 the posterior (the training-only encoder, MaskedMimic's rollout) or, for a `prior_rollout_prob` share of the
 episodes, from the deployable prior, so the data also covers the states the prior itself visits. The frozen expert
 labels **every visited state** with its mean action, computed from the full teacher observation
-`env.observe()`. The loss is the weighted ELBO of InterPrior §3 plus its two auxiliary terms:
+`env.observe()`. As in InterMimic's distillation schedule, a share of the control steps can execute the expert's
+label instead of the student's action (`expert_step_share`, falling linearly to 0 over `expert_step_samples`): an
+early student falls within a second, so without it the later phases of long clips (the carry, the put-down) are
+never visited; the mixed steps keep episodes on the demonstrations while the student still sees its own drift. The loss is the weighted ELBO of InterPrior §3 plus its two auxiliary terms:
 
     w_a·‖a_student − a_expert‖² + w_r·(masked-goal reconstruction) + w_kl(samples)·KL(q ‖ p)
     + w_n·(‖μ_p‖ − 1)² + w_t·‖μ_p(t) − μ_p(t−1)‖² [+ w_pa·‖a_prior − a_expert‖², optional, off by default]
@@ -91,6 +94,10 @@ class DistillConfig:
     # share of episodes with ε = 0: without them the decoder never sees the bare mean direction (with d_z = 64 the
     # noise outweighs μ), and the deterministic prior-mean policy is an input it was never trained on
     mean_latent_prob: float = 0.0
+    # share of control steps that execute the expert's label (per env and step), falling linearly to 0 between
+    # these sample counts (equal counts: the share holds until the first, then 0)
+    expert_step_share: float = 0.0
+    expert_step_samples: tuple[int, int] = (0, 0)
     goals: GoalLayout = field(default_factory=GoalLayout)
     masks: MaskSampling = field(default_factory=MaskSampling)
     model: PriorModelConfig = field(default_factory=PriorModelConfig)
@@ -102,7 +109,15 @@ class DistillConfig:
 
     def __post_init__(self):
         require(self, positive=("total_samples", "checkpoint_every_s", "torch_threads"),
-                fraction=("prior_rollout_prob", "mean_latent_prob"))
+                non_negative=("expert_step_samples",),
+                fraction=("prior_rollout_prob", "mean_latent_prob", "expert_step_share"))
+
+    def expert_share_at(self, samples: int) -> float:
+        a, b = self.expert_step_samples
+        if samples < a:
+            return self.expert_step_share
+        frac = 1.0 if b <= a else min((samples - a) / (b - a), 1.0)
+        return self.expert_step_share * (1.0 - frac)
 
 
 def cpu_preset(cfg: DistillConfig) -> DistillConfig:
@@ -277,6 +292,7 @@ class PriorDistiller:
     def collect(self) -> dict:
         env, buf, model = self.env, self.buffer, self.model
         lengths, ended_by = [], {}
+        expert_share = self.cfg.expert_share_at(self.samples)
         for t in range(self.cfg.optim.horizon):
             obs = self._goal_obs
             with torch.no_grad():
@@ -284,6 +300,9 @@ class PriorDistiller:
                 action = model.rollout_action(obs.state_obs, obs.goal, self.eps, self.use_prior)
             buf.add(t, obs.state_obs, obs.goal, self.eps, label, self.first.to(buf.first.device))
             self.first[:] = False
+            if expert_share > 0:
+                by_expert = torch.rand(len(action), generator=self.generator) < expert_share
+                action = torch.where(by_expert.to(action.device)[:, None], label.to(action), action)
             step = self.goal_env.step(action)
             if len(step.done_ids):
                 self.new_latents(step.done_ids)
@@ -291,7 +310,7 @@ class PriorDistiller:
                 for why, hit in step.reasons.items():
                     ended_by[why] = ended_by.get(why, 0) + int(hit.sum())
             self._tracking_obs, self._goal_obs = step.tracking_obs, step.observation
-        stats = {}
+        stats = {"rollout/expert_step_share": expert_share}
         if lengths:
             stats["episode/length"] = sum(lengths) / len(lengths)
             stats.update({f"ended_by/{why}": k / len(lengths) for why, k in ended_by.items()})

@@ -50,10 +50,12 @@ except ImportError:  # pragma: no cover
 # config keys that may change when a run resumes: how long and how fast it runs, not what it learns (`init` is
 # read only when a run starts)
 RESUMABLE_KEYS = ("total_samples", "checkpoint_every_s", "torch_threads", "env.threads", "init",
-                  "env.clip_weighting", "env.termination.hand_contact_frames")
+                  "env.clip_weighting", "env.termination.hand_contact_frames", "expert_step_share",
+                  "expert_step_samples")
 # of those, the keys that change what is learned from then on (a curriculum): a change is recorded in config.json's
 # "_changes"
-SCHEDULE_KEYS = ("env.clip_weighting", "env.termination.hand_contact_frames")
+SCHEDULE_KEYS = ("env.clip_weighting", "env.termination.hand_contact_frames", "expert_step_share",
+                 "expert_step_samples")
 
 
 def _with_defaults(cfg: Any, fields: dict) -> dict:
