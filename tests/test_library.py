@@ -113,3 +113,21 @@ def test_library_from_sample_folder(sample_dir):
     clip = clips[5]
     state = lib.state(torch.full((clip.num_frames,), 5), torch.arange(clip.num_frames))
     assert torch.equal(state.body_pos, clip.body_pos) and torch.equal(state.obj_rot, clip.obj_rot)
+
+
+def test_shared_library_is_reused_only_for_the_same_content(clips):
+    """An evaluation building one env per goal type reuses the library; a clip changed in place, other points or
+    another clip order build a new one."""
+    from dataclasses import replace
+
+    from interprior.mdp.motion_library import shared_motion_library
+
+    points = [POINTS] * len(clips)
+    first = shared_motion_library(clips, points)
+    assert shared_motion_library(list(clips), [p.clone() for p in points]) is first
+    moved = replace(clips[0], obj_pos=clips[0].obj_pos + 0.01)
+    other = shared_motion_library([moved, *clips[1:]], points)
+    assert other is not first
+    assert torch.allclose(other.tracks["obj_pos"][: clips[0].num_frames], first.tracks["obj_pos"][: clips[0].num_frames] + 0.01)
+    assert shared_motion_library(clips, [POINTS + 0.1] * len(clips)) is not first
+    assert shared_motion_library(clips[::-1], points[::-1]).clip_names == [c.name for c in clips[::-1]]

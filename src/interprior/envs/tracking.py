@@ -32,7 +32,7 @@ from interprior.mdp import rewards as reward_terms
 from interprior.mdp import terminations as term_terms
 from interprior.mdp.clip_weights import ClipFailureRates
 from interprior.mdp.psi import PsiBuffer
-from interprior.mdp.motion_library import MotionLibrary
+from interprior.mdp.motion_library import shared_motion_library
 from interprior.rotations import axis_angle_to_quat, quat_mul, quat_normalize
 from interprior.sim.backend import restore_backend, snapshot_backend
 from interprior.sim.batched import BatchedSim, SimState
@@ -137,8 +137,8 @@ class TrackingEnv:
         self.sim = BatchedSim(self.scene, backend)
         self.device = self.sim.device
         self.num_envs = cfg.num_envs
-        self.ref = MotionLibrary(clips, [torch.as_tensor(assets[i].surface_points) for i in self.clip_object],
-                                   self.body)
+        self.ref = shared_motion_library(clips, [torch.as_tensor(assets[i].surface_points)
+                                                 for i in self.clip_object], self.body)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.dt = self.scene.config.control_dt
         n = cfg.num_envs

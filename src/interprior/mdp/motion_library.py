@@ -5,11 +5,14 @@ tensor as a `RefState` (or a `ResetState` for resets).
 Everything the observation, reward, termination and reset kernels need from the data is derived here, on the
 CPU, with velocities by central differences inside each clip: joint angles from body rotations (never the file's
 exp-maps), body and object linear/angular velocities, and the reference interaction-graph vectors (each body to
-its nearest reference object surface point, the same definition as the simulator's).
+its nearest reference object surface point, the same definition as the simulator's, found by the same exact
+KD-tree search, one tree per distinct object).
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import fields
 from typing import Sequence
 
 import torch
@@ -20,19 +23,19 @@ from interprior.data.clip import Clip, finite_difference
 from interprior.data.convert import ClipMotion, angular_velocity
 from interprior.data.state import ResetState
 from interprior.mdp.types import RefState
-from interprior.sim.batched import nearest_point_vectors
+from interprior.sim.nearest import SurfaceIndex
 
 _FIELDS = ("root_pos", "root_rot", "body_pos", "body_rot", "body_linvel", "body_angvel", "dof_pos", "dof_vel",
            "obj_pos", "obj_rot", "obj_linvel", "obj_angvel", "contact", "obj_contact", "nearest_object_vec")
 
 
-def _clip_tracks(clip: Clip, points: Tensor, body: Embodiment) -> dict[str, Tensor]:
+def _clip_tracks(clip: Clip, surface: SurfaceIndex, body: Embodiment) -> dict[str, Tensor]:
     motion = ClipMotion(clip, body)
     fps = clip.fps
     body_pos = clip.body_pos.double()
     body_rot = clip.body_rot.double()
     obj_pos, obj_rot = motion.obj_pos, motion.obj_rot
-    nearest = nearest_point_vectors(body_pos, obj_pos, obj_rot, points.double())
+    nearest = surface.vectors(body_pos, obj_pos.double(), obj_rot.double())
     return {
         "root_pos": motion.root_pos, "root_rot": motion.root_rot,
         "body_pos": body_pos, "body_rot": body_rot,
@@ -66,7 +69,13 @@ class MotionLibrary:
         if len(per_clip) != len(clips):
             raise ValueError(f"{len(per_clip)} point sets for {len(clips)} clips")
         self.object_points = per_clip[0]
-        tracks = [_clip_tracks(c, pts, body) for c, pts in zip(clips, per_clip)]
+        # a tree per distinct point set: clips of one object share it (its build is the costly part)
+        trees: dict[bytes, SurfaceIndex] = {}
+        for pts in per_clip:
+            key = pts.numpy().tobytes()
+            if key not in trees:
+                trees[key] = SurfaceIndex(pts)
+        tracks = [_clip_tracks(c, surface, body) for c, surface in zip(clips, (trees[p.numpy().tobytes()] for p in per_clip))]
         self.tracks = {k: torch.cat([t[k] for t in tracks]).float() for k in _FIELDS}
 
     @property
@@ -100,3 +109,34 @@ class MotionLibrary:
             obj_pos=obj(t["obj_pos"]), obj_rot=obj(t["obj_rot"]),
             obj_linvel=obj(t["obj_linvel"]), obj_angvel=obj(t["obj_angvel"]),
         )
+
+
+_LAST_BUILT: list[tuple[str, MotionLibrary]] = []  # the last library built and its content key
+
+
+def _content_key(clips: Sequence[Clip], object_points: Sequence[Tensor], body: Embodiment) -> str:
+    digest = hashlib.sha1(f"{body!r}|{len(clips)}".encode())
+    for clip, pts in zip(clips, object_points):
+        digest.update(f"{clip.name}|{clip.fps}".encode())
+        for f in fields(clip):
+            value = getattr(clip, f.name)
+            if isinstance(value, Tensor):
+                digest.update(f"{f.name}{value.dtype}{tuple(value.shape)}".encode())
+                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(torch.as_tensor(pts).float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def shared_motion_library(clips: Sequence[Clip], object_points: Sequence[Tensor], body: Embodiment = SMPLX
+                          ) -> MotionLibrary:
+    """`MotionLibrary(clips, object_points, body)`, reusing the last one built when the clips (by content), their
+    points and the body are the same: an evaluation builds an env per goal type and latent over the same clips, and
+    the tracks of a few hundred clips take tens of seconds to derive. Libraries are never changed after they are
+    built, so sharing one is safe; only the last is kept (a training env holds it anyway)."""
+    key = _content_key(clips, object_points, body)
+    if _LAST_BUILT and _LAST_BUILT[0][0] == key:
+        return _LAST_BUILT[0][1]
+    library = MotionLibrary(clips, list(object_points), body)
+    _LAST_BUILT[:] = [(key, library)]
+    return library
+
