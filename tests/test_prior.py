@@ -3,6 +3,8 @@ the bundled demo expert on one synthetic clip: checkpoint + resume, the goals ev
 
 import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -192,6 +194,45 @@ def test_expert_step_share_schedule_and_execution(synthetic, tmp_path):
         assert stats["rollout/expert_step_share"] == share
         gap = (torch.stack(executed) - d.buffer.label).abs().max()
         assert gap < 1e-6 if share == 1.0 else gap > 1e-3
+
+
+def test_skill_experts_label_the_clips_of_their_skill(synthetic, tmp_path):
+    """A skill expert labels its skill's clips (by the manifest), the main expert every other clip; the record a
+    resume checks names both; a malformed entry or a skill no clip has is refused by name."""
+    from interprior.commands.demo import bundled_expert_path
+    from interprior.errors import InterpriorError
+    from interprior.train.checkpoint import load_checkpoint
+    from interprior.train.distill import PriorDistiller
+    from interprior.train.teacher import expert_labels
+
+    reach = next(r["clip"] for r in synthetic.rows if r["object"] == "box" and r["skill"] == "reach")
+    state = load_checkpoint(bundled_expert_path())
+    state["model"] = {k: v * 1.25 if v.is_floating_point() else v for k, v in state["model"].items()}
+    other = tmp_path / "reach_expert.pt"
+    torch.save(state, other)
+
+    cfg = _tiny_distill_config(synthetic)
+    cfg.data = replace(cfg.data, clips=(reach, PICKUP))
+    cfg.skill_experts = (f"reach={other}",)
+    d = PriorDistiller(cfg, tmp_path / "run")
+    assert d.teacher.clips_per_expert() == {"main": 1, "reach": 1}
+    assert d.teacher.record["skill_experts"]["reach"]["path"] == str(other)
+    env = d.env
+    env.reset_to(torch.arange(4), torch.tensor([0, 1, 0, 1]), torch.zeros(4, dtype=torch.long), noise=False)
+    obs = env.observe()
+    labels = d.teacher.labels(env, obs)
+    main = expert_labels(env, d.teacher.envs[0], d.teacher.experts[0].mu(obs))
+    skill = expert_labels(env, d.teacher.envs[1], d.teacher.experts[1].mu(obs))
+    on_reach = torch.tensor([name == reach for name in env.ref.clip_names])[env.clip_ids]
+    assert on_reach.tolist() == [True, False, True, False] or on_reach.tolist() == [False, True, False, True]
+    assert torch.equal(labels[on_reach], skill[on_reach]) and torch.equal(labels[~on_reach], main[~on_reach])
+    assert (skill - main).abs().max() > 1e-3
+
+    for entries, words in (((f"reach{other}",), "SKILL=EXPERT"), ((f"jump={other}",), "jump"),
+                           ((f"reach={other}", f"reach={other}"), "more than one")):
+        cfg.skill_experts = entries
+        with pytest.raises(InterpriorError, match=words):
+            PriorDistiller(cfg, tmp_path / "bad")
 
 
 def test_prior_action_loss_trains_the_deployable_path():
@@ -407,6 +448,11 @@ def test_train_prior_cli_builds_from_the_expert(synthetic, tmp_path, capsys):
     assert cfg.student_actions == "delta"
     assert cfg.loss.temporal == 0.05 and cfg.torch_threads == 1 and cfg.model.width == 128
     assert cfg.data.data == str(synthetic.clips_dir) and cfg.env.num_envs == 32
+    assert cfg.skill_experts == ()
+    args = build_parser().parse_args(["train", "prior", "--expert", str(bundled_expert_path()), "--out", "r",
+                                      "--data", str(synthetic.clips_dir), "--objects", str(synthetic.objects_dir),
+                                      "--skill-expert", "push=rel/push_expert"])
+    assert build_prior_config(args).skill_experts == (f"push={(Path.cwd() / 'rel/push_expert').resolve()}",)
 
 
 def test_bench_prior_times_both_runtimes(capsys):

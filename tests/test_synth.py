@@ -188,3 +188,18 @@ def test_unwritable_out_is_one_line_error(tmp_path, capsys):
     assert main(["data", "synth", "--out", str(blocker / "sub"), "--clips", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--out" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_selection_by_skill(synth_data):
+    """`data.skills` keeps the clips the manifest gives those skills (a skill expert's data); a skill no clip has
+    and a folder without a manifest are refused by name."""
+    from interprior.data.selection import DataSelection
+    from interprior.errors import InterpriorError
+
+    sel = DataSelection(data=str(synth_data.clips_dir), object_name="all", skills=("pickup", "push"))
+    want = {r["clip"] for r in synth_data.rows if r["skill"] in ("pickup", "push")}
+    clips, left_out = sel.select()
+    assert {c.name for c in clips} == want and len(want) >= 2
+    assert all(why.startswith("skill not") for name, why in left_out.items())
+    with pytest.raises(InterpriorError, match="jump"):
+        DataSelection(data=str(synth_data.clips_dir), object_name="all", skills=("jump",)).load()

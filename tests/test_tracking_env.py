@@ -244,7 +244,7 @@ def test_new_run_starts_from_another_experts_weights(clips, synth_data, tmp_path
 def test_delta_student_labels_reproduce_the_residual_experts_targets(clips, synth_data):
     """A delta-action student's label, applied from the current pose, is the PD target the residual expert chose."""
     from interprior.envs.tracking import TrackingConfig
-    from interprior.train.distill import expert_labels
+    from interprior.train.teacher import expert_labels
 
     env = _env(clips, synth_data, action_mode="delta", residual_scale=0.5)
     env.reset()

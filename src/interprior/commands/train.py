@@ -15,6 +15,7 @@ from interprior.train.distill import DistillConfig, PriorDistiller, load_prior
 from interprior.train.distill import cpu_preset as prior_cpu_preset
 from interprior.train.expert import ExpertConfig, ExpertTrainer, load_expert
 from interprior.train.expert import cpu_preset as expert_cpu_preset
+from interprior.train.teacher import parse_skill_experts
 from interprior.train.export import export_run
 from interprior.train.finetune import FinetuneConfig, Finetuner, check_finetune_config, finetune_config_for
 
@@ -191,6 +192,8 @@ def absolute_paths(cfg):
     for name in ("init", "expert"):
         if getattr(cfg, name, None):
             setattr(cfg, name, absolute(getattr(cfg, name)))
+    if getattr(cfg, "skill_experts", None):
+        cfg.skill_experts = tuple(f"{skill}={absolute(path)}" for skill, path in parse_skill_experts(cfg.skill_experts))
     return cfg
 
 
@@ -227,6 +230,9 @@ def _register_prior(tsub) -> None:
         "resumes.",
     )
     p.add_argument("--expert", required=True, help="expert run directory, checkpoint, or exported expert file")
+    p.add_argument("--skill-expert", action="append", default=None, metavar="SKILL=EXPERT",
+                   help="this expert labels the clips of this skill (the data set's synth.json says which), --expert "
+                   "the others; repeat for several skills (e.g. --skill-expert push_along=runs/push_expert)")
     p.add_argument("--data", default=None, help="folder of clips (default: the expert's training data)")
     p.add_argument("--objects", default=None, help="objects folder (default: the expert's)")
     p.add_argument("--out", required=True, help="run directory (created or resumed)")
@@ -286,6 +292,8 @@ def build_prior_config_and_notes(args):
         cfg.env.seed = cfg.optim.seed = args.seed
     if args.init:
         cfg.init = args.init
+    if args.skill_expert:
+        cfg.skill_experts = tuple(args.skill_expert)
     return absolute_paths(apply_overrides(cfg, args.overrides)), recipe_notes(args, preset)
 
 
@@ -293,7 +301,10 @@ def run_prior(args) -> int:
     cfg, notes = build_prior_config_and_notes(args)
     trainer = PriorDistiller(cfg, args.out, restart=args.restart, accept_changes=args.accept_changes)
     trainer.run.record_notes(notes)
-    print(f"distilling {cfg.expert} on {len(trainer.clip_names)} clips: {cfg.env.num_envs} envs, "
+    counts = trainer.teacher.clips_per_expert()
+    teachers = "".join(f"; its {counts[skill]} {skill} clips by {path}"
+                       for skill, path in parse_skill_experts(cfg.skill_experts))
+    print(f"distilling {cfg.expert}{teachers} on {len(trainer.clip_names)} clips: {cfg.env.num_envs} envs, "
           f"{cfg.env.variant} humanoid, {cfg.student_actions} actions ({trainer.env.act_dim}), "
           f"{cfg.goals.num_tokens} goal tokens x {cfg.goals.feature_size} residuals")
     trainer.train(max_seconds=args.hours * 3600 if args.hours is not None else None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from interprior.config import require
 from interprior.data.intermimic import list_clips, load_clip
+from interprior.data.synth.dataset import clip_skills
 from interprior.errors import InterpriorError
 
 
@@ -17,6 +18,7 @@ class DataSelection:
     # keep clips of this object; several comma-separated, or "all" (default: the first clip's object)
     object_name: str | None = None
     subjects: tuple[str, ...] = ()  # keep these subjects (default: all, must be one)
+    skills: tuple[str, ...] = ()  # keep clips of these skills (by the data set's synth.json; default: all)
     shortest: int = 0  # keep the N shortest clips (0 = all)
     clips: tuple[str, ...] = ()  # explicit clip names (file stems); overrides `shortest`
     holdout: int = 0  # leave N of the selected clips out of training, spread over it (`held_out` lists them)
@@ -41,6 +43,16 @@ class DataSelection:
 
         if self.subjects:
             clips = keep([c for c in clips if c.subject in self.subjects], f"subject not {','.join(self.subjects)}")
+        if self.skills:
+            skills = clip_skills(self.data)
+            if not skills:
+                raise InterpriorError(f"data.skills {','.join(self.skills)}: {self.data} has no synth.json manifest "
+                                      "saying which clip has which skill")
+            unknown = sorted(set(self.skills) - set(skills.values()))
+            if unknown:
+                raise InterpriorError(f"data.skills: no clip of {self.data} has skill {', '.join(unknown)} (its skills: "
+                                      f"{', '.join(sorted(set(skills.values())))})")
+            clips = keep([c for c in clips if skills.get(c.name) in self.skills], f"skill not {','.join(self.skills)}")
         if self.object_name == "all":
             names = sorted({c.object_name for c in clips})
         else:

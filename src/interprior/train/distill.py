@@ -47,10 +47,10 @@ from interprior.mdp.goals import GoalLayout, entry_mask
 from interprior.mdp.self_observation import self_observation_size
 from interprior.models.prior import MaskedGoalPrior, PriorModelConfig, cpu_model_preset
 from interprior.train.checkpoint import copy_weights, load_checkpoint
-from interprior.train.expert import load_expert
 from interprior.train.progress import Progress, TensorBoardLogger
 from interprior.train.rundir import RESUMABLE_KEYS, RunDir, check_resume_inputs, load_run_checkpoint
 from interprior.train.stopping import checkpoint_on_stop
+from interprior.train.teacher import Teacher
 
 FORMAT = "interprior-prior-1"
 
@@ -84,6 +84,9 @@ class DistillOptim:
 @dataclass
 class DistillConfig:
     expert: str = ""  # run directory, checkpoint or exported expert file
+    # "SKILL=EXPERT" entries: that expert labels the clips of that skill (the data set's synth.json says which),
+    # `expert` the others (see `interprior.train.teacher`)
+    skill_experts: tuple[str, ...] = ()
     # a new run starts from this prior's weights (run directory, checkpoint or exported prior; same sizes): a run
     # continued where its folder is gone, or a prior carried to other clips; ignored when the run resumes
     init: str | None = None
@@ -152,28 +155,6 @@ def student_env_config(cfg: DistillConfig) -> TrackingConfig:
     return cfg.env if cfg.student_actions == "expert" else replace(cfg.env, action_mode=cfg.student_actions)
 
 
-# --- expert labels -----------------------------------------------------------------------------------------------
-def expert_labels(env: TrackingEnv, expert_env: TrackingConfig, expert_mu: torch.Tensor) -> torch.Tensor:
-    """The expert's mean actions as actions of `env`'s action space (see the module docstring)."""
-    mu = expert_mu.clamp(-1.0, 1.0)
-    if env.cfg.action_mode == expert_env.action_mode:
-        return mu
-    sim = env.sim
-    if expert_env.action_mode == "residual":
-        dof = torch.as_tensor(env.body.dof_index)
-        ref_next = env.ref.tracks["dof_pos"][env.ref.flat(env.clip_ids, env.frame + 1)][:, dof]
-        targets = ref_next.to(sim.action_offset) + expert_env.residual_scale * mu.to(sim.action_offset)
-    else:
-        targets = sim.action_to_targets(mu)
-    if env.cfg.action_mode == "absolute":
-        return ((targets - sim.action_offset) / sim.action_scale).clamp(-1.0, 1.0).to(expert_mu.dtype)
-    if env.cfg.action_mode == "delta":
-        current = env.current_dof_pos().to(targets)
-        return ((targets - current) / env.cfg.residual_scale).clamp(-1.0, 1.0).to(expert_mu.dtype)
-    raise InterpriorError("a residual student needs a residual expert")
-
-
-
 # --- loading ------------------------------------------------------------------------------------------------------
 EXPORTED_FORMAT = "interprior-prior-export-1"  # an exported prior: weights + config in one file, no optimiser
 
@@ -215,7 +196,7 @@ class PriorDistiller:
             self.run.write_config(cfg, restart=restart, ignore=RESUMABLE_KEYS)
             state = self.run.load_latest()
             if state is not None:
-                check_resume_inputs(self.run.root, state, self.clip_names, self.teacher, accept=accept_changes)
+                check_resume_inputs(self.run.root, state, self.clip_names, self.teacher.record, accept=accept_changes)
                 self._resume(state)
             elif cfg.init:
                 self._init_from(cfg.init)
@@ -224,19 +205,13 @@ class PriorDistiller:
         self.learn_threads = cfg.torch_threads or torch.get_num_threads()
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
-        expert_cfg, self.expert, expert_state = load_expert(cfg.expert)
-        self.teacher = {"path": cfg.expert, "samples": expert_state.get("samples")}
-        self.expert_env = expert_cfg.env
+        self.teacher = Teacher(cfg.expert, cfg.skill_experts)
+        self.expert = self.teacher.expert
         clips = cfg.data.load()
         self.clip_names = [c.name for c in clips]
         self.env = TrackingEnv(clips, cfg.data.objects, student_env)
-        if (self.expert.obs_dim, self.expert.act_dim) != (self.env.obs_dim, self.env.act_dim):
-            raise InterpriorError(f"expert {cfg.expert} takes obs {self.expert.obs_dim} / acts {self.expert.act_dim}, "
-                                  f"the env has {self.env.obs_dim} / {self.env.act_dim}: use the expert's env config")
+        self.teacher.bind(self.env, cfg.data.data)
         dev = self.env.device
-        self.expert.to(dev)
-        for p in self.expert.parameters():
-            p.requires_grad_(False)
         self.state_dim = self_observation_size(self.env.groups)
         self.model = MaskedGoalPrior(self.state_dim, self.env.act_dim, cfg.goals, cfg.model).to(dev)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr)
@@ -274,7 +249,7 @@ class PriorDistiller:
             "format": FORMAT, "kind": "prior", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "samples": self.samples, "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
             "state_dim": self.state_dim, "act_dim": self.env.act_dim, "generator": self.generator.get_state(),
-            "teacher": self.teacher,
+            "teacher": self.teacher.record,
         })
 
     # --- episodes ---------------------------------------------------------------------------------------------
@@ -296,7 +271,7 @@ class PriorDistiller:
         for t in range(self.cfg.optim.horizon):
             obs = self._goal_obs
             with torch.no_grad():
-                label = expert_labels(env, self.expert_env, self.expert.mu(self._tracking_obs))
+                label = self.teacher.labels(env, self._tracking_obs)
                 action = model.rollout_action(obs.state_obs, obs.goal, self.eps, self.use_prior)
             buf.add(t, obs.state_obs, obs.goal, self.eps, label, self.first.to(buf.first.device))
             self.first[:] = False

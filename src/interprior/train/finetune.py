@@ -53,11 +53,9 @@ from interprior.train.checkpoint import RUN_MARK
 from interprior.train.distill import (
     FORMAT,
     DistillConfig,
-    expert_labels,
     load_prior,
     student_env_config,
 )
-from interprior.train.expert import load_expert
 from interprior.train.finetune_episodes import (
     GoalTypes,
     InbetweenEpisodes,
@@ -66,6 +64,7 @@ from interprior.train.finetune_episodes import (
 from interprior.train.progress import Progress, TensorBoardLogger
 from interprior.train.rundir import RESUMABLE_KEYS, RunDir, check_resume_inputs
 from interprior.train.stopping import checkpoint_on_stop
+from interprior.train.teacher import Teacher
 
 CONFIG_NAME = "finetune.json"  # the Stage III config; config.json holds the prior's (`base`)
 
@@ -149,7 +148,7 @@ class Finetuner:
                                                                     RUN_MARK[0]: RUN_MARK[1]}))
             state = self.run.load_latest()
             if state is not None:
-                check_resume_inputs(self.run.root, state, self.clip_names, self.teacher, accept=accept_changes)
+                check_resume_inputs(self.run.root, state, self.clip_names, self.teacher.record, accept=accept_changes)
                 self._resume(state)
 
     # --- building ---------------------------------------------------------------------------------------------
@@ -162,9 +161,7 @@ class Finetuner:
         if config_to_dict(prior_cfg.model) != config_to_dict(base.model) or \
                 config_to_dict(prior_cfg.goals) != config_to_dict(base.goals):
             raise InterpriorError(f"base.model / base.goals differ from the prior {cfg.prior}'s: they are its network")
-        expert_cfg, self.expert, expert_state = load_expert(base.expert)
-        self.teacher = {"path": base.expert, "samples": expert_state.get("samples")}
-        self.expert_env = expert_cfg.env
+        self.teacher = Teacher(base.expert, base.skill_experts)
         clips = base.data.load()
         self.clip_names = [c.name for c in clips]
         hi = cfg.horizon_frames[1]
@@ -173,11 +170,7 @@ class Finetuner:
                           episode_length=max(base.env.episode_length, hi + cfg.margin + 2),
                           termination=replace(base.env.termination, enabled=False, fall_height=0.0))
         self.env = TrackingEnv(clips, base.data.objects, env_cfg)
-        if (self.expert.obs_dim, self.expert.act_dim) != (self.env.obs_dim, self.env.act_dim):
-            raise InterpriorError(f"expert {base.expert} takes obs {self.expert.obs_dim} / acts "
-                                  f"{self.expert.act_dim}, the env has {self.env.obs_dim} / {self.env.act_dim}")
-        for p in self.expert.parameters():
-            p.requires_grad_(False)
+        self.teacher.bind(self.env, base.data.data)
         self.state_dim = self_observation_size(self.env.groups)
         if (self.state_dim, self.env.act_dim) != (prior_state["state_dim"], prior_state["act_dim"]):
             raise InterpriorError(f"the prior {cfg.prior} was trained on another body (state/action sizes)")
@@ -215,7 +208,7 @@ class Finetuner:
             "policy": self.policy.extra_state(), "ppo": self.ppo.state_dict(), "samples": self.samples,
             "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
             "state_dim": self.state_dim, "act_dim": self.env.act_dim, "generator": self.generator.get_state(),
-            "teacher": self.teacher, "prior": self.cfg.prior,
+            "teacher": self.teacher.record, "prior": self.cfg.prior,
         })
 
     # --- rollouts ---------------------------------------------------------------------------------------------
@@ -247,7 +240,7 @@ class Finetuner:
         for t in range(self.cfg.ppo.horizon):
             obs = goal_observation(self._goal_obs.state_obs, self._goal_obs.goal, self.eps, self.episodes.subtask)
             with torch.no_grad():
-                self.labels[t] = expert_labels(env, self.expert_env, self.expert.mu(self._tracking_obs))
+                self.labels[t] = self.teacher.labels(env, self._tracking_obs)
             action, log_prob, value, mu = policy.act(obs)
             action = torch.where(rl[:, None], action, mu)  # distillation rows: the student's own mean drives
             step = self.goal_env.step(action.clamp(-1.0, 1.0))

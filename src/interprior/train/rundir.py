@@ -289,9 +289,17 @@ def check_resume_inputs(root: Path, state: dict, clips: list[str], teacher: dict
                         + "; ".join(p for p in (added and f"added: {show(added)}", removed and
                                                 f"removed: {show(removed)}") if p) + ")")
     then = state.get("teacher")
-    if teacher is not None and then is not None and then.get("samples") != teacher.get("samples"):
-        problems.append(f"the expert {teacher.get('path')} has trained on since the last checkpoint (then "
-                        f"{then.get('samples')} samples, now {teacher.get('samples')})")
+    if teacher is not None and then is not None:
+        if then.get("samples") != teacher.get("samples"):
+            problems.append(f"the expert {teacher.get('path')} has trained on since the last checkpoint (then "
+                            f"{then.get('samples')} samples, now {teacher.get('samples')})")
+        before, now = then.get("skill_experts", {}), teacher.get("skill_experts", {})
+        for skill in sorted(before.keys() | now.keys()):
+            old, new = before.get(skill, {}).get("samples"), now.get(skill, {}).get("samples")
+            if old != new or (skill in before) != (skill in now):
+                problems.append(f"the {skill} skill expert changed since the last checkpoint (then "
+                                f"{before.get(skill, {}).get('path', 'none')} at {old} samples, now "
+                                f"{now.get(skill, {}).get('path', 'none')} at {new})")
     if not problems:
         return
     if accept:
