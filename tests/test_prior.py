@@ -390,6 +390,10 @@ def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     assert main(["bench", "steer", "--checkpoint", str(tmp_path / "prior.pt"), "--steps", "20", "--json"]) == 0
     bench = json.loads(capsys.readouterr().out)
     assert bench["steps"] == 20 and bench["steps_per_s"] > 0 and bench["real_time_multiple"] > 0
+    assert bench["runtime"] == "torch"
+    assert main(["bench", "steer", "--checkpoint", str(tmp_path / "prior.pt"), "--steps", "5", "--runtime", "onnx",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runtime"] == "onnx"
 
     # the demo shows a prior following object-only goals before the expert's table
     assert main(["demo", "--out", str(tmp_path / "demo"), "--clips", "1", "--no-video", "--json",

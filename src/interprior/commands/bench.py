@@ -206,6 +206,8 @@ def _register_steer(bsub) -> None:
     )
     p.add_argument("--checkpoint", required=True, help="a Stage II prior: run directory or exported file")
     p.add_argument("--steps", type=positive_int, default=300, help="control steps to time (default 300)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="run the prior + decoder in PyTorch or, exported, in onnxruntime (needs the onnx extra)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_steer)
 
@@ -217,7 +219,7 @@ def run_steer(args) -> int:
     import torch
 
     torch.set_num_threads(1)
-    steering = Steering(args.checkpoint)
+    steering = Steering(args.checkpoint, runtime=args.runtime)
     start = steering.state()
     target = [float(start.object[0]) + 1.0, float(start.object[1]), float(start.object[2])]
     per_step = []
@@ -230,11 +232,11 @@ def run_steer(args) -> int:
         if i >= 10:  # after a warm-up
             per_step.append(time.perf_counter() - t0)
     rate = len(per_step) / sum(per_step)
-    res = {"checkpoint": args.checkpoint, "steps": len(per_step), "steps_per_s": rate,
+    res = {"checkpoint": args.checkpoint, "runtime": args.runtime, "steps": len(per_step), "steps_per_s": rate,
            "real_time_multiple": rate * steering.dt, "ms_median": 1000 * statistics.median(per_step)}
     if args.json:
         print(to_json(res))
         return 0
-    print(f"steering loop (physics + prior + goals + state), one core: {rate:.0f} control steps/s = "
+    print(f"steering loop (physics + prior ({args.runtime}) + goals + state), one core: {rate:.0f} control steps/s = "
           f"{res['real_time_multiple']:.1f}x real time ({res['ms_median']:.1f} ms per step, median of {len(per_step)})")
     return 0

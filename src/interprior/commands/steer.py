@@ -64,6 +64,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the latent when --sample (default 0)")
     p.add_argument("--sample", action="store_true",
                    help="draw the prior's latent ε per episode from --seed instead of its mean (ε = 0)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="run the prior + decoder in PyTorch or, exported, in onnxruntime (faster at batch 1; needs "
+                   "the onnx extra)")
     p.add_argument("--video", default=None, help="MP4 of the run with the goal targets drawn")
     p.add_argument("--record", default=None, metavar="DIR",
                    help="write the simulated motion as InterMimic-format clips, one per episode "
@@ -112,7 +115,7 @@ def run(args) -> int:
     prior = _load_prior(args)
     names = [n for arg in args.objects_named or () for n in arg.split(",")] or None
     steering = Steering(prior, objects_dir=args.objects, object_names=names, seed=args.seed, sample=args.sample,
-                        record=bool(args.video or args.record))
+                        record=bool(args.video or args.record), runtime=args.runtime)
     script = read_script(args.script, steering.names)
     if args.record:
         check_outputs(_planned_clips(steering, script, args.seconds, args.record), "--record", force=args.force)
@@ -182,7 +185,8 @@ def run_page(args) -> int:
     video = _video_available()
     prior = _load_prior(args)
     names = [n for arg in args.objects_named or () for n in arg.split(",")] or None
-    steering = Steering(prior, objects_dir=args.objects, object_names=names, seed=args.seed, sample=args.sample)
+    steering = Steering(prior, objects_dir=args.objects, object_names=names, seed=args.seed, sample=args.sample,
+                        runtime=args.runtime)
     loop = LiveLoop(steering)
     if not is_loopback(args.host):
         loop.event("warning", f"listening on {args.host}, not only on this machine: whoever reaches ports "

@@ -65,11 +65,12 @@ class SteerState:
 class Steering:
     def __init__(self, prior_run: Run | str | Path, objects_dir: str | Path | None = None,
                  object_names: list[str] | tuple[str, ...] | None = None, seed: int = 0, sample: bool = False,
-                 record: bool = False):
+                 record: bool = False, runtime: str = "torch"):
         """`prior_run`: a loaded prior `Run` or its path; `objects_dir`: the objects folder (default: the run's);
         `object_names`: objects to start at (default: the run's first clip's object), the first is active;
         `sample`: one latent ε drawn per episode from `seed` instead of the prior's mean; `record`: keep every
-        frame (`record()`, for clips and videos)."""
+        frame (`record()`, for clips and videos); `runtime`: "onnx" runs the prior + decoder in onnxruntime
+        (`pip install -e ".[onnx]"`), several times faster than PyTorch at batch 1."""
         run = prior_run if isinstance(prior_run, Run) else load_run(prior_run, kind="prior")
         if run.kind != "prior":
             raise InterpriorError(f"steering needs a Stage II prior run, got {'an' if run.kind == 'expert' else 'a'} "
@@ -85,7 +86,7 @@ class Steering:
         no_clip_goal = torch.zeros(layout.num_tokens, layout.bit_size, dtype=torch.bool)
         self.goal_env = GoalEnv(self.env, layout, cfg.masks, generator=torch.Generator().manual_seed(seed),
                                 fixed_bits=no_clip_goal, open_ended=True)
-        self.policy = GoalPolicy(run.model, 1, deterministic=not sample, seed=seed)
+        self.policy = GoalPolicy(run.model, 1, deterministic=not sample, seed=seed, runtime=runtime)
         self.dt = self.env.dt
         names = self.env.body.body_names
         self.hand_names = tuple(names[i] for i in layout.hands)  # (left, right)
