@@ -75,6 +75,27 @@ def test_latents_lie_on_the_unit_sphere():
     assert len(seen) == 2 and all(torch.allclose(z.norm(dim=-1), torch.ones(3), atol=1e-5) for z in seen)
 
 
+def test_a_fresh_latent_carries_its_mean():
+    """A fresh model's sampled latents point where their means do (σ small): otherwise the decoder learns to ignore
+    z and the goal never reaches the action."""
+    g = torch.Generator().manual_seed(2)
+    model = _model()
+    goal = _goal(32, g)
+    with torch.no_grad():
+        out = model.forward_train(torch.randn(32, model.state_dim, generator=g), goal, torch.randn(32, 64, generator=g))
+    for mu, logvar in ((out["mu_p"], out["logvar_p"]), (out["mu_q"], out["logvar_q"])):
+        z = sphere_latent(mu, logvar, torch.randn(mu.shape, generator=g))
+        assert (z * torch.nn.functional.normalize(mu, dim=-1)).sum(-1).min() > 0.8
+    # at σ = 1 (the unset default) they would not: the noise of 64 dimensions outweighs the mean
+    loose = MaskedGoalPrior(20, 5, LAYOUT, PriorModelConfig(**TINY, initial_logvar=0.0))
+    with torch.no_grad():
+        out = loose.forward_train(torch.randn(32, 20, generator=g), goal, torch.randn(32, 64, generator=g))
+    z = sphere_latent(out["mu_p"], out["logvar_p"], torch.randn(32, 64, generator=g))
+    assert (z * torch.nn.functional.normalize(out["mu_p"], dim=-1)).sum(-1).mean() < 0.5
+    with pytest.raises(ValueError, match="initial_logvar"):
+        PriorModelConfig(initial_logvar=5.0)
+
+
 def test_kl_matches_the_closed_form():
     # KL(N(1, 1) || N(0, 1)) = 1/2 per dimension
     assert torch.allclose(gaussian_kl(torch.ones(1, 3), torch.zeros(1, 3), torch.zeros(1, 3), torch.zeros(1, 3)),
