@@ -19,9 +19,9 @@ LAYOUT = GoalLayout()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models on a shared 2-core machine
 
 
-def _model(state_dim=20, act_dim=5, seed=0) -> MaskedGoalPrior:
+def _model(state_dim=20, act_dim=5, seed=0, **cfg) -> MaskedGoalPrior:
     torch.manual_seed(seed)
-    return MaskedGoalPrior(state_dim, act_dim, LAYOUT, PriorModelConfig(**TINY)).eval()
+    return MaskedGoalPrior(state_dim, act_dim, LAYOUT, PriorModelConfig(**TINY, **cfg)).eval()
 
 
 def _goal(n: int, g: torch.Generator, p: float = 0.3) -> Goal:
@@ -96,6 +96,33 @@ def test_a_fresh_latent_carries_its_mean():
         PriorModelConfig(initial_logvar=5.0)
 
 
+def test_a_goal_reading_decoder_reads_the_given_goal_only():
+    """decoder_reads_goal: with z fixed, a given goal entry changes the action, a hidden one does not; the paper's
+    decoder reads no goal at all."""
+    g = torch.Generator().manual_seed(4)
+    z = sphere_latent(torch.randn(3, 64, generator=g), torch.full((3, 64), -6.0), torch.zeros(3, 64))
+    goal = _goal(3, g)
+    goal.bits[:, 2, 0] = True
+    goal.bits[:, 2, 1] = False
+
+    def moved(entry):  # token 2's entry moved by 3
+        full = goal.full.clone()
+        full[:, 2, entry] += 3.0
+        return Goal(full, goal.bits, goal.defined, goal.time, LAYOUT)
+
+    for reads in (True, False):
+        model = _model(decoder_reads_goal=reads)
+        torch.nn.init.normal_(model.action_head.weight)  # the fresh head is near zero
+        s = model.state_norm(torch.randn(3, 20, generator=g))
+        with torch.no_grad():
+            act = lambda gl: model.decode_action(s, z, model.decoder_goal(gl.features(), gl.bits, gl.time))  # noqa: E731
+            base, given, hidden = act(goal), act(moved(0)), act(moved(3))  # entry 3: body 1's x (bit 1, hidden)
+        assert torch.equal(base, hidden)
+        assert not torch.allclose(base, given) if reads else torch.equal(base, given)
+    with pytest.raises(ValueError, match="decoder_reads_goal"):
+        _model(decoder_reads_goal=True).decode_action(s, z)
+
+
 def test_kl_matches_the_closed_form():
     # KL(N(1, 1) || N(0, 1)) = 1/2 per dimension
     assert torch.allclose(gaussian_kl(torch.ones(1, 3), torch.zeros(1, 3), torch.zeros(1, 3), torch.zeros(1, 3)),
@@ -126,7 +153,8 @@ def test_episode_noise_is_fixed_within_an_episode():
     assert GoalPolicy(model, 2, deterministic=True).eps.abs().sum() == 0
 
 
-def test_onnx_graph_matches_pytorch():
+@pytest.mark.parametrize("decoder_reads_goal", [False, True])
+def test_onnx_graph_matches_pytorch(decoder_reads_goal):
     from interprior.models.prior_onnx import export_onnx, max_difference, onnxruntime_problem
 
     problem = onnxruntime_problem()
@@ -135,7 +163,7 @@ def test_onnx_graph_matches_pytorch():
     import tempfile
     from pathlib import Path
 
-    model = _model(state_dim=30, act_dim=7)
+    model = _model(state_dim=30, act_dim=7, decoder_reads_goal=decoder_reads_goal, latent_scale=8.0)
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, Path(tmp) / "prior.onnx")
         assert max_difference(model, path, batch=5) < 1e-4

@@ -81,7 +81,7 @@ def distillation_losses(model: MaskedGoalPrior, batch: dict, weights: LossWeight
     # the deployable policy's error: decode the prior's latent with the same ε (a loss term when weighted)
     with torch.set_grad_enabled(weights.prior_action > 0 and torch.is_grad_enabled()):
         s = model.state_norm(batch["state_obs"].float())
-        prior_action = model.decode_action(s, sphere_latent(out["mu_p"], out["logvar_p"], batch["eps"]))
+        prior_action = model.decode_action(s, sphere_latent(out["mu_p"], out["logvar_p"], batch["eps"]), out["goal_in"])
         prior_err = (prior_action - batch["label"]).square().mean()
     total = (weights.action * action + weights.reconstruction * recon + kl_weight * kl
              + weights.prior_norm * prior_norm + weights.temporal * temporal)

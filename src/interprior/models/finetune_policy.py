@@ -97,7 +97,8 @@ class PriorActorCritic(nn.Module):
         subtask = obs.get("subtask")
         subtask = None if subtask is None else subtask.round().long()
         mu_p, logvar_p = m.prior(s, obs["features"], obs["bits"] > 0.5, obs["time"], subtask, self.subtask_token)
-        return m.decode_action(s, sphere_latent(mu_p, logvar_p, obs["eps"]))
+        goal_in = m.decoder_goal(obs["features"], obs["bits"] > 0.5, obs["time"])
+        return m.decode_action(s, sphere_latent(mu_p, logvar_p, obs["eps"]), goal_in)
 
     @torch.no_grad()
     def sync_prior(self) -> None:

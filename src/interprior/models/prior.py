@@ -65,6 +65,10 @@ class PriorModelConfig:
     # the decoder reads z × latent_scale. A unit latent of d_z = 64 has components of ~1/8 beside normalised
     # observations of ~1: √d_z gives them the same scale, so the decoder learns to read z (1.0: the paper's input)
     latent_scale: float = 1.0
+    # the decoder also reads the given goal (the prior's masked goal tokens): a conditional VAE, whose latent carries
+    # what the goal leaves open. False: the paper's decoder of [self observation, z] (MaskedMimic's), where every
+    # goal reaches the action through z only
+    decoder_reads_goal: bool = False
     obs_clamp: float = 5.0  # normalised inputs are clamped: a bounded observation space (InterPrior Table 1)
 
     def __post_init__(self):
@@ -160,7 +164,7 @@ class MaskedGoalPrior(nn.Module):
         # encoder (training only): self observation, the full reference goal, and what the prior was given
         self.encoder = mlp(state_dim + k * (2 * f + g + 1), cfg.encoder_hidden, 2 * dz)
         # decoder
-        self.decoder = _trunk(state_dim + dz, cfg.decoder_hidden)
+        self.decoder = _trunk(state_dim + dz + (k * (f + g + 1) if cfg.decoder_reads_goal else 0), cfg.decoder_hidden)
         self.action_head = nn.Linear(cfg.decoder_hidden[-1], act_dim)
         self.recon_head = nn.Linear(cfg.decoder_hidden[-1], k * f)
         nn.init.uniform_(self.action_head.weight, -1e-3, 1e-3)
@@ -254,14 +258,29 @@ class MaskedGoalPrior(nn.Module):
         mu_e, logvar_e = self._split(self.encoder(torch.cat([state_n, full.reshape(n, -1), given.reshape(n, -1)], 1)))
         return mu_p + mu_e, logvar_e
 
-    def decode(self, state_n: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        """(action [N, A], reconstructed normalised goal residuals [N, K, F])."""
-        h = self.decoder(torch.cat([state_n, self.cfg.latent_scale * z], dim=-1))
+    def decoder_goal(self, features: Tensor, bits: Tensor, time: Tensor) -> Tensor | None:
+        """What the decoder reads of the goal: the prior's masked tokens, flattened [N, K·(F + G + 1)]; None when
+        the decoder reads no goal (`decoder_reads_goal` off)."""
+        if not self.cfg.decoder_reads_goal:
+            return None
+        return self._goal_tokens_in(features, bits, time).flatten(1)
+
+    def _decoder_in(self, state_n: Tensor, z: Tensor, goal_in: Tensor | None) -> Tensor:
+        parts = [state_n, self.cfg.latent_scale * z]
+        if self.cfg.decoder_reads_goal:
+            if goal_in is None:
+                raise ValueError("this decoder reads the goal (model.decoder_reads_goal): pass decoder_goal(...)")
+            parts.append(goal_in)
+        return torch.cat(parts, dim=-1)
+
+    def decode(self, state_n: Tensor, z: Tensor, goal_in: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(action [N, A], reconstructed normalised goal residuals [N, K, F]). `goal_in`: `decoder_goal(...)`."""
+        h = self.decoder(self._decoder_in(state_n, z, goal_in))
         return self.action_head(h), self.recon_head(h).reshape(z.shape[0], self.layout.num_tokens, -1)
 
-    def decode_action(self, state_n: Tensor, z: Tensor) -> Tensor:
+    def decode_action(self, state_n: Tensor, z: Tensor, goal_in: Tensor | None = None) -> Tensor:
         """The action alone (inference: the reconstruction head is training-only)."""
-        return self.action_head(self.decoder(torch.cat([state_n, self.cfg.latent_scale * z], dim=-1)))
+        return self.action_head(self.decoder(self._decoder_in(state_n, z, goal_in)))
 
     # --- training and rollouts -------------------------------------------------------------------------------
     def forward_train(self, state_obs: Tensor, goal: Goal, eps: Tensor) -> dict[str, Tensor]:
@@ -269,10 +288,11 @@ class MaskedGoalPrior(nn.Module):
         s = self.state_norm(state_obs.float())
         mu_p, logvar_p = self.prior(s, goal.features(), goal.bits, goal.time)
         mu_q, logvar_q = self.posterior(s, goal, mu_p, logvar_p)
-        action, recon = self.decode(s, sphere_latent(mu_q, logvar_q, eps))
+        goal_in = self.decoder_goal(goal.features(), goal.bits, goal.time)
+        action, recon = self.decode(s, sphere_latent(mu_q, logvar_q, eps), goal_in)
         target = self.goal_norm(goal.full.float())
         return {"mu_p": mu_p, "logvar_p": logvar_p, "mu_q": mu_q, "logvar_q": logvar_q, "action": action,
-                "recon": recon, "recon_target": target}
+                "recon": recon, "recon_target": target, "goal_in": goal_in}
 
     @torch.no_grad()
     def rollout_action(self, state_obs: Tensor, goal: Goal, eps: Tensor, use_prior: Tensor) -> Tensor:
@@ -282,7 +302,7 @@ class MaskedGoalPrior(nn.Module):
         mu_q, logvar_q = self.posterior(s, goal, mu_p, logvar_p)
         pick = use_prior.to(mu_p.device)[:, None]
         z = sphere_latent(torch.where(pick, mu_p, mu_q), torch.where(pick, logvar_p, logvar_q), eps)
-        return self.decode_action(s, z)
+        return self.decode_action(s, z, self.decoder_goal(goal.features(), goal.bits, goal.time))
 
     def inference_graph(self, every_row: bool = False) -> "PriorDecoder":
         return PriorDecoder(self, every_row)
@@ -307,7 +327,8 @@ class PriorDecoder(nn.Module):
             mu_p, logvar_p = m.prior_every_row(s, goal_features, goal_bits > 0.5, goal_time, subtask)
         else:
             mu_p, logvar_p = m.prior(s, goal_features, goal_bits > 0.5, goal_time, subtask)
-        return m.decode_action(s, sphere_latent(mu_p, logvar_p, eps))
+        goal_in = m.decoder_goal(goal_features, goal_bits > 0.5, goal_time)
+        return m.decode_action(s, sphere_latent(mu_p, logvar_p, eps), goal_in)
 
 
 class GoalPolicy:
