@@ -73,6 +73,11 @@ class TrackingConfig:
     device: str | None = None
     threads: int | None = None
     seed: int = 0
+    # what `step` computes besides the simulation and terminations: the tracking reward (PPO on the expert) and the
+    # teacher's tracking observation (the expert acting or labelling). A goal policy run alone (eval goals,
+    # steering) needs neither, distillation no reward; off, `step` returns zeros and an [N, 0] observation
+    compute_reward: bool = True
+    compute_tracking_obs: bool = True
     reward: reward_terms.RewardWeights = field(default_factory=reward_terms.RewardWeights)
     termination: term_terms.TerminationConfig = field(default_factory=term_terms.TerminationConfig)
 
@@ -362,9 +367,12 @@ class TrackingEnv:
         state = self.sim.state()
         self.frame += 1
         ref = self.ref.state(self.clip_ids, self.frame, self.device)
-        stability = self._stability(state, action)
-        reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.groups, self.cfg.reward, self.dt,
-                                                     stability)
+        if self.cfg.compute_reward:
+            stability = self._stability(state, action)
+            reward, terms = reward_terms.tracking_reward(state, ref, self.prev, self.groups, self.cfg.reward, self.dt,
+                                                         stability)
+        else:
+            reward, terms = torch.zeros(self.num_envs, dtype=state.root_pos.dtype, device=self.device), {}
         diverged = self.sim.diverged  # [N] the simulation blew up (already reset by the simulator): non_finite
         terminated, reasons, self.hand_counter = term_terms.early_termination(
             state, ref, self.hand_counter, self.points, self.frame.to(self.device), self.start.to(self.device),
@@ -372,7 +380,8 @@ class TrackingEnv:
         reward = reward.masked_fill(diverged.to(reward.device), 0.0)  # that state is no outcome of the policy
         timeout = term_terms.timeout(self.frame, self.start, self.ref.lengths[self.clip_ids], self.cfg.episode_length)
         timeout = timeout.to(self.device) & ~terminated
-        obs = self.observe(state)
+        obs = self.observe(state) if self.cfg.compute_tracking_obs else torch.zeros(self.num_envs, 0,
+                                                                                      device=self.device)
         if self.traj is not None:
             step_index = (self.frame - self.start).clamp(max=self.cfg.episode_length)
             self.traj[torch.arange(self.num_envs), step_index] = self._pack(state)
@@ -394,8 +403,10 @@ class TrackingEnv:
             self.reset(ids)
             dev_ids = ids.to(self.device)
             fresh = self.sim.state(dev_ids)  # only the reset envs changed
-            refs = [self.ref.state(self.clip_ids[ids], self.frame[ids] + k, self.device) for k in self.cfg.obs_offsets]
-            obs[dev_ids] = obs_terms.tracking_observation(fresh, refs, self.groups)
+            if self.cfg.compute_tracking_obs:
+                refs = [self.ref.state(self.clip_ids[ids], self.frame[ids] + k, self.device)
+                        for k in self.cfg.obs_offsets]
+                obs[dev_ids] = obs_terms.tracking_observation(fresh, refs, self.groups)
             state = state.with_rows(dev_ids, fresh)
         self.prev = state
         return out

@@ -219,7 +219,8 @@ def evaluation_env(cfg, clips, objects_dir, goal_type: str, clip_ids: Tensor, go
                       init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False,
                       episode_length=max_frames + 1,  # the env's own time limit after the scored horizon
                       termination=replace(cfg.env.termination, enabled=False, **(
-                          {} if fall_height is None else {"fall_height": fall_height})), backend="cpu", device=None)
+                          {} if fall_height is None else {"fall_height": fall_height})), backend="cpu", device=None,
+                      compute_tracking_obs=False)  # the policy alone: no teacher reads it
     env = TrackingEnv(clips, objects_dir, env_cfg)
     env.reset_to(torch.arange(n), clip_ids, torch.zeros(n, dtype=torch.long), noise=False)
     sampling = replace(cfg.masks.restricted_to(goal_type), snapshot_frames=(snapshot_frames, snapshot_frames),

@@ -80,7 +80,7 @@ class Steering:
         env_cfg = replace(student_env_config(cfg), num_envs=1, init="start", psi_slots=1, init_noise_pos=0.0,
                           init_noise_rot=0.0, perturb_prob=0.0, randomize_dynamics=False, episode_length=1000,
                           termination=replace(cfg.env.termination, enabled=False, fall_height=0.0),
-                          backend="cpu", device=None, threads=1, seed=seed)
+                          backend="cpu", device=None, threads=1, seed=seed, compute_tracking_obs=False)
         self.env = TrackingEnv(clips, objects, env_cfg)
         self.layout = layout = cfg.goals
         no_clip_goal = torch.zeros(layout.num_tokens, layout.bit_size, dtype=torch.bool)

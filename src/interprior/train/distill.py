@@ -152,7 +152,8 @@ def student_env_config(cfg: DistillConfig) -> TrackingConfig:
             raise InterpriorError(f"{key} is a share of episodes, between 0 and 1; got {getattr(cfg, key)}")
     if cfg.student_actions not in ("absolute", "delta", "expert"):
         raise InterpriorError(f"student_actions must be absolute, delta or expert, got {cfg.student_actions!r}")
-    return cfg.env if cfg.student_actions == "expert" else replace(cfg.env, action_mode=cfg.student_actions)
+    env = cfg.env if cfg.student_actions == "expert" else replace(cfg.env, action_mode=cfg.student_actions)
+    return replace(env, compute_reward=False)  # a student learns from labels, never from the tracking reward
 
 
 # --- loading ------------------------------------------------------------------------------------------------------
