@@ -46,6 +46,22 @@ def test_observation_and_step_shapes(clips, synth_data):
     assert step.obs.shape == (4, 3198) and step.state.body_pos.shape[0] == 4
 
 
+def test_reward_and_tracking_observation_can_be_skipped(clips, synth_data):
+    """compute_reward / compute_tracking_obs off: the same simulation and terminations, a zero reward and an
+    empty observation (a goal policy run alone reads neither)."""
+    steps = {}
+    for on in (True, False):
+        env = _env(clips, synth_data, init="start", init_noise_pos=0.0, init_noise_rot=0.0, perturb_prob=0.0,
+                   randomize_dynamics=False, psi_slots=1, compute_reward=on, compute_tracking_obs=on)
+        env.reset()
+        for _ in range(4):
+            steps[on] = env.step(0.3 * torch.ones(4, env.act_dim))
+    assert torch.equal(steps[True].state.body_pos, steps[False].state.body_pos)
+    assert torch.equal(steps[True].terminated, steps[False].terminated)
+    assert steps[True].reward.gt(0).any() and steps[False].reward.eq(0).all() and steps[False].terms == {}
+    assert steps[True].obs.shape == (4, 3198) and steps[False].obs.shape == (4, 0)
+
+
 def test_residual_zero_action_replays_the_reference(clips, synth_data):
     """Residual mode with a = 0 drives the PD targets with the next reference frame: the start of the episode
     tracks far better than absolute mode's T-pose targets."""
