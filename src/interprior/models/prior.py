@@ -57,11 +57,11 @@ class PriorModelConfig:
     encoder_hidden: tuple[int, ...] = (1024, 1024, 512)
     decoder_hidden: tuple[int, ...] = (1024, 1024, 512)
     logvar_range: tuple[float, float] = (-10.0, 2.0)  # keeps σ in a sane range early in training
-    # log σ² the prior and the encoder start from. Small, so a fresh latent carries its mean: at σ = 1 the noise of
-    # d_z = 64 dimensions has 8× the norm of the unit mean, the decoder learns to ignore z and the goal never reaches
-    # the action (measured on the steering prior started at 0: σ ≈ 1.65 after 0.96 M samples, and decoding a random
-    # z fitted the expert as well as the posterior's)
-    initial_logvar: float = -6.0
+    # log σ² the prior and the encoder start from (None: PyTorch's initialisation, σ ≈ 1). Small, e.g. −6, so a fresh
+    # latent carries its mean: at σ = 1 the noise of d_z = 64 dimensions has 8× the norm of the unit mean, the decoder
+    # learns to ignore z and the goal never reaches the action (measured on the steering prior started that way:
+    # σ ≈ 1.65 after 0.96 M samples, and decoding a random z fitted the expert as well as the posterior's)
+    initial_logvar: float | None = None
     # the decoder reads z × latent_scale. A unit latent of d_z = 64 has components of ~1/8 beside normalised
     # observations of ~1: √d_z gives them the same scale, so the decoder learns to read z (1.0: the paper's input)
     latent_scale: float = 1.0
@@ -75,7 +75,7 @@ class PriorModelConfig:
         require(self, positive=("latent_dim", "width", "heads", "layers", "ff_width", "token_hidden",
                                 "encoder_hidden", "decoder_hidden", "obs_clamp", "latent_scale"))
         lo, hi = self.logvar_range
-        if not lo <= self.initial_logvar <= hi:
+        if self.initial_logvar is not None and not lo <= self.initial_logvar <= hi:
             raise ValueError(f"model.initial_logvar {self.initial_logvar} lies outside model.logvar_range {lo, hi}")
 
 
@@ -170,7 +170,7 @@ class MaskedGoalPrior(nn.Module):
         nn.init.uniform_(self.action_head.weight, -1e-3, 1e-3)
         nn.init.zeros_(self.action_head.bias)
         with torch.no_grad():
-            for out in (self.prior_out[-1], self.encoder[-1]):
+            for out in (self.prior_out[-1], self.encoder[-1]) if cfg.initial_logvar is not None else ():
                 out.bias[dz:] = cfg.initial_logvar
         # appended when the caller sets it; a buffer, not a parameter, so Stage II's optimiser (and its resume) is
         # unchanged: Stage III trains it through a parameter of its own (`PriorActorCritic.subtask_token`)
