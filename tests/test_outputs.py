@@ -65,6 +65,33 @@ def test_eval_tracking_data_folder_evaluates_every_object(synth_data, tmp_path, 
     assert res["summary"]["clips"] == 3 and set(res["summary"]["per_object"]) == {"box", "cylinder", "stool"}
 
 
+def test_eval_tracking_with_skill_experts_acts_each_clip_with_its_skill_expert(synth_data, tmp_path, capsys):
+    """`--skill-expert SKILL=EXPERT`: the clips of that skill (the manifest beside the clips) are acted on by that
+    expert, every other clip by --checkpoint, as distillation labels them; a skill no clip has is refused."""
+    names = ["sub0_box_000", "sub0_smallbox_001"]  # reach, pickup
+    data = _short_clips(synth_data, tmp_path / "set" / "clips", names)
+    rows = [r for r in synth_data.rows if r["clip"] in names]
+    (tmp_path / "set" / "synth.json").write_text(json.dumps({"rows": rows}))
+    state = torch.load(bundled_expert_path(), weights_only=False)
+    state["model"] = {k: v * 1.5 if v.is_floating_point() else v for k, v in state["model"].items()}
+    other = tmp_path / "reach_expert.pt"
+    torch.save(state, other)
+
+    def per_clip(*extra):
+        assert main(["eval", "tracking", "--checkpoint", str(bundled_expert_path()), "--data", str(data),
+                     "--objects", str(synth_data.objects_dir), "--no-baseline", "--json", *extra]) == 0
+        return {r["clip"]: (r["duration"], r["e_h_cm"]) for r in json.loads(capsys.readouterr().out)["clips"]}
+
+    alone, same = per_clip(), per_clip("--skill-expert", f"reach={bundled_expert_path()}")
+    assert same == alone
+    mixed = per_clip("--skill-expert", f"reach={other}")
+    assert mixed["sub0_smallbox_001"] == alone["sub0_smallbox_001"]
+    assert mixed["sub0_box_000"] != alone["sub0_box_000"]
+    assert main(["eval", "tracking", "--checkpoint", str(bundled_expert_path()), "--data", str(data), "--objects",
+                 str(synth_data.objects_dir), "--no-baseline", "--skill-expert", f"jump={other}"]) == 2
+    assert "jump" in capsys.readouterr().err
+
+
 def test_eval_goals_data_selection_keeps_every_object_and_names_the_left_out(synth_data, tmp_path, capsys):
     data = _short_clips(synth_data, tmp_path / "clips", ["sub0_box_000", "sub0_cylinder_003"])
     save_clip(load_clip(data / "sub0_box_000.pt"), data / "sub1_box_000.pt")  # another subject's clip

@@ -211,3 +211,21 @@ def test_bad_recipe_is_one_line(tmp_path, capsys):
     assert main(["data", "synth", "--out", str(tmp_path / "x"), "--recipe", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "--recipe" in err and "clips" in err and len(err.splitlines()) == 1
+
+
+def test_push_palms_press_into_the_pushed_face(objects):
+    """Pushing palms are planned PUSH_PRESS inside the pushed face (boxes) or surface (the cylinder), as holding
+    palms are GRIP_SQUEEZE inside the sides: a policy standing a little short still presses on the object."""
+    from interprior.data.synth.grasp import PUSH_PRESS, palm_contact_point, push_anchors
+
+    u = np.array([1.0, 0.0])
+    for name in ("box", "heavybox", "cylinder", "stool"):
+        obj = objects[name]
+        centre = np.array(obj.grip_part.center)
+        for side, anchor in zip("LR", push_anchors(obj, u)):
+            palm = anchor.rot @ palm_contact_point(side) + anchor.pos - centre
+            if obj.grip_part.kind == "cylinder":
+                depth = float(np.hypot(palm[0], palm[1]))
+                assert depth == pytest.approx(obj.grip_part.half[0] - PUSH_PRESS, abs=1e-9)
+            else:
+                assert float(palm[:2] @ u) == pytest.approx(obj.side_distance(u) - PUSH_PRESS, abs=1e-9)

@@ -32,6 +32,7 @@ from interprior.models.prior_onnx import onnxruntime_problem
 from interprior.report import to_json
 from interprior.train.checkpoint import apply_overrides
 from interprior.train.distill import student_env_config
+from interprior.train.teacher import Teacher, TeacherPolicy
 from interprior.viz.video import check_outputs
 
 
@@ -62,6 +63,9 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing --video files (checked before any "
                    "evaluation; without --force an existing file is an error)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--skill-expert", action="append", default=[], metavar="SKILL=EXPERT",
+                   help="an expert for the clips of one skill (the data set's synth.json), --checkpoint for the others: "
+                   "the teacher that `train prior --skill-expert` distils, evaluated as one policy; repeatable")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change the run's config for this evaluation, e.g. --set env.termination.hand_contact_frames=10")
     p.set_defaults(func=run_tracking)
@@ -83,6 +87,10 @@ def run_tracking(args) -> int:
             raise InterpriorError("--sample is for a Stage II prior; an expert always acts with its mean action")
         model, env_cfg = run.model, cfg.env
     selection = _selection(cfg, args)
+    if args.skill_expert:
+        if run.kind == "prior":
+            raise InterpriorError("--skill-expert is for an expert --checkpoint; a prior acts alone")
+        model = TeacherPolicy(Teacher(args.checkpoint, args.skill_expert), selection.data)
     if args.held_out and not selection.holdout:
         raise InterpriorError(f"--held-out: {args.checkpoint} held no clips out of training (or --data replaced "
                               "its selection)")

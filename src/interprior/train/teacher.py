@@ -119,3 +119,19 @@ class Teacher:
                 label = expert_labels(env, self.envs[k], self.experts[k].mu(tracking_obs))
                 out = torch.where(mine[:, None], label.to(out), out)
         return out
+
+
+class TeacherPolicy:
+    """The teacher as one policy for `eval tracking --skill-expert`: each clip acted on by its skill's expert (its
+    mean action), as distillation labels it. Run under the main expert's env config."""
+
+    def __init__(self, teacher: Teacher, data_folder: str):
+        self.teacher, self.data_folder, self.env = teacher, data_folder, None
+
+    def bind_env(self, env: TrackingEnv) -> None:
+        self.teacher.bind(env, self.data_folder)
+        self.env = env
+
+    def act(self, obs: torch.Tensor, deterministic: bool = True):
+        mu = self.teacher.labels(self.env, obs)
+        return mu, None, None, mu

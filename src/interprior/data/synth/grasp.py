@@ -24,6 +24,9 @@ CYLINDER_GRIP_ANGLE = 0.45  # rad from the cylinder's sides toward the humanoid
 # Holding palms sit this far inside the side surfaces: position-controlled hands squeeze only when their target is
 # inside the object (as captured grasps are: skin and fingers compress), so a PD replay can lift what it holds.
 GRIP_SQUEEZE = 0.008  # m
+# Pushing palms sit this far inside the pushed face for the same reason: a tracking policy that stands a few cm short
+# of its reference (the usual bias) still presses on the face instead of hovering in front of it.
+PUSH_PRESS = 0.015  # m
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,11 @@ def push_anchors(obj: SynthObject, u: np.ndarray) -> list[HandAnchor]:
             lat = min(HAND_SPACING_PUSH, 0.7 * r)
             radial = u * np.sqrt(r * r - lat * lat) + sign * left * lat
             n = np.array([radial[0] / r, radial[1] / r, 0.0])
-            point = centre + np.array([radial[0], radial[1], 0.0])
+            point = centre + np.array([radial[0], radial[1], 0.0]) * (r - PUSH_PRESS) / r
         else:
             n = np.array([u[0], u[1], 0.0])
             lat = min(HAND_SPACING_PUSH, obj.side_distance(left) - 0.05)
-            point = centre + n * obj.side_distance(u) + sign * np.array([left[0], left[1], 0.0]) * lat
+            point = centre + n * (obj.side_distance(u) - PUSH_PRESS) + sign * np.array([left[0], left[1], 0.0]) * lat
         point[2] = obj.push_z
         rot, pos = wrist_pose(side, point, n, np.array([0.0, 0.0, -1.0]))
         # forearm back toward the humanoid, elbows a little out and up
