@@ -245,6 +245,36 @@ def test_expert_step_share_schedule_and_execution(synthetic, tmp_path):
         assert gap < 1e-6 if share == 1.0 else gap > 1e-3
 
 
+def test_bf16_update_matches_float32_losses_and_keeps_float32_weights(synthetic, tmp_path, monkeypatch):
+    """`optim.bf16`: the losses' forward pass runs in bfloat16 autocast, close to the float32 losses on the same
+    batch; the weights and their gradients stay float32 and an update still changes them."""
+    from interprior.algos.distill import distillation_losses
+    from interprior.train.distill import PriorDistiller
+
+    cfg = _tiny_distill_config(synthetic)
+    cfg.optim.bf16 = True
+    d = PriorDistiller(cfg, tmp_path / "bf16")
+    d.env.reset()
+    d._goal_obs = d.goal_env.start(reset=False)
+    d.new_latents(torch.arange(cfg.env.num_envs))
+    d._tracking_obs = d.env.observe()
+    d.collect()
+    batch = d.buffer.envs(torch.arange(cfg.env.num_envs))
+    torch.manual_seed(0)
+    exact = distillation_losses(d.model, batch, cfg.loss, 1e-3)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = distillation_losses(d.model, batch, cfg.loss, 1e-3)
+    assert float(low["total"].detach()) == pytest.approx(float(exact["total"].detach()), rel=0.05)
+    before = [p.detach().clone() for p in d.model.parameters()]
+    enabled, autocast = [], torch.autocast
+    monkeypatch.setattr(torch, "autocast", lambda *a, **k: (enabled.append(k["enabled"]), autocast(*a, **k))[1])
+    d.update()
+    assert enabled and all(enabled)
+    assert all(p.dtype == torch.float32 for p in d.model.parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, d.model.parameters()))
+
+
 def test_skill_experts_label_the_clips_of_their_skill(synthetic, tmp_path):
     """A skill expert labels its skill's clips (by the manifest), the main expert every other clip; the record a
     resume checks names both; a malformed entry or a skill no clip has is refused by name."""
