@@ -203,3 +203,18 @@ def test_selection_by_skill(synth_data):
     assert all(why.startswith("skill not") for name, why in left_out.items())
     with pytest.raises(InterpriorError, match="jump"):
         DataSelection(data=str(synth_data.clips_dir), object_name="all", skills=("jump",)).load()
+
+
+def test_clip_skills_read_a_retargeted_sets_manifest(tmp_path):
+    """A retargeted set (`data retarget`) keeps its source's skills in retarget.json's rows: per-skill figures and
+    skill experts work on it as on a synthetic set; a folder with neither manifest has no skills."""
+    import json
+
+    from interprior.data.synth.dataset import clip_skills
+
+    (tmp_path / "g1" / "clips").mkdir(parents=True)
+    rows = [{"clip": "sub0_box_000", "skill": "reach"}, {"clip": "sub0_box_001", "skill": "push"}, {"clip": "x"}]
+    (tmp_path / "g1" / "retarget.json").write_text(json.dumps({"complete": True, "rows": rows}))
+    assert clip_skills(tmp_path / "g1" / "clips") == {"sub0_box_000": "reach", "sub0_box_001": "push"}
+    (tmp_path / "other" / "clips").mkdir(parents=True)
+    assert clip_skills(tmp_path / "other" / "clips") == {}

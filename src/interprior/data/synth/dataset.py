@@ -182,10 +182,12 @@ def _manifest(opts: SynthOptions, objects, rows: list[dict], summary: dict) -> d
 
 
 def clip_skills(data: str | Path) -> dict[str, str]:
-    """Clip name -> skill from the `synth.json` manifest beside a synthetic data set's clips folder (empty for
-    other data): evaluations report success per skill and training logs failure rates per skill."""
+    """Clip name -> skill from the manifest beside a data set's clips folder: a synthetic set's `synth.json`, or a
+    retargeted one's `retarget.json` (whose rows keep their source's skills); empty for other data. Evaluations
+    report success per skill, training logs failure rates per skill and skill experts take their clips by it."""
     folder = Path(data)
-    for manifest in (folder.parent / "synth.json", folder / "synth.json"):
+    for manifest in (folder.parent / "synth.json", folder / "synth.json", folder.parent / "retarget.json",
+                     folder / "retarget.json"):
         try:
             rows = json.loads(manifest.read_text()).get("rows", [])
             return {r["clip"]: r["skill"] for r in rows if "clip" in r and "skill" in r}
