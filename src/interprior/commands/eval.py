@@ -64,8 +64,9 @@ def register(sub) -> None:
                    "evaluation; without --force an existing file is an error)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--skill-expert", action="append", default=[], metavar="SKILL=EXPERT",
-                   help="an expert for the clips of one skill (the data set's synth.json), --checkpoint for the others: "
-                   "the teacher that `train prior --skill-expert` distils, evaluated as one policy; repeatable")
+                   help="an expert for the clips of one skill (by the data set's synth.json or retarget.json), "
+                   "--checkpoint for the others: the teacher that `train prior --skill-expert` distils, evaluated "
+                   "as one policy; repeatable")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change the run's config for this evaluation, e.g. --set env.termination.hand_contact_frames=10")
     p.set_defaults(func=run_tracking)
