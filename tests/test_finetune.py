@@ -4,6 +4,7 @@ rollout buffer, and a tiny end-to-end finetune of a tiny prior (checkpoint, resu
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -73,6 +74,17 @@ def test_finetune_kernels_and_end_to_end(prior_run, tmp_path, capsys):
     # distillation rows act with the policy's mean and carry the expert's labels; RL rows explore around it
     assert first.labels[:, ~rl].abs().sum() > 0
     assert all(torch.isfinite(torch.tensor(p["distill"])) for p in first.history)
+    # truncations: RL rows the tracking env cut off (not at their goal time) bootstrap from their own last state
+    assert not (buf.dones & buf.timeouts).any() and not buf.timeouts[:, ~rl].any()
+    n = first.env.num_envs
+    env_end, goal_end = torch.tensor([True, True, True, False]), torch.tensor([False, False, True, False])
+    ends = SimpleNamespace(reasons={"env": env_end, "goal_time": goal_end})
+    step = SimpleNamespace(truncated=torch.ones(n, dtype=torch.bool), truncated_observation=first.goal_env.observe())
+    cut, values = first._truncations(step, ends)
+    assert cut.tolist() == [False, True, False, False]  # a distillation row, a goal-time end, a running row: no
+    assert values.shape == (n,) and torch.isfinite(values).all()
+    step.truncated = torch.zeros(n, dtype=torch.bool)  # terminated by the env (e.g. diverged): no bootstrap
+    assert not first._truncations(step, ends)[0].any()
 
     # the reward kernel on constructed goals: the goal at the current state is reached, a far one is not
     ep = first.episodes

@@ -64,3 +64,28 @@ def test_caller_goal_errors_name_what_is_wrong(goal_env):
         goal_env.set_caller_goal(torch.tensor([0]), CallerGoal(object_position=torch.tensor([0.0, float("nan"), 0.0])))
     with pytest.raises(InterpriorError, match="seconds"):
         goal_env.set_caller_goal(torch.tensor([0]), CallerGoal(seconds=0.0, object_position=torch.zeros(3)))
+
+
+def test_a_truncated_caller_row_keeps_its_last_observation_for_bootstrapping(goal_env):
+    goal_env.start()
+    state = goal_env.env.sim.state()
+    target = state.obj_pos[1, 0] + torch.tensor([1.0, 0.0, 0.0], dtype=state.obj_pos.dtype)
+    goal_env.set_caller_goal(torch.tensor([1]), CallerGoal(seconds=10.0, object_position=target))
+    n, sl = goal_env.num_envs, goal_env.layout.feature_slices["obj_pos"]
+    for _ in range(8):
+        step = goal_env.step(torch.zeros(n, goal_env.env.act_dim))
+        if 1 in step.done_ids.tolist():
+            break
+    assert bool(step.truncated[1]) and step.truncated_observation is not None  # the 6-step episode ran out
+    final = step.truncated_observation
+    # the row's last state, with the caller goal it was following (the next observation has a fresh clip goal)
+    assert torch.equal(final.state.body_pos[1], step.state.body_pos[1])
+    residual = final.goal.features()[1, -1, sl]
+    expected = (target - step.state.obj_pos[1, 0]).norm()
+    assert float(residual.norm()) == pytest.approx(float(expected), abs=1e-4)
+    assert bool(final.goal.bits[1, -1, goal_env.layout.bit_slices["obj_pos"]].all())
+    assert not goal_env.caller[1]  # the caller goal ended with the episode
+    # without a caller row nothing extra is computed
+    goal_env.start()
+    for _ in range(8):
+        assert goal_env.step(torch.zeros(n, goal_env.env.act_dim)).truncated_observation is None

@@ -53,6 +53,9 @@ class GoalStep:
     tracking_obs  [N, O] the teacher's full tracking observation (what an expert labels from)
     diverged      [N] bool, the simulation diverged this step (those envs end as `non_finite`; running count:
                   `env.diverged_total`)
+    truncated_observation  where rows following a caller goal were truncated (`truncated` and in `done_ids`):
+                  every row's observation of `state` with the goals before the reset, so a critic can bootstrap
+                  those rows from their own last state and goal (only those rows are meaningful); else None
     """
 
     observation: GoalObservation
@@ -66,6 +69,7 @@ class GoalStep:
     reasons: dict[str, Tensor]
     tracking_obs: Tensor
     diverged: Tensor | None = None
+    truncated_observation: GoalObservation | None = None
 
 
 @dataclass
@@ -125,8 +129,13 @@ class GoalEnv:
         """The self observation and the goal of every env now (advances the schedule's reached snapshots)."""
         env = self.env
         state = state if state is not None else (self._state if self._state is not None else env.sim.state())
+        self.schedule.advance(env.frame, self.last_frames())
+        return self._observation(state)
+
+    def _observation(self, state: SimState) -> GoalObservation:
+        """The self observation of `state` and the goals as they stand (the schedule is not advanced)."""
+        env = self.env
         last = self.last_frames()
-        self.schedule.advance(env.frame, last)
         targets = self.schedule.target_frames(env.frame, last)
         ref = reference_frames(env.ref, env.clip_ids, targets, env.device)
         bits, time = self.schedule.bits.to(env.device), self.schedule.times(env.frame, targets)
@@ -146,13 +155,18 @@ class GoalEnv:
         reference = env.ref.state(clip_ids, frame, env.device)
         done_ids = result.done_ids
         self.clock += 1
+        truncated_observation = None
         if len(done_ids):
+            cut = result.timeout.cpu()[done_ids] & self.caller[done_ids]
+            if bool(cut.any()):  # before the reset ends their caller goals
+                truncated_observation = self._observation(state)
             self.new_episodes(done_ids)
         self._state = env.prev
         return GoalStep(observation=self.observe(env.prev), state=state, reference=reference, frame=frame,
                         terminated=result.terminated, truncated=result.timeout, done_ids=done_ids,
                         episode_length=result.episode_length, reasons=result.reasons,
-                        tracking_obs=result.obs, diverged=result.diverged)
+                        tracking_obs=result.obs, diverged=result.diverged,
+                        truncated_observation=truncated_observation)
 
     # --- goals from the caller ------------------------------------------------------------------------------
     def set_caller_goal(self, env_ids: Tensor, goal: CallerGoal) -> None:

@@ -251,7 +251,9 @@ class Finetuner:
             env_done = torch.zeros(env.num_envs, dtype=torch.bool)
             env_done[step.done_ids] = True
             ends = self.episodes.ends(step.state, step.reference, env_done, self.cfg.base.env.termination)
-            buf.add(obs, action, log_prob, value, reward, ends.done.to(env.device))
+            cut, cut_values = self._truncations(step, ends)
+            buf.add(obs, action, log_prob, value, reward, (ends.done & ~cut).to(env.device), cut.to(env.device),
+                    cut_values)
             self.reached |= (hit > 0).cpu()
             self.steps += 1
             done_rl = ends.done & self.is_rl
@@ -276,6 +278,18 @@ class Finetuner:
         total = max(1, sum(ended_by.values()))
         stats.update({f"ended_by/{why}": k / total for why, k in ended_by.items()})
         return stats
+
+    def _truncations(self, step, ends) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """RL rows the tracking env cut off (clip end, episode length) before their goal time ended them: [N] bool,
+        and the critic's value of their last state with their own goal (`step.truncated_observation`), which GAE
+        bootstraps from. Goal-time ends, falls and divergence stay terminal."""
+        cut = ends.reasons["env"] & step.truncated.cpu() & self.is_rl & ~ends.reasons["goal_time"]
+        if not bool(cut.any()) or step.truncated_observation is None:
+            return torch.zeros_like(cut), None
+        final = step.truncated_observation
+        obs = goal_observation(final.state_obs, final.goal, self.eps, self.episodes.subtask)
+        with torch.no_grad():
+            return cut, self.policy.value(obs)
 
     # --- learning ---------------------------------------------------------------------------------------------
     def update(self) -> dict:
