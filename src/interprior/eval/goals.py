@@ -325,6 +325,8 @@ class FullGoalTracker:
     expert's protocol and termination rules then apply unchanged, so student and expert durations compare
     like for like."""
 
+    reads_tracking_obs = False  # it observes the env through its own goal env
+
     def __init__(self, model, cfg, runtime: str = "torch", deterministic: bool = True):
         self.model, self.cfg, self.runtime, self.deterministic = model, cfg, runtime, deterministic
         self.env = None

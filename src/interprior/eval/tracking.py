@@ -49,8 +49,12 @@ def evaluate_tracking(model, clips, objects_dir, env_cfg, rollouts: int = 1, max
     n = len(clips) * rollouts
     if model is None:
         env_cfg = replace(env_cfg, action_mode="residual")  # zero residual = PD replay of the reference
+    # nothing here reads the reward, and only an expert reads the tracking observation (`reads_tracking_obs`
+    # False: a policy that observes the env itself)
+    reads_obs = model is not None and getattr(model, "reads_tracking_obs", True)
     cfg = replace(env_cfg, num_envs=n, init="start", psi_slots=1, init_noise_pos=0.0, init_noise_rot=0.0,
-                  perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames)
+                  perturb_prob=0.0, randomize_dynamics=False, episode_length=max_frames, compute_reward=False,
+                  compute_tracking_obs=reads_obs)
     env = TrackingEnv(clips, objects_dir, cfg)
     if hasattr(model, "bind_env"):
         model.bind_env(env)
