@@ -217,8 +217,8 @@ def test_learning_rate_schedule():
 
 
 def test_expert_step_share_schedule_and_execution(synthetic, tmp_path):
-    """The expert-driven share falls linearly to 0 over its window; an expert step executes the expert's label, a
-    student step the student's action."""
+    """The expert-driven share falls linearly over its window to its final share (0 by default); an expert step
+    executes the expert's label, a student step the student's action."""
     from interprior.config import OutOfRange
     from interprior.train.distill import DistillConfig, PriorDistiller
 
@@ -226,8 +226,13 @@ def test_expert_step_share_schedule_and_execution(synthetic, tmp_path):
     assert sched.expert_share_at(0) == sched.expert_share_at(100) == 0.6
     assert sched.expert_share_at(200) == pytest.approx(0.3) and sched.expert_share_at(300) == sched.expert_share_at(10**9) == 0
     assert DistillConfig(expert_step_share=0.5, expert_step_samples=(50, 50)).expert_share_at(50) == 0
+    floor = DistillConfig(expert_step_share=0.5, expert_step_samples=(100, 300), expert_step_final=0.3)
+    assert floor.expert_share_at(50) == 0.5 and floor.expert_share_at(200) == pytest.approx(0.4)
+    assert floor.expert_share_at(300) == floor.expert_share_at(10**9) == pytest.approx(0.3)
     with pytest.raises(OutOfRange, match="expert_step_share"):
         DistillConfig(expert_step_share=1.5)
+    with pytest.raises(OutOfRange, match="expert_step_final"):
+        DistillConfig(expert_step_final=-0.1)
 
     for share in (1.0, 0.0):
         cfg = _tiny_distill_config(synthetic)

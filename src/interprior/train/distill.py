@@ -8,7 +8,8 @@ the posterior (the training-only encoder, MaskedMimic's rollout) or, for a `prio
 episodes, from the deployable prior, so the data also covers the states the prior itself visits. The frozen expert
 labels **every visited state** with its mean action, computed from the full teacher observation
 `env.observe()`. As in InterMimic's distillation schedule, a share of the control steps can execute the expert's
-label instead of the student's action (`expert_step_share`, falling linearly to 0 over `expert_step_samples`): an
+label instead of the student's action (`expert_step_share`, falling linearly to `expert_step_final` over
+`expert_step_samples`): an
 early student falls within a second, so without it the later phases of long clips (the carry, the put-down) are
 never visited; the mixed steps keep episodes on the demonstrations while the student still sees its own drift. The loss is the weighted ELBO of InterPrior §3 plus its two auxiliary terms:
 
@@ -100,10 +101,12 @@ class DistillConfig:
     # share of episodes with ε = 0: without them the decoder never sees the bare mean direction (with d_z = 64 the
     # noise outweighs μ), and the deterministic prior-mean policy is an input it was never trained on
     mean_latent_prob: float = 0.0
-    # share of control steps that execute the expert's label (per env and step), falling linearly to 0 between
-    # these sample counts (equal counts: the share holds until the first, then 0)
+    # share of control steps that execute the expert's label (per env and step), falling linearly to
+    # `expert_step_final` between these sample counts (equal counts: the share holds until the first, then the
+    # final share); a final share > 0 keeps the student's states near the demonstrations for good
     expert_step_share: float = 0.0
     expert_step_samples: tuple[int, int] = (0, 0)
+    expert_step_final: float = 0.0
     goals: GoalLayout = field(default_factory=GoalLayout)
     masks: MaskSampling = field(default_factory=MaskSampling)
     model: PriorModelConfig = field(default_factory=PriorModelConfig)
@@ -116,14 +119,14 @@ class DistillConfig:
     def __post_init__(self):
         require(self, positive=("total_samples", "checkpoint_every_s", "torch_threads"),
                 non_negative=("expert_step_samples",),
-                fraction=("prior_rollout_prob", "mean_latent_prob", "expert_step_share"))
+                fraction=("prior_rollout_prob", "mean_latent_prob", "expert_step_share", "expert_step_final"))
 
     def expert_share_at(self, samples: int) -> float:
         a, b = self.expert_step_samples
         if samples < a:
             return self.expert_step_share
         frac = 1.0 if b <= a else min((samples - a) / (b - a), 1.0)
-        return self.expert_step_share * (1.0 - frac)
+        return self.expert_step_share + frac * (self.expert_step_final - self.expert_step_share)
 
 
 def cpu_preset(cfg: DistillConfig) -> DistillConfig:
