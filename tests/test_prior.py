@@ -344,6 +344,33 @@ def test_prior_action_loss_trains_the_deployable_path():
     assert (grads[1.0] - grads[0.0]).abs().max() > 1e-3 * grads[0.0].abs().max()
 
 
+def test_weight_average_is_kept_resumed_and_read(synthetic, tmp_path):
+    """optim.ema_decay: each update folds the weights into their moving average, which the checkpoint keeps, a
+    resume restores exactly, and `load_prior` (every reader of the run) returns; the live weights train as before."""
+    from interprior.train.distill import PriorDistiller, load_prior
+
+    cfg = _tiny_distill_config(synthetic)
+    cfg.optim.ema_decay = 0.5
+    first = PriorDistiller(cfg, tmp_path / "run")
+    start = {k: v.clone() for k, v in first.model.state_dict().items()}
+    first.train()  # two updates: ema = 0.25·start + 0.25·w1 + 0.5·w2
+    live = first.model.state_dict()
+    name = next(k for k, v in live.items() if v.is_floating_point() and not torch.equal(v, start[k]))
+    ema = first.ema[name]
+    assert not torch.equal(ema, live[name]) and not torch.equal(ema, start[name])
+    assert (ema - start[name]).abs().max() < (live[name] - start[name]).abs().max()  # it lags the live weights
+    _, model, state = load_prior(tmp_path / "run")
+    assert torch.equal(model.state_dict()[name], ema) and torch.equal(state["model"][name], live[name])
+    cfg.total_samples = 72
+    second = PriorDistiller(cfg, tmp_path / "run")
+    assert all(torch.equal(second.ema[k], v) for k, v in first.ema.items())
+    assert torch.equal(second.model.state_dict()[name], live[name])
+    # without the average nothing extra is kept and the readers get the live weights
+    cfg.optim.ema_decay = 0.0
+    plain = PriorDistiller(cfg, tmp_path / "plain")
+    plain.train()
+    assert plain.ema is None and "model_ema" not in torch.load(plain.run.latest(), weights_only=False)
+
 @pytest.mark.slow  # the whole command line end to end (tens of seconds)
 def test_distill_resume_eval_and_export(synthetic, tmp_path, capsys):
     from interprior.cli import main

@@ -72,10 +72,13 @@ class DistillOptim:
     # the losses' forward pass in bfloat16 autocast (weights, gradients and the optimiser stay float32): about 1.45x
     # faster per minibatch on CPUs with bf16 instructions, slower where they are emulated
     bf16: bool = False
+    # > 0: keep an exponential moving average of the weights (this decay per iteration), saved beside them; readers
+    # of the run (eval, export, steering, finetune) take the average, which swings less from checkpoint to checkpoint
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         require(self, positive=("lr", "lr_final_scale", "horizon", "epochs", "minibatches", "max_grad_norm"),
-                non_negative=("lr_decay_samples", "seed"))
+                non_negative=("lr_decay_samples", "seed"), fraction=("ema_decay",))
 
     def lr_at(self, samples: int) -> float:
         a, b = self.lr_decay_samples
@@ -181,7 +184,7 @@ def load_prior(checkpoint: str | Path):
         if state.get("format") != FORMAT:
             raise DataFileError(ckpt, f"not a Stage II prior checkpoint (format {state.get('format')!r})")
     model = MaskedGoalPrior(state["state_dim"], state["act_dim"], cfg.goals, cfg.model)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state.get("model_ema") or state["model"])  # a run's averaged weights where it kept them
     model.eval()
     return cfg, model, state
 
@@ -228,6 +231,8 @@ class PriorDistiller:
         self.buffer = DistillBuffer(cfg.optim.horizon, n, self.state_dim, self.env.act_dim, cfg.goals,
                                     cfg.model.latent_dim, dev)
         self.eps = torch.zeros(n, cfg.model.latent_dim, device=dev)
+        self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    if cfg.optim.ema_decay > 0 else None)
         self.use_prior = torch.zeros(n, dtype=torch.bool)
         self.first = torch.ones(n, dtype=torch.bool)
         self.samples = 0
@@ -236,6 +241,8 @@ class PriorDistiller:
 
     def _resume(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
+        if self.ema is not None:  # a run that turns the average on starts it from its current weights
+            self.ema = {k: v.clone() for k, v in (state.get("model_ema") or state["model"]).items()}
         self.optimizer.load_state_dict(state["optimizer"])
         self.samples, self.iteration = int(state["samples"]), int(state["iteration"])
         self.history = list(state.get("history", []))
@@ -252,12 +259,25 @@ class PriorDistiller:
         print(f"initialised from {source} ({state.get('samples')} samples)")
 
     def checkpoint(self) -> Path:
-        return self.run.save(self.iteration, {
+        state = {
             "format": FORMAT, "kind": "prior", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "samples": self.samples, "iteration": self.iteration, "history": self.history, "clips": self.clip_names,
             "state_dim": self.state_dim, "act_dim": self.env.act_dim, "generator": self.generator.get_state(),
             "teacher": self.teacher.record,
-        })
+        }
+        if self.ema is not None:
+            state["model_ema"] = self.ema
+        return self.run.save(self.iteration, state)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Fold the current weights (and normaliser statistics) into their moving average."""
+        live = self.model.state_dict()
+        floats = [k for k, v in live.items() if v.is_floating_point()]
+        torch._foreach_lerp_([self.ema[k] for k in floats], [live[k] for k in floats], 1.0 - self.cfg.optim.ema_decay)
+        for k, v in live.items():
+            if not v.is_floating_point():
+                self.ema[k].copy_(v)
 
     # --- episodes ---------------------------------------------------------------------------------------------
     def new_latents(self, ids: torch.Tensor) -> None:
@@ -319,6 +339,8 @@ class PriorDistiller:
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 count += 1
+        if self.ema is not None:
+            self.update_ema()
         stats = {f"loss/{k}": v / count for k, v in sums.items()}
         stats["loss/kl_weight"] = kl_weight
         stats["loss/lr"] = lr

@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover
 # read only when a run starts)
 RESUMABLE_KEYS = ("total_samples", "checkpoint_every_s", "torch_threads", "env.threads", "init",
                   "env.clip_weighting", "env.termination.hand_contact_frames", "expert_step_share",
-                  "expert_step_samples", "expert_step_final")
+                  "expert_step_samples", "expert_step_final", "optim.ema_decay")
 # of those, the keys that change what is learned from then on (a curriculum): a change is recorded in config.json's
 # "_changes"
 SCHEDULE_KEYS = ("env.clip_weighting", "env.termination.hand_contact_frames", "expert_step_share",
